@@ -1,0 +1,510 @@
+//! The bounded decoder: ETF bytes to a [`Term`], refusing anything over its [`Limits`].
+//!
+//! Hostile input is the normal case here: the server decodes whatever a client sends. So every
+//! length field is checked against the bytes present before anything is reserved for it, every
+//! reservation is charged to a budget of decoded bytes, and recursion carries a depth budget.
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use super::tag;
+use super::term::{Atom, BigInt, NodeId, Term, MAX_ATOM_CHARS};
+use super::Limits;
+
+/// Why bytes are not an acceptable term. Offsets count from the start of the input.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// No bytes at all.
+    #[error("empty input")]
+    Empty,
+    /// The first byte is not the version byte 131.
+    #[error("version byte is {0}, not 131")]
+    BadVersion(u8),
+    /// The input ends before the term does.
+    #[error("input ends at byte {offset} but the term needs at least {needed} more")]
+    Truncated {
+        /// Where the input ended.
+        offset: usize,
+        /// How many more bytes the term claims, at least.
+        needed: u64,
+    },
+    /// A tag byte that no OTP release defines.
+    #[error("unknown tag {tag} at byte {offset}")]
+    UnknownTag {
+        /// The tag byte.
+        tag: u8,
+        /// Where it stood.
+        offset: usize,
+    },
+    /// A tag OTP defines but this decoder deliberately refuses.
+    #[error("{what} (tag {tag}) at byte {offset} is not accepted")]
+    Unsupported {
+        /// The tag byte.
+        tag: u8,
+        /// What it is.
+        what: &'static str,
+        /// Where it stood.
+        offset: usize,
+    },
+    /// Nesting deeper than [`Limits::max_depth`].
+    #[error("nesting deeper than {limit} at byte {offset}")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+        /// Where the too-deep term starts.
+        offset: usize,
+    },
+    /// A container with more elements than [`Limits::max_elements`].
+    #[error("{count} elements at byte {offset} exceed the limit of {limit}")]
+    TooManyElements {
+        /// What the input claims.
+        count: u64,
+        /// The limit.
+        limit: usize,
+        /// Where the container starts.
+        offset: usize,
+    },
+    /// Decoding would take more memory than [`Limits::max_total_bytes`].
+    #[error("decoded term would exceed {limit} bytes at byte {offset}")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+        /// Where the term that crossed it starts.
+        offset: usize,
+    },
+    /// A well-framed term whose content OTP would refuse too.
+    #[error("invalid {what} at byte {offset}")]
+    Invalid {
+        /// What was wrong, e.g. "UTF-8 in atom".
+        what: &'static str,
+        /// Where the term starts.
+        offset: usize,
+    },
+    /// Bytes left over after a complete term, where none were expected.
+    #[error("{count} bytes after the end of the term at byte {offset}")]
+    TrailingBytes {
+        /// Where the term ended.
+        offset: usize,
+        /// How many bytes followed.
+        count: usize,
+    },
+}
+
+/// A decoder with fixed limits. Cheap to copy; holds no state between calls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Decoder {
+    limits: Limits,
+}
+
+impl Decoder {
+    /// A decoder enforcing `limits`.
+    pub const fn new(limits: Limits) -> Decoder {
+        Decoder { limits }
+    }
+
+    /// The limits this decoder enforces.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Decodes exactly one term, version byte included, with no bytes after it.
+    pub fn decode(&self, input: &[u8]) -> Result<Term, DecodeError> {
+        let (term, used) = self.decode_prefix(input)?;
+        if used != input.len() {
+            return Err(DecodeError::TrailingBytes {
+                offset: used,
+                count: input.len() - used,
+            });
+        }
+        Ok(term)
+    }
+
+    /// Decodes the term at the start of `input` and says how many bytes it took. Bytes after it
+    /// are left alone, as OTP's `binary_to_term/1` does.
+    pub fn decode_prefix(&self, input: &[u8]) -> Result<(Term, usize), DecodeError> {
+        let version = *input.first().ok_or(DecodeError::Empty)?;
+        if version != tag::VERSION {
+            return Err(DecodeError::BadVersion(version));
+        }
+        let mut reader = Reader {
+            input,
+            pos: 1,
+            limits: self.limits,
+            budget: self.limits.max_total_bytes,
+        };
+        let term = reader.term(0)?;
+        Ok((term, reader.pos))
+    }
+}
+
+/// Decodes one term with the default (reply) limits; see [`Decoder::decode`].
+pub fn decode(input: &[u8]) -> Result<Term, DecodeError> {
+    Decoder::default().decode(input)
+}
+
+const TERM_SIZE: usize = std::mem::size_of::<Term>();
+
+struct Reader<'a> {
+    input: &'a [u8],
+    pos: usize,
+    limits: Limits,
+    /// Decoded bytes still allowed.
+    budget: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.input.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.remaining() {
+            return Err(DecodeError::Truncated {
+                offset: self.input.len(),
+                needed: (n - self.remaining()) as u64,
+            });
+        }
+        let bytes = &self.input[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(bytes)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.take(2)?.try_into().unwrap()))
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+    }
+
+    /// Takes `bytes` from the budget; `start` is where the term being decoded began.
+    fn charge(&mut self, bytes: usize, start: usize) -> Result<(), DecodeError> {
+        self.budget = self
+            .budget
+            .checked_sub(bytes)
+            .ok_or(DecodeError::TooLarge {
+                limit: self.limits.max_total_bytes,
+                offset: start,
+            })?;
+        Ok(())
+    }
+
+    /// Checks a claimed element count before anything is reserved for it: against the limit,
+    /// against the bytes present (each element takes at least `min_bytes_each`), and against the
+    /// budget.
+    fn elements(
+        &mut self,
+        count: u64,
+        min_bytes_each: u64,
+        start: usize,
+    ) -> Result<usize, DecodeError> {
+        if count > self.limits.max_elements as u64 {
+            return Err(DecodeError::TooManyElements {
+                count,
+                limit: self.limits.max_elements,
+                offset: start,
+            });
+        }
+        let needed = count * min_bytes_each;
+        if needed > self.remaining() as u64 {
+            return Err(DecodeError::Truncated {
+                offset: self.input.len(),
+                needed: needed - self.remaining() as u64,
+            });
+        }
+        let count = count as usize;
+        self.charge(count * TERM_SIZE, start)?;
+        Ok(count)
+    }
+
+    fn term(&mut self, depth: usize) -> Result<Term, DecodeError> {
+        let start = self.pos;
+        self.charge(TERM_SIZE, start)?;
+        let tag = self.u8()?;
+        Ok(match tag {
+            tag::SMALL_INTEGER => Term::Int(self.u8()?.into()),
+            tag::INTEGER => Term::Int((self.u32()? as i32).into()),
+            tag::SMALL_BIG => {
+                let n = self.u8()?.into();
+                self.big(n, start)?
+            }
+            tag::LARGE_BIG => {
+                let n = self.u32()? as usize;
+                self.big(n, start)?
+            }
+            tag::NEW_FLOAT => finite(f64::from_bits(self.u64()?), start)?,
+            tag::FLOAT => self.old_float(start)?,
+            tag::ATOM | tag::SMALL_ATOM | tag::ATOM_UTF8 | tag::SMALL_ATOM_UTF8 => {
+                Term::Atom(self.atom_body(tag, start)?)
+            }
+            tag::SMALL_TUPLE | tag::LARGE_TUPLE => {
+                let arity = match tag {
+                    tag::SMALL_TUPLE => self.u8()?.into(),
+                    _ => self.u32()?.into(),
+                };
+                Term::Tuple(self.sequence(arity, depth, start)?)
+            }
+            tag::NIL => Term::List(Vec::new()),
+            tag::STRING => {
+                let len = self.u16()?.into();
+                let len = self.elements(len, 1, start)?;
+                Term::List(
+                    self.take(len)?
+                        .iter()
+                        .map(|&b| Term::Int(b.into()))
+                        .collect(),
+                )
+            }
+            tag::LIST => {
+                let len = self.u32()?.into();
+                // The tail takes at least one more byte.
+                if self.remaining() == 0 {
+                    return Err(self.truncated(1));
+                }
+                let elems = self.sequence(len, depth, start)?;
+                let tail = self.nested(depth, start)?;
+                if elems.is_empty() && !matches!(tail, Term::List(_) | Term::ImproperList(..)) {
+                    // `[|T]` is no Erlang term; OTP refuses a zero-length LIST_EXT with such a tail.
+                    return Err(DecodeError::Invalid {
+                        what: "empty list with a non-list tail",
+                        offset: start,
+                    });
+                }
+                Term::improper_list(elems, tail)
+            }
+            tag::BINARY => {
+                let len = self.u32()? as usize;
+                Term::Binary(self.payload(len, start)?)
+            }
+            tag::BIT_BINARY => {
+                let len = self.u32()? as usize;
+                let bits = self.u8()?;
+                if bits > 8 || (bits == 0) != (len == 0) {
+                    return Err(DecodeError::Invalid {
+                        what: "bit count in BIT_BINARY_EXT",
+                        offset: start,
+                    });
+                }
+                let bytes = self.payload(len, start)?;
+                Term::bits(bytes, bits.max(1))
+            }
+            tag::MAP => {
+                let pairs = self.u32()?.into();
+                let pairs = self.elements(pairs, 2, start)?;
+                self.charge(pairs * TERM_SIZE, start)?;
+                let mut map = Vec::with_capacity(pairs);
+                for _ in 0..pairs {
+                    let key = self.nested(depth, start)?;
+                    let value = self.nested(depth, start)?;
+                    map.push((key, value));
+                }
+                Term::Map(map)
+            }
+            tag::PID | tag::NEW_PID => {
+                let node = self.node_atom(start)?;
+                let id = self.u32()?;
+                let serial = self.u32()?;
+                let creation = self.creation(tag == tag::PID)?;
+                Term::Pid {
+                    node: NodeId { node, creation },
+                    id,
+                    serial,
+                }
+            }
+            tag::PORT | tag::NEW_PORT | tag::V4_PORT => {
+                let node = self.node_atom(start)?;
+                let id = match tag {
+                    tag::V4_PORT => self.u64()?,
+                    _ => self.u32()?.into(),
+                };
+                let creation = self.creation(tag == tag::PORT)?;
+                Term::Port {
+                    node: NodeId { node, creation },
+                    id,
+                }
+            }
+            tag::NEW_REFERENCE | tag::NEWER_REFERENCE => {
+                let len = self.u16()?;
+                if !(1..=5).contains(&len) {
+                    return Err(DecodeError::Invalid {
+                        what: "reference length",
+                        offset: start,
+                    });
+                }
+                let node = self.node_atom(start)?;
+                let creation = self.creation(tag == tag::NEW_REFERENCE)?;
+                let words = (0..len).map(|_| self.u32()).collect::<Result<_, _>>()?;
+                Term::Ref {
+                    node: NodeId { node, creation },
+                    words,
+                }
+            }
+            tag::EXPORT => {
+                let module = self.node_atom(start)?;
+                let function = self.node_atom(start)?;
+                if self.u8()? != tag::SMALL_INTEGER {
+                    return Err(DecodeError::Invalid {
+                        what: "arity in EXPORT_EXT",
+                        offset: start,
+                    });
+                }
+                let arity = self.u8()?;
+                Term::Export {
+                    module,
+                    function,
+                    arity,
+                }
+            }
+            other => {
+                return Err(match tag::unsupported(other) {
+                    Some(what) => DecodeError::Unsupported {
+                        tag: other,
+                        what,
+                        offset: start,
+                    },
+                    None => DecodeError::UnknownTag {
+                        tag: other,
+                        offset: start,
+                    },
+                })
+            }
+        })
+    }
+
+    fn truncated(&self, needed: u64) -> DecodeError {
+        DecodeError::Truncated {
+            offset: self.input.len(),
+            needed,
+        }
+    }
+
+    /// A term one level deeper than the container that starts at `start`.
+    fn nested(&mut self, depth: usize, start: usize) -> Result<Term, DecodeError> {
+        if depth >= self.limits.max_depth {
+            return Err(DecodeError::TooDeep {
+                limit: self.limits.max_depth,
+                offset: start,
+            });
+        }
+        self.term(depth + 1)
+    }
+
+    fn sequence(
+        &mut self,
+        count: u64,
+        depth: usize,
+        start: usize,
+    ) -> Result<Vec<Term>, DecodeError> {
+        let count = self.elements(count, 1, start)?;
+        let mut elems = Vec::with_capacity(count);
+        for _ in 0..count {
+            elems.push(self.nested(depth, start)?);
+        }
+        Ok(elems)
+    }
+
+    /// `len` bytes of binary payload, checked against the input and the budget first.
+    fn payload(&mut self, len: usize, start: usize) -> Result<Bytes, DecodeError> {
+        if len > self.remaining() {
+            return Err(self.truncated((len - self.remaining()) as u64));
+        }
+        self.charge(len, start)?;
+        Ok(Bytes::copy_from_slice(self.take(len)?))
+    }
+
+    fn big(&mut self, n: usize, start: usize) -> Result<Term, DecodeError> {
+        let negative = self.u8()? != 0;
+        if n > self.remaining() {
+            return Err(self.truncated((n - self.remaining()) as u64));
+        }
+        self.charge(n, start)?;
+        Ok(BigInt::normalize(negative, self.take(n)?.to_vec()))
+    }
+
+    /// FLOAT_EXT: 31 bytes of `printf("%.20e")` text, NUL-padded.
+    fn old_float(&mut self, start: usize) -> Result<Term, DecodeError> {
+        let text = self.take(31)?;
+        let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+        let value = std::str::from_utf8(&text[..end])
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .ok_or(DecodeError::Invalid {
+                what: "FLOAT_EXT text",
+                offset: start,
+            })?;
+        finite(value, start)
+    }
+
+    fn atom_body(&mut self, tag: u8, start: usize) -> Result<Atom, DecodeError> {
+        let len = match tag {
+            tag::ATOM | tag::ATOM_UTF8 => self.u16()?.into(),
+            _ => self.u8()?.into(),
+        };
+        if len > self.remaining() {
+            return Err(self.truncated((len - self.remaining()) as u64));
+        }
+        self.charge(len, start)?;
+        let bytes = self.take(len)?;
+        let text = match tag {
+            tag::ATOM | tag::SMALL_ATOM => bytes.iter().map(|&b| char::from(b)).collect(),
+            _ => std::str::from_utf8(bytes)
+                .map_err(|_| DecodeError::Invalid {
+                    what: "UTF-8 in atom",
+                    offset: start,
+                })?
+                .to_owned(),
+        };
+        if text.chars().count() > MAX_ATOM_CHARS {
+            return Err(DecodeError::Invalid {
+                what: "atom longer than 255 characters",
+                offset: start,
+            });
+        }
+        Ok(Atom::new(text).expect("length checked"))
+    }
+
+    /// The atom naming a node, module or function: any of the four atom encodings.
+    fn node_atom(&mut self, start: usize) -> Result<Atom, DecodeError> {
+        self.charge(TERM_SIZE, start)?;
+        let at = self.pos;
+        let tag = self.u8()?;
+        if !matches!(
+            tag,
+            tag::ATOM | tag::SMALL_ATOM | tag::ATOM_UTF8 | tag::SMALL_ATOM_UTF8
+        ) {
+            return Err(DecodeError::Invalid {
+                what: "atom expected",
+                offset: at,
+            });
+        }
+        self.atom_body(tag, start)
+    }
+
+    /// A node creation: one byte in the old pid/port/reference encodings, four in the new ones.
+    fn creation(&mut self, old: bool) -> Result<u32, DecodeError> {
+        if old {
+            Ok(self.u8()?.into())
+        } else {
+            self.u32()
+        }
+    }
+}
+
+fn finite(value: f64, start: usize) -> Result<Term, DecodeError> {
+    if value.is_finite() {
+        Ok(Term::Float(value))
+    } else {
+        Err(DecodeError::Invalid {
+            what: "float (not finite)",
+            offset: start,
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! The encoder: a [`Term`] to the bytes OTP's `term_to_binary/1` gives for it.
+//!
+//! The choices `term_to_binary/1` makes differently across the releases in scope are the atom
+//! encoding and the port encoding, so that is what a [`Profile`] selects. Everything else follows OTP's rules:
+//! integers in the smallest of `SMALL_INTEGER`, `INTEGER`, `SMALL_BIG`, `LARGE_BIG`; proper lists
+//! of 1..=65535 integers in 0..=255 as `STRING_EXT`; floats as `NEW_FLOAT_EXT`; pids, ports and
+//! references in their 32-bit-creation forms (ports as the profile says).
+
+use thiserror::Error;
+
+use super::tag;
+use super::term::{Atom, NodeId, Term};
+
+/// Which release's `term_to_binary/1` to reproduce.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// OTP 17 to 25 (`minor_version` 1): Latin-1 atoms as `ATOM_EXT`, other atoms as
+    /// `SMALL_ATOM_UTF8_EXT` (or `ATOM_UTF8_EXT` past 255 bytes); ports numbered below 2^28 as
+    /// `NEW_PORT_EXT`, others as `V4_PORT_EXT`.
+    #[default]
+    Otp25,
+    /// OTP 26 and later (`minor_version` 2): every atom as `SMALL_ATOM_UTF8_EXT` (or
+    /// `ATOM_UTF8_EXT` past 255 bytes), and every port as `V4_PORT_EXT` (checked against
+    /// OTP 27; that OTP 26 already encodes ports so is inferred from its release notes).
+    Otp26,
+}
+
+/// A term that the format cannot carry.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum EncodeError {
+    /// A length that does not fit its field (more than 2³²−1 bytes or elements).
+    #[error("{what} of length {len} does not fit the format")]
+    TooLong {
+        /// What was too long.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// A reference with no words or more than five.
+    #[error("a reference holds 1 to 5 words, not {0}")]
+    RefWords(usize),
+}
+
+/// Encodes `term` with the version byte, as `term_to_binary/1` of the profile's release does.
+pub fn encode(term: &Term, profile: Profile) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::new();
+    encode_into(term, profile, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the encoding of `term`, version byte included, to `out`.
+pub fn encode_into(term: &Term, profile: Profile, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    out.push(tag::VERSION);
+    Writer { out, profile }.term(term)
+}
+
+/// Port numbers from here on take `V4_PORT_EXT` even in OTP 25 (seen on OTP 25.2.3).
+const OTP25_NEW_PORT_LIMIT: u64 = 1 << 28;
+
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+    profile: Profile,
+}
+
+fn len32(len: usize, what: &'static str) -> Result<u32, EncodeError> {
+    u32::try_from(len).map_err(|_| EncodeError::TooLong { what, len })
+}
+
+impl Writer<'_> {
+    fn term(&mut self, term: &Term) -> Result<(), EncodeError> {
+        match term {
+            Term::Int(i) => self.int(*i),
+            Term::Big(big) => self.big(big.negative, &big.magnitude)?,
+            Term::Float(f) => {
+                self.out.push(tag::NEW_FLOAT);
+                self.out.extend_from_slice(&f.to_bits().to_be_bytes());
+            }
+            Term::Atom(atom) => self.atom(atom),
+            Term::Tuple(elems) => {
+                if let Ok(arity) = u8::try_from(elems.len()) {
+                    self.out.extend_from_slice(&[tag::SMALL_TUPLE, arity]);
+                } else {
+                    self.out.push(tag::LARGE_TUPLE);
+                    self.u32(len32(elems.len(), "tuple")?);
+                }
+                for elem in elems {
+                    self.term(elem)?;
+                }
+            }
+            Term::List(elems) if elems.is_empty() => self.out.push(tag::NIL),
+            Term::List(elems) => match string_bytes(elems) {
+                Some(bytes) => {
+                    self.out.push(tag::STRING);
+                    self.out
+                        .extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+                    self.out.extend(bytes);
+                }
+                None => self.list(elems, None)?,
+            },
+            Term::ImproperList(elems, tail) => self.list(elems, Some(tail))?,
+            Term::Binary(bytes) => {
+                self.out.push(tag::BINARY);
+                self.u32(len32(bytes.len(), "binary")?);
+                self.out.extend_from_slice(bytes);
+            }
+            Term::BitBinary { bytes, last_bits } => {
+                self.out.push(tag::BIT_BINARY);
+                self.u32(len32(bytes.len(), "bitstring")?);
+                self.out.push(*last_bits);
+                self.out.extend_from_slice(bytes);
+            }
+            Term::Map(pairs) => {
+                self.out.push(tag::MAP);
+                self.u32(len32(pairs.len(), "map")?);
+                for (key, value) in pairs {
+                    self.term(key)?;
+                    self.term(value)?;
+                }
+            }
+            Term::Pid { node, id, serial } => {
+                self.out.push(tag::NEW_PID);
+                self.atom(&node.node);
+                self.u32(*id);
+                self.u32(*serial);
+                self.u32(node.creation);
+            }
+            Term::Port { node, id } => self.port(node, *id),
+            Term::Ref { node, words } => {
+                if !(1..=5).contains(&words.len()) {
+                    return Err(EncodeError::RefWords(words.len()));
+                }
+                self.out.push(tag::NEWER_REFERENCE);
+                self.out
+                    .extend_from_slice(&(words.len() as u16).to_be_bytes());
+                self.atom(&node.node);
+                self.u32(node.creation);
+                for word in words {
+                    self.u32(*word);
+                }
+            }
+            Term::Export {
+                module,
+                function,
+                arity,
+            } => {
+                self.out.push(tag::EXPORT);
+                self.atom(module);
+                self.atom(function);
+                self.out.extend_from_slice(&[tag::SMALL_INTEGER, *arity]);
+            }
+        }
+        Ok(())
+    }
+
+    fn u32(&mut self, value: u32) {
+        self.out.extend_from_slice(&value.to_be_bytes());
+    }
+
+    fn int(&mut self, value: i64) {
+        if let Ok(small) = u8::try_from(value) {
+            self.out.extend_from_slice(&[tag::SMALL_INTEGER, small]);
+        } else if let Ok(int) = i32::try_from(value) {
+            self.out.push(tag::INTEGER);
+            self.out.extend_from_slice(&int.to_be_bytes());
+        } else {
+            let le = value.unsigned_abs().to_le_bytes();
+            let digits = 8 - le.iter().rev().take_while(|&&b| b == 0).count();
+            // Cannot fail: at most 8 digits.
+            let _ = self.big(value < 0, &le[..digits]);
+        }
+    }
+
+    fn big(&mut self, negative: bool, magnitude: &[u8]) -> Result<(), EncodeError> {
+        if let Ok(n) = u8::try_from(magnitude.len()) {
+            self.out.extend_from_slice(&[tag::SMALL_BIG, n]);
+        } else {
+            self.out.push(tag::LARGE_BIG);
+            self.u32(len32(magnitude.len(), "bignum")?);
+        }
+        self.out.push(negative.into());
+        self.out.extend_from_slice(magnitude);
+        Ok(())
+    }
+
+    fn atom(&mut self, atom: &Atom) {
+        let text = atom.as_str();
+        // An atom has at most 255 characters, so its Latin-1 form fits ATOM_EXT's 16-bit length
+        // and its UTF-8 form (at most 1020 bytes) fits ATOM_UTF8_EXT's.
+        if self.profile == Profile::Otp25 && atom.is_latin1() {
+            self.out.push(tag::ATOM);
+            self.out
+                .extend_from_slice(&(text.chars().count() as u16).to_be_bytes());
+            self.out.extend(text.chars().map(|c| c as u8));
+        } else if let Ok(len) = u8::try_from(text.len()) {
+            self.out.extend_from_slice(&[tag::SMALL_ATOM_UTF8, len]);
+            self.out.extend_from_slice(text.as_bytes());
+        } else {
+            self.out.push(tag::ATOM_UTF8);
+            self.out
+                .extend_from_slice(&(text.len() as u16).to_be_bytes());
+            self.out.extend_from_slice(text.as_bytes());
+        }
+    }
+
+    fn port(&mut self, node: &NodeId, id: u64) {
+        // OTP 25 keeps the 32-bit form for port numbers below 2^28 (its internal port number
+        // width), whichever node they belong to.
+        match id {
+            0..OTP25_NEW_PORT_LIMIT if self.profile == Profile::Otp25 => {
+                self.out.push(tag::NEW_PORT);
+                self.atom(&node.node);
+                self.u32(id as u32);
+            }
+            _ => {
+                self.out.push(tag::V4_PORT);
+                self.atom(&node.node);
+                self.out.extend_from_slice(&id.to_be_bytes());
+            }
+        }
+        self.u32(node.creation);
+    }
+
+    fn list(&mut self, elems: &[Term], tail: Option<&Term>) -> Result<(), EncodeError> {
+        self.out.push(tag::LIST);
+        self.u32(len32(elems.len(), "list")?);
+        for elem in elems {
+            self.term(elem)?;
+        }
+        match tail {
+            Some(tail) => self.term(tail),
+            None => {
+                self.out.push(tag::NIL);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The bytes of a list that `term_to_binary` sends as `STRING_EXT`: 1 to 65535 integers, each
+/// 0..=255.
+fn string_bytes(elems: &[Term]) -> Option<impl ExactSizeIterator<Item = u8> + '_> {
+    if elems.len() > u16::MAX as usize {
+        return None;
+    }
+    elems
+        .iter()
+        .all(|e| matches!(e, Term::Int(0..=255)))
+        .then(|| {
+            elems.iter().map(|e| match e {
+                Term::Int(b) => *b as u8,
+                _ => unreachable!("checked above"),
+            })
+        })
+}

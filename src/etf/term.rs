@@ -1,0 +1,261 @@
+//! The Erlang term: the value model that ETF bytes decode into and encode from.
+//!
+//! Every Erlang term has exactly one representation here, so that two terms are equal when
+//! Erlang's `=:=` says so and encoding is a function of the term alone (plus the profile):
+//! - integers that fit an `i64` are always [`Term::Int`], larger ones [`Term::Big`];
+//! - a proper list is [`Term::List`] (the empty vector is `[]`), whatever tag carried it on the
+//!   wire (`NIL_EXT`, `STRING_EXT` or `LIST_EXT`); strings are lists of [`Term::Int`] code points;
+//! - an improper list has at least one element and a tail that is not a list;
+//! - a bitstring whose length is a whole number of bytes is a [`Term::Binary`].
+//!
+//! The decoder only produces canonical terms. Terms built by hand should follow the same rules
+//! ([`Term::list`], [`Term::improper_list`] and [`Term::bits`] do).
+
+use std::fmt;
+
+use bytes::Bytes;
+
+/// An atom's text. Atoms hold at most 255 characters (OTP's `MAX_ATOM_CHARACTERS`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Atom(String);
+
+/// The most characters an atom may hold.
+pub const MAX_ATOM_CHARS: usize = 255;
+
+impl Atom {
+    /// An atom from text of at most [`MAX_ATOM_CHARS`] characters; `None` if it is longer.
+    pub fn new(text: impl Into<String>) -> Option<Atom> {
+        let text = text.into();
+        (text.chars().count() <= MAX_ATOM_CHARS).then_some(Atom(text))
+    }
+
+    /// The atom's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when every character fits Latin-1, the condition for OTP ≤ 25 to use `ATOM_EXT`.
+    pub fn is_latin1(&self) -> bool {
+        self.0.chars().all(|c| (c as u32) < 256)
+    }
+}
+
+impl fmt::Debug for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", crate::etf::display::QuotedAtom(self.as_str()))
+    }
+}
+
+/// An integer outside the `i64` range, as sign and magnitude.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BigInt {
+    /// True for a negative number.
+    pub negative: bool,
+    /// The magnitude, least significant byte first, with no trailing zero bytes.
+    pub magnitude: Vec<u8>,
+}
+
+impl BigInt {
+    /// The canonical term for a sign and a little-endian magnitude: `Int` when it fits an `i64`.
+    pub fn normalize(negative: bool, mut magnitude: Vec<u8>) -> Term {
+        while magnitude.last() == Some(&0) {
+            magnitude.pop();
+        }
+        if magnitude.len() <= 8 {
+            let mut le = [0u8; 8];
+            le[..magnitude.len()].copy_from_slice(&magnitude);
+            let value = u64::from_le_bytes(le);
+            if !negative && value <= i64::MAX as u64 {
+                return Term::Int(value as i64);
+            }
+            if negative && value <= i64::MAX as u64 + 1 {
+                return Term::Int((value as i64).wrapping_neg());
+            }
+        }
+        Term::Big(BigInt {
+            negative,
+            magnitude,
+        })
+    }
+}
+
+/// A node-local identifier's home node and creation, shared by pids, ports and references.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeId {
+    /// The node name, e.g. `nonode@nohost`.
+    pub node: Atom,
+    /// The node incarnation.
+    pub creation: u32,
+}
+
+/// An Erlang term.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Term {
+    /// An integer in the `i64` range.
+    Int(i64),
+    /// An integer outside the `i64` range.
+    Big(BigInt),
+    /// A finite float (Erlang has no NaN or infinities).
+    Float(f64),
+    /// An atom.
+    Atom(Atom),
+    /// A tuple.
+    Tuple(Vec<Term>),
+    /// A proper list; empty is `[]`.
+    List(Vec<Term>),
+    /// A list with at least one element whose tail is not a list.
+    ImproperList(Vec<Term>, Box<Term>),
+    /// A binary (a whole number of bytes).
+    Binary(Bytes),
+    /// A bitstring that is not a whole number of bytes: `bytes` holds them with the last byte's
+    /// unused low bits zero, and only the high `last_bits` (1..=7) bits of the last byte count.
+    BitBinary {
+        /// The bytes, the last one partial.
+        bytes: Bytes,
+        /// How many bits of the last byte belong to the bitstring, 1..=7.
+        last_bits: u8,
+    },
+    /// A map, its pairs in wire order.
+    Map(Vec<(Term, Term)>),
+    /// A process identifier.
+    Pid {
+        /// Home node.
+        node: NodeId,
+        /// Process number.
+        id: u32,
+        /// Serial.
+        serial: u32,
+    },
+    /// A port identifier.
+    Port {
+        /// Home node.
+        node: NodeId,
+        /// Port number.
+        id: u64,
+    },
+    /// A reference.
+    Ref {
+        /// Home node.
+        node: NodeId,
+        /// 1 to 5 words.
+        words: Vec<u32>,
+    },
+    /// An external fun `fun M:F/A`.
+    Export {
+        /// Module.
+        module: Atom,
+        /// Function.
+        function: Atom,
+        /// Arity.
+        arity: u8,
+    },
+}
+
+impl Term {
+    /// An atom term. Panics if `text` is longer than an atom may be; for untrusted text use
+    /// [`Atom::new`].
+    pub fn atom(text: &str) -> Term {
+        Term::Atom(Atom::new(text).expect("atom longer than 255 characters"))
+    }
+
+    /// A tuple term.
+    pub fn tuple(elems: impl Into<Vec<Term>>) -> Term {
+        Term::Tuple(elems.into())
+    }
+
+    /// A proper list term.
+    pub fn list(elems: impl Into<Vec<Term>>) -> Term {
+        Term::List(elems.into())
+    }
+
+    /// `[elems | tail]` in canonical form: a list tail is merged into the elements.
+    pub fn improper_list(mut elems: Vec<Term>, tail: Term) -> Term {
+        match tail {
+            Term::List(rest) => {
+                elems.extend(rest);
+                Term::List(elems)
+            }
+            Term::ImproperList(rest, tail) => {
+                elems.extend(rest);
+                Term::ImproperList(elems, tail)
+            }
+            tail if elems.is_empty() => tail,
+            tail => Term::ImproperList(elems, Box::new(tail)),
+        }
+    }
+
+    /// An Erlang string: a list of the characters' code points.
+    pub fn string(text: &str) -> Term {
+        Term::List(text.chars().map(|c| Term::Int(c as i64)).collect())
+    }
+
+    /// A binary term.
+    pub fn binary(bytes: impl Into<Bytes>) -> Term {
+        Term::Binary(bytes.into())
+    }
+
+    /// A bitstring of `bytes`, of which the last one holds only `last_bits` bits (1..=8), in
+    /// canonical form: unused bits are cleared, and a whole last byte gives a binary.
+    pub fn bits(bytes: impl Into<Bytes>, last_bits: u8) -> Term {
+        let bytes: Bytes = bytes.into();
+        assert!((1..=8).contains(&last_bits), "last_bits must be 1..=8");
+        if last_bits == 8 || bytes.is_empty() {
+            return Term::Binary(bytes);
+        }
+        let mut owned = bytes.to_vec();
+        let last = owned.len() - 1;
+        owned[last] &= 0xFFu8 << (8 - last_bits);
+        Term::BitBinary {
+            bytes: owned.into(),
+            last_bits,
+        }
+    }
+
+    /// The atom's text, if this is an atom.
+    pub fn as_atom(&self) -> Option<&str> {
+        match self {
+            Term::Atom(a) => Some(a.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The elements, if this is a tuple.
+    pub fn as_tuple(&self) -> Option<&[Term]> {
+        match self {
+            Term::Tuple(elems) => Some(elems),
+            _ => None,
+        }
+    }
+
+    /// True if this is a tuple of `arity` whose first element is the atom `tag`.
+    pub fn is_tagged(&self, tag: &str, arity: usize) -> bool {
+        matches!(self.as_tuple(), Some(elems) if elems.len() == arity && elems[0].as_atom() == Some(tag))
+    }
+
+    /// The text, if this is a proper list of Unicode code points (an Erlang string). `[]` is the
+    /// empty string.
+    pub fn as_string(&self) -> Option<String> {
+        match self {
+            Term::List(elems) => elems
+                .iter()
+                .map(|e| match e {
+                    Term::Int(i) => u32::try_from(*i).ok().and_then(char::from_u32),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+}
+
+impl From<i64> for Term {
+    fn from(value: i64) -> Term {
+        Term::Int(value)
+    }
+}
+
+impl From<Atom> for Term {
+    fn from(value: Atom) -> Term {
+        Term::Atom(value)
+    }
+}

@@ -1,0 +1,12 @@
+//! erlboot: the Erlang/OTP network boot protocol in Rust.
+//!
+//! An Erlang node started with `-loader inet -hosts H` finds a boot server over UDP and loads
+//! every file it needs (boot script, `.app`, `.beam`) from it over TCP. This crate holds the
+//! protocol as sans-IO code: no sockets, clocks or randomness inside, so the same code runs under
+//! tokio, under a simulator, against recorded captures and under a fuzzer.
+//!
+//! - [`etf`]: the bounded External Term Format codec;
+//! - [`proto`]: discovery datagrams, framing, and the typed requests and replies.
+
+pub mod etf;
+pub mod proto;

@@ -1,0 +1,136 @@
+//! `{packet,4}` framing: each message is a 4-byte big-endian length and that many bytes.
+
+use bytes::{Buf, Bytes, BytesMut};
+use thiserror::Error;
+
+use crate::etf::{self, EncodeError, Profile, Term};
+
+/// Bytes in a frame header.
+pub const HEADER_LEN: usize = 4;
+
+/// A frame the decoder refuses.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum FrameError {
+    /// The header announces more bytes than the decoder accepts.
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// The announced length.
+        len: u32,
+        /// The limit.
+        max: u32,
+    },
+}
+
+/// An incremental frame decoder with a maximum frame size.
+///
+/// It owns no buffer: the driver appends what it reads to a [`BytesMut`] and calls
+/// [`FrameDecoder::decode`] until it returns `Ok(None)`. A header over the limit is refused as
+/// soon as its 4 bytes are there, before any of the announced bytes are buffered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameDecoder {
+    max_len: u32,
+}
+
+impl FrameDecoder {
+    /// A decoder accepting frames of at most `max_len` payload bytes.
+    pub const fn new(max_len: u32) -> FrameDecoder {
+        FrameDecoder { max_len }
+    }
+
+    /// The largest payload accepted.
+    pub fn max_len(&self) -> u32 {
+        self.max_len
+    }
+
+    /// The next complete frame's payload, removed from `buf`; `None` while it is incomplete.
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        let Some(header) = buf.get(..HEADER_LEN) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes(header.try_into().expect("4 bytes"));
+        if len > self.max_len {
+            return Err(FrameError::TooLarge {
+                len,
+                max: self.max_len,
+            });
+        }
+        let len = len as usize;
+        if buf.len() < HEADER_LEN + len {
+            // Reserve only up to the limit already checked, so the next read fits.
+            buf.reserve(HEADER_LEN + len - buf.len());
+            return Ok(None);
+        }
+        buf.advance(HEADER_LEN);
+        Ok(Some(buf.split_to(len).freeze()))
+    }
+}
+
+/// Appends a frame carrying `payload` to `out`.
+pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let len = u32::try_from(payload.len()).map_err(|_| EncodeError::TooLong {
+        what: "frame",
+        len: payload.len(),
+    })?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
+/// A whole frame carrying the encoding of `term`, encoded in place (no intermediate copy).
+pub fn encode_term_frame(term: &Term, profile: Profile) -> Result<Vec<u8>, EncodeError> {
+    let mut out = vec![0; HEADER_LEN];
+    etf::encode_into(term, profile, &mut out)?;
+    let len = out.len() - HEADER_LEN;
+    let len = u32::try_from(len).map_err(|_| EncodeError::TooLong { what: "frame", len })?;
+    out[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_arrive_byte_by_byte() {
+        let mut wire = Vec::new();
+        encode_frame(b"one", &mut wire).unwrap();
+        encode_frame(b"", &mut wire).unwrap();
+        encode_frame(b"three", &mut wire).unwrap();
+        let decoder = FrameDecoder::new(16);
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for byte in wire {
+            buf.extend_from_slice(&[byte]);
+            while let Some(frame) = decoder.decode(&mut buf).unwrap() {
+                frames.push(frame);
+            }
+        }
+        assert_eq!(frames, [&b"one"[..], b"", b"three"]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn an_oversized_header_is_refused_before_its_payload() {
+        let decoder = FrameDecoder::new(1 << 20);
+        let mut buf = BytesMut::from(&[0xFF, 0xFF, 0xFF, 0xFF][..]);
+        assert_eq!(
+            decoder.decode(&mut buf),
+            Err(FrameError::TooLarge {
+                len: u32::MAX,
+                max: 1 << 20
+            })
+        );
+        assert!(
+            buf.capacity() < 1024,
+            "nothing reserved for the claimed payload"
+        );
+    }
+
+    #[test]
+    fn a_partial_header_waits() {
+        let decoder = FrameDecoder::new(8);
+        let mut buf = BytesMut::from(&[0, 0, 0][..]);
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+        assert_eq!(buf.len(), 3);
+    }
+}

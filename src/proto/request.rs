@@ -1,0 +1,239 @@
+//! Requests, client to server: `{get,File}`, `{list_dir,Dir}`, `{read_file_info,File}`,
+//! `{read_link_info,File}`, `get_cwd` and `{get_cwd,Drive}`.
+
+use crate::etf::{self, DecodeError, Decoder, EncodeError, Profile, Term};
+
+use super::Command;
+
+/// A request as the server understands it.
+///
+/// File names are Erlang strings (lists of code points). A name sent as a deep list of
+/// characters, which OTP's file layer flattens, is flattened here too; OTP clients always send
+/// flat strings, so their requests re-encode byte for byte.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// `{get, File}`.
+    Get(String),
+    /// `{list_dir, Dir}`.
+    ListDir(String),
+    /// `{read_file_info, File}`.
+    ReadFileInfo(String),
+    /// `{read_link_info, File}`.
+    ReadLinkInfo(String),
+    /// The bare atom `get_cwd`.
+    GetCwd,
+    /// `{get_cwd, Drive}`, e.g. `"c:"`; only meaningful on Windows.
+    GetCwdDrive(String),
+    /// A command of the right shape whose argument is not a file name, e.g. `{get,<<"/x">>}`
+    /// or `{list_dir,42}` (OTP's server crashes the connection on these).
+    BadArgument {
+        /// The command named.
+        command: Command,
+        /// The argument given.
+        argument: Term,
+    },
+    /// Any other term (OTP answers `{error,unknown_command}`).
+    Unknown(Term),
+}
+
+impl Request {
+    /// Reads a request from a frame's payload. Bytes after the term are ignored, as OTP's
+    /// `binary_to_term/1` ignores them.
+    pub fn decode(payload: &[u8], decoder: &Decoder) -> Result<Request, DecodeError> {
+        let (term, _) = decoder.decode_prefix(payload)?;
+        Ok(Request::from_term(term))
+    }
+
+    /// The ETF payload of this request, as the profile's `term_to_binary/1` encodes it.
+    pub fn encode(&self, profile: Profile) -> Result<Vec<u8>, EncodeError> {
+        etf::encode(&self.to_term(), profile)
+    }
+
+    /// Classifies a term.
+    pub fn from_term(term: Term) -> Request {
+        if term.as_atom() == Some("get_cwd") {
+            return Request::GetCwd;
+        }
+        let Term::Tuple(mut elems) = term else {
+            return Request::Unknown(term);
+        };
+        let command = match elems.as_slice() {
+            [tag, _] => tag.as_atom().and_then(Command::from_atom),
+            _ => None,
+        };
+        let Some(command) = command else {
+            return Request::Unknown(Term::Tuple(elems));
+        };
+        let argument = elems.pop().expect("two elements");
+        let Some(name) = file_name(&argument) else {
+            return Request::BadArgument { command, argument };
+        };
+        match command {
+            Command::Get => Request::Get(name),
+            Command::ListDir => Request::ListDir(name),
+            Command::ReadFileInfo => Request::ReadFileInfo(name),
+            Command::ReadLinkInfo => Request::ReadLinkInfo(name),
+            Command::GetCwd => Request::GetCwdDrive(name),
+        }
+    }
+
+    /// The term on the wire.
+    pub fn to_term(&self) -> Term {
+        let tagged =
+            |command: Command, argument: Term| Term::tuple([Term::atom(command.atom()), argument]);
+        match self {
+            Request::Get(name) => tagged(Command::Get, Term::string(name)),
+            Request::ListDir(name) => tagged(Command::ListDir, Term::string(name)),
+            Request::ReadFileInfo(name) => tagged(Command::ReadFileInfo, Term::string(name)),
+            Request::ReadLinkInfo(name) => tagged(Command::ReadLinkInfo, Term::string(name)),
+            Request::GetCwd => Term::atom("get_cwd"),
+            Request::GetCwdDrive(drive) => tagged(Command::GetCwd, Term::string(drive)),
+            Request::BadArgument { command, argument } => tagged(*command, argument.clone()),
+            Request::Unknown(term) => term.clone(),
+        }
+    }
+
+    /// The command this request names, if it names one.
+    pub fn command(&self) -> Option<Command> {
+        Some(match self {
+            Request::Get(_) => Command::Get,
+            Request::ListDir(_) => Command::ListDir,
+            Request::ReadFileInfo(_) => Command::ReadFileInfo,
+            Request::ReadLinkInfo(_) => Command::ReadLinkInfo,
+            Request::GetCwd | Request::GetCwdDrive(_) => Command::GetCwd,
+            Request::BadArgument { command, .. } => *command,
+            Request::Unknown(_) => return None,
+        })
+    }
+
+    /// The file name this request is about, if it has one.
+    pub fn file_name(&self) -> Option<&str> {
+        match self {
+            Request::Get(name)
+            | Request::ListDir(name)
+            | Request::ReadFileInfo(name)
+            | Request::ReadLinkInfo(name)
+            | Request::GetCwdDrive(name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// A file name from a string or a deep list of characters, the forms OTP's file layer accepts
+/// as a name; `None` for anything else (binaries, atoms, integers, invalid code points).
+fn file_name(term: &Term) -> Option<String> {
+    fn flatten(term: &Term, out: &mut String) -> Option<()> {
+        let Term::List(elems) = term else {
+            return None;
+        };
+        for elem in elems {
+            match elem {
+                Term::Int(c) => out.push(u32::try_from(*c).ok().and_then(char::from_u32)?),
+                list @ Term::List(_) => flatten(list, out)?,
+                _ => return None,
+            }
+        }
+        Some(())
+    }
+    let mut name = String::new();
+    flatten(term, &mut name)?;
+    Some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn golden_get_request_otp25_and_otp29() {
+        // PROTOCOL.md §5.4, frames without their 4-byte header.
+        let otp25 = hex("83 68 02 64 00 03 67 65 74 6B 00 11 2F 74 6D 70 2F 62 73 2F 68 65 6C 6C 6F 2E 74 78 74");
+        let otp29 = hex(
+            "83 68 02 77 03 67 65 74 6B 00 11 2F 74 6D 70 2F 62 73 2F 68 65 6C 6C 6F 2E 74 78 74",
+        );
+        let request = Request::Get("/tmp/bs/hello.txt".into());
+        let decoder = Decoder::default();
+        assert_eq!(Request::decode(&otp25, &decoder).unwrap(), request);
+        assert_eq!(Request::decode(&otp29, &decoder).unwrap(), request);
+        assert_eq!(request.encode(Profile::Otp25).unwrap(), otp25);
+        assert_eq!(request.encode(Profile::Otp26).unwrap(), otp29);
+    }
+
+    #[test]
+    fn get_cwd_is_a_bare_atom() {
+        let otp25 = hex("83 64 00 07 67 65 74 5F 63 77 64");
+        assert_eq!(
+            Request::decode(&otp25, &Decoder::default()).unwrap(),
+            Request::GetCwd
+        );
+        assert_eq!(Request::GetCwd.encode(Profile::Otp25).unwrap(), otp25);
+    }
+
+    #[test]
+    fn names_beyond_latin1_use_list_ext() {
+        // PROTOCOL.md §5.2: "/tmp/€".
+        let bytes = Request::ListDir("/tmp/€".into())
+            .encode(Profile::Otp25)
+            .unwrap();
+        assert!(bytes.ends_with(&hex(
+            "6C 00 00 00 06 61 2F 61 74 61 6D 61 70 61 2F 62 00 00 20 AC 6A"
+        )));
+    }
+
+    #[test]
+    fn classification() {
+        let get = |arg: Term| Request::from_term(Term::tuple([Term::atom("get"), arg]));
+        assert_eq!(
+            get(Term::list([Term::string("/tmp/"), Term::string("x")])),
+            Request::Get("/tmp/x".into())
+        );
+        assert!(matches!(
+            get(Term::binary(&b"/x"[..])),
+            Request::BadArgument {
+                command: Command::Get,
+                ..
+            }
+        ));
+        assert!(matches!(get(Term::Int(42)), Request::BadArgument { .. }));
+        assert!(matches!(
+            get(Term::list([Term::Int(0xD800)])),
+            Request::BadArgument { .. }
+        ));
+        assert!(matches!(
+            Request::from_term(Term::atom("foo")),
+            Request::Unknown(_)
+        ));
+        assert!(matches!(
+            Request::from_term(Term::tuple([Term::atom("get")])),
+            Request::Unknown(_)
+        ));
+        assert!(matches!(
+            Request::from_term(Term::tuple([
+                Term::atom("get"),
+                Term::string("a"),
+                Term::Int(1)
+            ])),
+            Request::Unknown(_)
+        ));
+        assert_eq!(
+            Request::from_term(Term::tuple([Term::atom("get_cwd"), Term::string("c:")])),
+            Request::GetCwdDrive("c:".into())
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_are_ignored_like_otp() {
+        let mut bytes = Request::Get("/x".into()).encode(Profile::Otp25).unwrap();
+        bytes.extend_from_slice(b"junk");
+        assert_eq!(
+            Request::decode(&bytes, &Decoder::default()).unwrap(),
+            Request::Get("/x".into())
+        );
+    }
+}

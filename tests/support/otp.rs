@@ -1,0 +1,131 @@
+//! Real OTP releases for differential and live tests: the system's `erl` (OTP 25 on Debian
+//! bookworm), and a newer release in a Debian chroot (made by `.ci/install-otp`).
+//!
+//! Missing OTP is a loud failure, never a silent pass.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Where `.ci/install-otp` puts the OTP 27 chroot unless `ERLBOOT_OTP27_ROOT` says otherwise.
+pub const DEFAULT_OTP27_ROOT: &str = "/var/lib/erlboot/otp27";
+
+/// One installed OTP release.
+pub struct Otp {
+    /// The chroot it lives in, or `None` for the system's own.
+    root: Option<PathBuf>,
+}
+
+impl Otp {
+    /// The system's OTP (`erl` and `escript` on PATH).
+    pub fn system() -> Otp {
+        let found = Command::new("escript").arg("-h").output().is_ok()
+            || Path::new("/usr/bin/escript").exists();
+        assert!(
+            found,
+            "this test needs a real Erlang/OTP: `escript` is not on PATH.\n\
+             Install it with `bash .ci/install-otp` (Debian: apt-get install -y erlang-base)."
+        );
+        Otp { root: None }
+    }
+
+    /// OTP 27 in its chroot.
+    pub fn otp27() -> Otp {
+        let root = std::env::var_os("ERLBOOT_OTP27_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_OTP27_ROOT));
+        assert!(
+            root.join("usr/bin/escript").exists(),
+            "this test needs OTP 27 in a chroot at {} (or ERLBOOT_OTP27_ROOT): \
+             run `bash .ci/install-otp` as root to make it.",
+            root.display()
+        );
+        Otp { root: Some(root) }
+    }
+
+    /// A fresh scratch directory that this OTP can see: the host path and the path inside.
+    pub fn scratch(&self) -> (PathBuf, PathBuf) {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "erlboot-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let inside = Path::new("/tmp").join(name);
+        let host = match &self.root {
+            Some(root) => root.join(inside.strip_prefix("/").unwrap()),
+            None => inside.clone(),
+        };
+        std::fs::create_dir_all(&host).unwrap();
+        (host, inside)
+    }
+
+    /// Runs `escript SCRIPT ARGS...`; the script must lie in a scratch directory of this OTP,
+    /// given by its inside path. Panics with the script's output if it fails.
+    pub fn escript(&self, script: &Path, args: &[&str]) -> Output {
+        let mut command = match &self.root {
+            Some(root) => {
+                let mut c = Command::new("chroot");
+                c.arg(root).arg("escript");
+                c
+            }
+            None => Command::new("escript"),
+        };
+        let output = command
+            .arg(script)
+            .args(args)
+            .env("LANG", "C.UTF-8")
+            .output()
+            .expect("escript could not be started");
+        assert!(
+            output.status.success(),
+            "escript {} {:?} failed: {}\n{}",
+            script.display(),
+            args,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// The oracle script copied into a scratch directory: (scratch host dir, inside dir,
+    /// inside script path).
+    pub fn oracle(&self) -> (PathBuf, PathBuf, PathBuf) {
+        let (host, inside) = self.scratch();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/etf_oracle.escript");
+        std::fs::copy(source, host.join("etf_oracle.escript")).unwrap();
+        let script = inside.join("etf_oracle.escript");
+        (host, inside, script)
+    }
+
+    /// `(otp_release, erts_version)`, e.g. `("25", "13.1.5")`.
+    pub fn versions(&self) -> (String, String) {
+        let (_, _, script) = self.oracle();
+        let out = self.escript(&script, &["info"]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut words = text.split_whitespace().map(str::to_owned);
+        (words.next().unwrap(), words.next().unwrap())
+    }
+}
+
+/// Records `<<Len:32, Bytes>>`, the oracle's file format.
+pub fn write_records(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in records {
+        out.extend_from_slice(&(r.len() as u32).to_be_bytes());
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+/// Splits `<<Len:32, Bytes>>` records.
+pub fn read_records(mut data: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let len = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
+        out.push(data[4..4 + len].to_vec());
+        data = &data[4 + len..];
+    }
+    out
+}
