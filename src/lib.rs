@@ -10,3 +10,6 @@
 
 pub mod etf;
 pub mod proto;
+
+#[doc(hidden)]
+pub mod fuzz_checks;

@@ -45,6 +45,10 @@ fn escaped(f: &mut Formatter<'_>, c: char, quote: char) -> fmt::Result {
     }
 }
 
+fn printable_char(c: char) -> bool {
+    !c.is_control() || matches!(c, '\n' | '\t')
+}
+
 /// A list that reads better as a string: printable code points only.
 fn printable(elems: &[Term]) -> Option<String> {
     elems
@@ -53,7 +57,7 @@ fn printable(elems: &[Term]) -> Option<String> {
             Term::Int(i) => u32::try_from(*i)
                 .ok()
                 .and_then(char::from_u32)
-                .filter(|c| !c.is_control() || matches!(c, '\n' | '\t')),
+                .filter(|c| printable_char(*c)),
             _ => None,
         })
         .collect()
@@ -124,7 +128,7 @@ impl Display for Term {
             Term::Binary(bytes) => {
                 f.write_str("<<")?;
                 match std::str::from_utf8(bytes) {
-                    Ok(text) if !text.is_empty() && !text.chars().any(char::is_control) => {
+                    Ok(text) if !text.is_empty() && text.chars().all(printable_char) => {
                         f.write_char('"')?;
                         for c in text.chars() {
                             escaped(f, c, '"')?;

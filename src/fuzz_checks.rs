@@ -1,0 +1,117 @@
+//! The properties the fuzz targets check, kept in the library so that the seed corpora run as
+//! ordinary tests too (`tests/fuzz_corpus.rs`). Each function panics when a property fails.
+
+use bytes::BytesMut;
+
+use crate::etf::{self, Decoder, Limits, Profile, Term};
+use crate::proto::discovery::{Answer, Query};
+use crate::proto::{FrameDecoder, Reply, Request};
+
+/// The limits the fuzz targets decode with: small enough that a breach shows up under
+/// libFuzzer's `-malloc_limit_mb`, large enough for every real frame.
+pub const LIMITS: Limits = Limits {
+    max_depth: 64,
+    max_elements: 1 << 16,
+    max_total_bytes: 16 << 20,
+};
+
+/// Decodes arbitrary bytes as a term; whatever decodes must re-encode under both profiles to
+/// bytes that decode to the same term, and a second encoding must equal the first (the
+/// encoding of a decoded term is canonical). Typed messages built from the term must not panic,
+/// and a reply must encode back to the term it was read from.
+pub fn etf_decode(data: &[u8]) {
+    let decoder = Decoder::new(LIMITS);
+    let Ok((term, used)) = decoder.decode_prefix(data) else {
+        return;
+    };
+    assert!(used <= data.len());
+    for profile in [Profile::Otp25, Profile::Otp26] {
+        let bytes = etf::encode(&term, profile).expect("a decoded term encodes");
+        let again = decoder.decode(&bytes).expect("our encoding decodes");
+        assert!(same(&again, &term), "round trip changed {term}");
+        assert_eq!(
+            etf::encode(&again, profile).unwrap(),
+            bytes,
+            "encoding is canonical"
+        );
+    }
+    assert_eq!(Reply::from_term(term.clone()).to_term(), term);
+    let request = Request::from_term(term.clone());
+    let _ = request.encode(Profile::Otp25);
+    let _ = term.to_string();
+}
+
+/// Term equality that tells floats apart by their bits (so -0.0 is not 0.0, as on the wire).
+fn same(a: &Term, b: &Term) -> bool {
+    match (a, b) {
+        (Term::Float(x), Term::Float(y)) => x.to_bits() == y.to_bits(),
+        (Term::Tuple(x), Term::Tuple(y)) | (Term::List(x), Term::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Term::ImproperList(x, xt), Term::ImproperList(y, yt)) => {
+            same(xt, yt) && x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Term::Map(x), Term::Map(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb))
+        }
+        _ => a == b,
+    }
+}
+
+/// Splits arbitrary bytes into frames twice, once whole and once fed in chunks whose sizes
+/// come from the input; both must give the same frames and the same error. Every frame is then
+/// read as a request, as the server would.
+pub fn framing(data: &[u8]) {
+    let Some((&control, data)) = data.split_first() else {
+        return;
+    };
+    let decoder = FrameDecoder::new(u32::from(control) * 64);
+    let whole = split(&decoder, &mut BytesMut::from(data));
+    let chunk = usize::from(control % 7) + 1;
+    let mut buf = BytesMut::new();
+    let mut chunked = (Vec::new(), None);
+    for piece in data.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        let (frames, error) = split(&decoder, &mut buf);
+        chunked.0.extend(frames);
+        if error.is_some() {
+            chunked.1 = error;
+            break;
+        }
+    }
+    assert_eq!(whole, chunked);
+    let requests = Decoder::new(Limits::request());
+    for frame in &whole.0 {
+        assert!(frame.len() <= decoder.max_len() as usize);
+        if let Ok(request) = Request::decode(frame, &requests) {
+            let _ = request.encode(Profile::Otp26);
+        }
+    }
+}
+
+type Split = (Vec<bytes::Bytes>, Option<crate::proto::FrameError>);
+
+fn split(decoder: &FrameDecoder, buf: &mut BytesMut) -> Split {
+    let mut frames = Vec::new();
+    loop {
+        match decoder.decode(buf) {
+            Ok(Some(frame)) => frames.push(frame),
+            Ok(None) => return (frames, None),
+            Err(e) => return (frames, Some(e)),
+        }
+    }
+}
+
+/// Reads arbitrary bytes as an `EBOOTQ` query and as an `EBOOTR` answer; whatever parses must
+/// give back the same bytes.
+pub fn discovery(data: &[u8]) {
+    if let Ok(query) = Query::parse(data) {
+        assert_eq!(query.to_bytes(), data);
+    }
+    if let Ok(answer) = Answer::parse(data) {
+        assert_eq!(answer.to_bytes(), data);
+    }
+}

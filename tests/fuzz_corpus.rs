@@ -1,0 +1,111 @@
+//! The fuzz targets' seed corpora (fuzz/corpus/TARGET/seed-*) run as ordinary tests, through
+//! the same checks the fuzz targets run.
+//!
+//! The seeds are real bytes: frames and datagrams of the recorded OTP boots, and terms made by
+//! OTP's `term_to_binary/1`. Regenerate them with
+//! `cargo test --test fuzz_corpus -- --ignored write_seed_corpora`.
+
+#[path = "support/capture.rs"]
+mod capture;
+#[path = "support/otp.rs"]
+mod otp;
+
+use std::path::{Path, PathBuf};
+
+use erlboot::fuzz_checks;
+
+type Check = fn(&[u8]);
+
+const TARGETS: [(&str, Check); 3] = [
+    ("etf_decode", fuzz_checks::etf_decode),
+    ("framing", fuzz_checks::framing),
+    ("discovery", fuzz_checks::discovery),
+];
+
+fn corpus_dir(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target)
+}
+
+#[test]
+fn seed_corpora_pass_the_checks() {
+    for (target, check) in TARGETS {
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(corpus_dir(target)).unwrap() {
+            let path = entry.unwrap().path();
+            // Only the committed seeds: a local fuzz run adds (and removes) files here.
+            if !path.file_name().unwrap().to_string_lossy().starts_with("seed-") {
+                continue;
+            }
+            check(&std::fs::read(&path).unwrap());
+            seeds += 1;
+        }
+        assert!(seeds >= 8, "{target}: only {seeds} seeds");
+    }
+}
+
+#[test]
+#[ignore = "writes the seed corpora; run by hand after recording new captures"]
+fn write_seed_corpora() {
+    let captures = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut etf = Vec::new();
+    let mut framing = Vec::new();
+    let mut discovery = Vec::new();
+    for name in ["otp25-requests.pcap", "otp27-requests.pcap"] {
+        let capture = capture::read(&captures.join(name));
+        let stream = &capture.streams[0];
+        let requests = &stream.to_server_frames;
+        // The boot's first requests, and the session's explicit calls at its end.
+        for frame in requests
+            .iter()
+            .take(12)
+            .chain(requests.iter().rev().take(14))
+        {
+            etf.push(frame.payload.clone());
+        }
+        for frame in stream
+            .to_client_frames
+            .iter()
+            .filter(|f| f.payload.len() <= 2048)
+            .take(40)
+        {
+            etf.push(frame.payload.clone());
+        }
+        framing.push([&[255u8][..], &stream.to_server[..4000]].concat());
+        framing.push([&[3u8][..], &stream.to_server[..200]].concat());
+        framing.push([&[64u8][..], &stream.to_client[..3000]].concat());
+        discovery.extend(capture.datagrams.iter().map(|d| d.payload.clone()));
+    }
+    let otp = otp::Otp::system();
+    let (host, inside, script) = otp.oracle();
+    let out = inside.join("generated");
+    otp.escript(&script, &["generate", out.to_str().unwrap(), "200", "7"]);
+    let generated = otp::read_records(&std::fs::read(host.join("generated")).unwrap());
+    etf.extend(generated.into_iter().filter(|t| t.len() <= 1024).take(120));
+    // A 4 GiB length prefix, an empty frame, and a partial frame.
+    framing.extend([
+        vec![255, 0xFF, 0xFF, 0xFF, 0xFF],
+        vec![1, 0, 0, 0, 0],
+        vec![200, 0, 0, 0, 5, 131],
+    ]);
+    discovery.extend([
+        b"EBOOTR".to_vec(),
+        b"EBOOTQ".to_vec(),
+        b"EBOOTR\x07\x01".to_vec(),
+        vec![],
+    ]);
+    for (target, mut seeds) in [
+        ("etf_decode", etf),
+        ("framing", framing),
+        ("discovery", discovery),
+    ] {
+        let dir = corpus_dir(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        seeds.sort_unstable();
+        seeds.dedup();
+        for (i, seed) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:03}")), seed).unwrap();
+        }
+    }
+}
