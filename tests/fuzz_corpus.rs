@@ -35,7 +35,12 @@ fn seed_corpora_pass_the_checks() {
         for entry in std::fs::read_dir(corpus_dir(target)).unwrap() {
             let path = entry.unwrap().path();
             // Only the committed seeds: a local fuzz run adds (and removes) files here.
-            if !path.file_name().unwrap().to_string_lossy().starts_with("seed-") {
+            if !path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("seed-")
+            {
                 continue;
             }
             check(&std::fs::read(&path).unwrap());

@@ -141,11 +141,15 @@ impl Display for Term {
             }
             Term::BitBinary { bytes, last_bits } => {
                 f.write_str("<<")?;
-                let (last, whole) = bytes.split_last().expect("a bitstring has a last byte");
+                // Decoded bitstrings always have a partial last byte; a hand-built one may not.
+                let Some((last, whole)) = bytes.split_last() else {
+                    return f.write_str(">>");
+                };
                 for b in whole {
                     write!(f, "{b},")?;
                 }
-                write!(f, "{}:{last_bits}>>", last >> (8 - last_bits))
+                let bits = (*last_bits).clamp(1, 8);
+                write!(f, "{}:{bits}>>", last >> (8 - bits))
             }
             Term::Map(pairs) => {
                 f.write_str("#{")?;
