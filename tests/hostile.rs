@@ -229,7 +229,75 @@ fn content_otp_refuses_is_refused() {
         invalid(&[131, 90, 0, 6, 100, 0, 1, b'a', 0, 0, 0, 0]),
         "a 6-word reference"
     );
-    assert!(invalid(&[131, 108, 0, 0, 0, 0, 97, 1]), "[|1]");
+    // Each of these was checked to be refused by OTP 25's binary_to_term/1.
+    let float = |text: &[u8]| {
+        let mut bytes = vec![131, 99];
+        bytes.extend_from_slice(text);
+        bytes.resize(2 + 31, 0);
+        bytes
+    };
+    for text in [
+        &b"1"[..],
+        b"1e5",
+        b".5",
+        b"5.",
+        b" 1.5",
+        b"1.5 ",
+        b"\t1.5",
+        b"1.5e",
+        b"--1.5",
+    ] {
+        assert!(
+            invalid(&float(text)),
+            "FLOAT_EXT {:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+    let mut unterminated = vec![131, 99];
+    unterminated.extend([b'1'; 31]);
+    assert!(invalid(&unterminated), "FLOAT_EXT without a NUL");
+    assert!(
+        invalid(&[131, 103, 100, 0, 1, b'n', 0, 0, 0, 1, 0, 0, 0, 2, 4]),
+        "PID_EXT creation 4"
+    );
+    assert!(
+        invalid(&[131, 102, 100, 0, 1, b'n', 0, 0, 0, 1, 4]),
+        "PORT_EXT creation 4"
+    );
+    let duplicate = [
+        131, 116, 0, 0, 0, 2, 100, 0, 1, 97, 97, 1, 100, 0, 1, 97, 97, 2,
+    ];
+    assert!(invalid(&duplicate), "a map with a duplicate key");
+    // The same key in two encodings is still the same key.
+    let duplicate = [131, 116, 0, 0, 0, 2, 97, 5, 106, 110, 1, 0, 5, 106];
+    assert!(invalid(&duplicate), "5 and SMALL_BIG 5 as keys");
+}
+
+#[test]
+fn long_chains_of_list_tails_are_one_list() {
+    // `[1 | [1 | [1 | ...]]]` written as 100,000 one-element LIST_EXTs, each the tail of the
+    // one before: OTP reads that as a flat list, and so must a decoder with a depth limit.
+    let n = 100_000;
+    let mut input = vec![131];
+    for _ in 0..n {
+        input.extend_from_slice(&[108, 0, 0, 0, 1, 97, 1]);
+    }
+    input.extend_from_slice(&[107, 0, 2, 7, 8]);
+    let mut expected = vec![Term::Int(1); n];
+    expected.extend([Term::Int(7), Term::Int(8)]);
+    assert_eq!(etf::decode(&input).unwrap(), Term::List(expected));
+    // Each link is charged against the budget like any element.
+    let (result, _) = decode_with(
+        Limits {
+            max_total_bytes: 1 << 20,
+            ..UNLIMITED
+        },
+        &input,
+    );
+    assert!(
+        matches!(result, Err(DecodeError::TooLarge { .. })),
+        "{result:?}"
+    );
 }
 
 #[test]

@@ -163,6 +163,8 @@ fn legacy_tags_decode_as_otp_reads_them() {
     let node = |name: &str| [&[100, 0, name.len() as u8][..], name.as_bytes()].concat();
     let mut float_text = b"1.50000000000000000000e+00".to_vec();
     float_text.resize(31, 0);
+    let mut comma_float = b"1,5e+00".to_vec();
+    comma_float.resize(31, 0);
     let inputs: Vec<Vec<u8>> = vec![
         [&[131, 99][..], &float_text].concat(), // FLOAT_EXT
         [&[131, 103][..], &node("a@b"), &[0, 0, 0, 7, 0, 0, 0, 1, 2]].concat(), // PID_EXT
@@ -185,6 +187,12 @@ fn legacy_tags_decode_as_otp_reads_them() {
         vec![131, 111, 0, 0, 0, 2, 0, 1, 0],    // LARGE_BIG_EXT, value 1
         vec![131, 108, 0, 0, 0, 1, 97, 1, 107, 0, 2, 2, 3], // a list tail that is a string
         vec![131, 77, 0, 0, 0, 0, 0],           // an empty bitstring
+        vec![131, 108, 0, 0, 0, 0, 97, 1],      // [|1] is 1
+        vec![131, 108, 0, 0, 0, 1, 97, 1, 108, 0, 0, 0, 0, 97, 2], // [1|[|2]] is [1|2]
+        [&[131, 99][..], &comma_float].concat(), // FLOAT_EXT "1,5e+00"
+        [&[131, 113][..], &node("m"), &node("f"), &[98, 0, 0, 0, 2]].concat(), // arity as INTEGER_EXT
+        [&[131, 90, 0, 0][..], &node("a@b"), &[0, 0, 0, 9]].concat(), // a reference of 0 words
+        [&[131, 103][..], &node("a@b"), &[0, 0, 0, 7, 0, 0, 0, 1, 3]].concat(), // PID_EXT creation 3
     ];
     let otp = Otp::system();
     for (input, theirs) in inputs.iter().zip(through_oracle(&otp, &inputs)) {

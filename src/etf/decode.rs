@@ -213,7 +213,7 @@ impl<'a> Reader<'a> {
                 offset: start,
             });
         }
-        let needed = count * min_bytes_each;
+        let needed = count.saturating_mul(min_bytes_each);
         if needed > self.remaining() as u64 {
             return Err(DecodeError::Truncated {
                 offset: self.input.len(),
@@ -221,7 +221,7 @@ impl<'a> Reader<'a> {
             });
         }
         let count = count as usize;
-        self.charge(count * TERM_SIZE, start)?;
+        self.charge(count.saturating_mul(TERM_SIZE), start)?;
         Ok(count)
     }
 
@@ -263,23 +263,7 @@ impl<'a> Reader<'a> {
                         .collect(),
                 )
             }
-            tag::LIST => {
-                let len = self.u32()?.into();
-                // The tail takes at least one more byte.
-                if self.remaining() == 0 {
-                    return Err(self.truncated(1));
-                }
-                let elems = self.sequence(len, depth, start)?;
-                let tail = self.nested(depth, start)?;
-                if elems.is_empty() && !matches!(tail, Term::List(_) | Term::ImproperList(..)) {
-                    // `[|T]` is no Erlang term; OTP refuses a zero-length LIST_EXT with such a tail.
-                    return Err(DecodeError::Invalid {
-                        what: "empty list with a non-list tail",
-                        offset: start,
-                    });
-                }
-                Term::improper_list(elems, tail)
-            }
+            tag::LIST => self.list(depth, start)?,
             tag::BINARY => {
                 let len = self.u32()? as usize;
                 Term::Binary(self.payload(len, start)?)
@@ -299,12 +283,18 @@ impl<'a> Reader<'a> {
             tag::MAP => {
                 let pairs = self.u32()?.into();
                 let pairs = self.elements(pairs, 2, start)?;
-                self.charge(pairs * TERM_SIZE, start)?;
+                self.charge(pairs.saturating_mul(TERM_SIZE), start)?;
                 let mut map = Vec::with_capacity(pairs);
                 for _ in 0..pairs {
                     let key = self.nested(depth, start)?;
                     let value = self.nested(depth, start)?;
                     map.push((key, value));
+                }
+                if has_duplicate_keys(&map) {
+                    return Err(DecodeError::Invalid {
+                        what: "map with a duplicate key",
+                        offset: start,
+                    });
                 }
                 Term::Map(map)
             }
@@ -312,7 +302,7 @@ impl<'a> Reader<'a> {
                 let node = self.node_atom(start)?;
                 let id = self.u32()?;
                 let serial = self.u32()?;
-                let creation = self.creation(tag == tag::PID)?;
+                let creation = self.creation(tag == tag::PID, start)?;
                 Term::Pid {
                     node: NodeId { node, creation },
                     id,
@@ -325,7 +315,7 @@ impl<'a> Reader<'a> {
                     tag::V4_PORT => self.u64()?,
                     _ => self.u32()?.into(),
                 };
-                let creation = self.creation(tag == tag::PORT)?;
+                let creation = self.creation(tag == tag::PORT, start)?;
                 Term::Port {
                     node: NodeId { node, creation },
                     id,
@@ -333,14 +323,14 @@ impl<'a> Reader<'a> {
             }
             tag::NEW_REFERENCE | tag::NEWER_REFERENCE => {
                 let len = self.u16()?;
-                if !(1..=5).contains(&len) {
+                if len > 5 {
                     return Err(DecodeError::Invalid {
                         what: "reference length",
                         offset: start,
                     });
                 }
                 let node = self.node_atom(start)?;
-                let creation = self.creation(tag == tag::NEW_REFERENCE)?;
+                let creation = self.creation(tag == tag::NEW_REFERENCE, start)?;
                 let words = (0..len).map(|_| self.u32()).collect::<Result<_, _>>()?;
                 Term::Ref {
                     node: NodeId { node, creation },
@@ -350,13 +340,15 @@ impl<'a> Reader<'a> {
             tag::EXPORT => {
                 let module = self.node_atom(start)?;
                 let function = self.node_atom(start)?;
-                if self.u8()? != tag::SMALL_INTEGER {
-                    return Err(DecodeError::Invalid {
-                        what: "arity in EXPORT_EXT",
-                        offset: start,
-                    });
+                // OTP takes any integer encoding here; a fun has at most 255 arguments.
+                let arity = match self.nested(depth, start)? {
+                    Term::Int(arity) => u8::try_from(arity).ok(),
+                    _ => None,
                 }
-                let arity = self.u8()?;
+                .ok_or(DecodeError::Invalid {
+                    what: "arity in EXPORT_EXT",
+                    offset: start,
+                })?;
                 Term::Export {
                     module,
                     function,
@@ -377,6 +369,42 @@ impl<'a> Reader<'a> {
                 })
             }
         })
+    }
+
+    /// A `LIST_EXT` and the chain of list tails after it, read in a loop into one vector: a
+    /// tail is not nesting (OTP does not count it as such), and merging recursively decoded
+    /// tails would copy the elements once per link.
+    fn list(&mut self, depth: usize, start: usize) -> Result<Term, DecodeError> {
+        let mut elems = Vec::new();
+        loop {
+            let len = self.u32()?.into();
+            let len = self.elements(len, 1, start)?;
+            elems.reserve(len);
+            for _ in 0..len {
+                elems.push(self.nested(depth, start)?);
+            }
+            let tail_start = self.pos;
+            match self.input.get(tail_start) {
+                Some(&tag::LIST) => {
+                    self.charge(TERM_SIZE, tail_start)?;
+                    self.pos += 1;
+                }
+                Some(&tag::NIL) => {
+                    self.pos += 1;
+                    return Ok(Term::List(elems));
+                }
+                Some(&tag::STRING) => {
+                    self.pos += 1;
+                    let len = self.u16()?.into();
+                    let len = self.elements(len, 1, tail_start)?;
+                    elems.extend(self.take(len)?.iter().map(|&b| Term::Int(b.into())));
+                    return Ok(Term::List(elems));
+                }
+                // `[|T]`, a zero-length LIST_EXT, is just its tail, as in OTP.
+                Some(_) => return Ok(Term::improper_list(elems, self.nested(depth, start)?)),
+                None => return Err(self.truncated(1)),
+            }
+        }
     }
 
     fn truncated(&self, needed: u64) -> DecodeError {
@@ -429,18 +457,23 @@ impl<'a> Reader<'a> {
         Ok(BigInt::normalize(negative, self.take(n)?.to_vec()))
     }
 
-    /// FLOAT_EXT: 31 bytes of `printf("%.20e")` text, NUL-padded.
+    /// FLOAT_EXT: 31 bytes of `printf("%.20e")` text, NUL-terminated inside them. OTP reads
+    /// it as `[+-]digits[.,]digits[(e|E)[+-]digits]` and nothing else.
     fn old_float(&mut self, start: usize) -> Result<Term, DecodeError> {
         let text = self.take(31)?;
-        let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
-        let value = std::str::from_utf8(&text[..end])
-            .ok()
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .ok_or(DecodeError::Invalid {
-                what: "FLOAT_EXT text",
-                offset: start,
-            })?;
-        finite(value, start)
+        let invalid = DecodeError::Invalid {
+            what: "FLOAT_EXT text",
+            offset: start,
+        };
+        let end = text.iter().position(|&b| b == 0).ok_or(invalid.clone())?;
+        let text: String = text[..end]
+            .iter()
+            .map(|&b| if b == b',' { '.' } else { char::from(b) })
+            .collect();
+        if !float_text(&text) {
+            return Err(invalid);
+        }
+        finite(text.parse::<f64>().map_err(|_| invalid)?, start)
     }
 
     fn atom_body(&mut self, tag: u8, start: usize) -> Result<Atom, DecodeError> {
@@ -488,14 +521,55 @@ impl<'a> Reader<'a> {
         self.atom_body(tag, start)
     }
 
-    /// A node creation: one byte in the old pid/port/reference encodings, four in the new ones.
-    fn creation(&mut self, old: bool) -> Result<u32, DecodeError> {
-        if old {
-            Ok(self.u8()?.into())
-        } else {
-            self.u32()
+    /// A node creation: one byte (two bits used, as OTP checks) in the old pid, port and
+    /// reference encodings, four bytes in the new ones.
+    fn creation(&mut self, old: bool, start: usize) -> Result<u32, DecodeError> {
+        if !old {
+            return self.u32();
+        }
+        match self.u8()? {
+            creation @ 0..=3 => Ok(creation.into()),
+            _ => Err(DecodeError::Invalid {
+                what: "creation (above 3 in a one-byte field)",
+                offset: start,
+            }),
         }
     }
+}
+
+/// `[+-]?\d+\.\d+([eE][+-]?\d+)?`, the float text OTP's decoder accepts.
+fn float_text(text: &str) -> bool {
+    fn digits(s: &str) -> Option<&str> {
+        let n = s.bytes().take_while(u8::is_ascii_digit).count();
+        (n > 0).then(|| &s[n..])
+    }
+    fn unsigned(s: &str) -> &str {
+        s.strip_prefix(['+', '-']).unwrap_or(s)
+    }
+    let Some(rest) = digits(unsigned(text))
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(digits)
+    else {
+        return false;
+    };
+    match rest.strip_prefix(['e', 'E']) {
+        None => rest.is_empty(),
+        Some(exponent) => digits(unsigned(exponent)) == Some(""),
+    }
+}
+
+/// True when two keys of a map are the same term. Canonical encodings are equal exactly when
+/// the terms are, so the keys are compared by their encodings, sorted.
+fn has_duplicate_keys(pairs: &[(Term, Term)]) -> bool {
+    if pairs.len() < 2 {
+        return false;
+    }
+    let mut keys: Vec<Vec<u8>> = pairs
+        .iter()
+        .map(|(key, _)| super::encode(key, super::Profile::Otp26).unwrap_or_default())
+        .collect();
+    keys.sort_unstable();
+    keys.windows(2).any(|w| w[0] == w[1])
 }
 
 fn finite(value: f64, start: usize) -> Result<Term, DecodeError> {

@@ -36,8 +36,8 @@ pub enum EncodeError {
         /// Its length.
         len: usize,
     },
-    /// A reference with no words or more than five.
-    #[error("a reference holds 1 to 5 words, not {0}")]
+    /// A reference with more than five words.
+    #[error("a reference holds at most 5 words, not {0}")]
     RefWords(usize),
 }
 
@@ -126,7 +126,7 @@ impl Writer<'_> {
             }
             Term::Port { node, id } => self.port(node, *id),
             Term::Ref { node, words } => {
-                if !(1..=5).contains(&words.len()) {
+                if words.len() > 5 {
                     return Err(EncodeError::RefWords(words.len()));
                 }
                 self.out.push(tag::NEWER_REFERENCE);

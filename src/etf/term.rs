@@ -137,7 +137,7 @@ pub enum Term {
     Ref {
         /// Home node.
         node: NodeId,
-        /// 1 to 5 words.
+        /// 0 to 5 words.
         words: Vec<u32>,
     },
     /// An external fun `fun M:F/A`.

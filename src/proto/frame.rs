@@ -8,6 +8,9 @@ use crate::etf::{self, EncodeError, Profile, Term};
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 4;
 
+/// The most the decoder reserves ahead of bytes that have not arrived.
+const RESERVE_AHEAD: usize = 64 << 10;
+
 /// A frame the decoder refuses.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum FrameError {
@@ -56,8 +59,9 @@ impl FrameDecoder {
         }
         let len = len as usize;
         if buf.len() < HEADER_LEN + len {
-            // Reserve only up to the limit already checked, so the next read fits.
-            buf.reserve(HEADER_LEN + len - buf.len());
+            // Make room for the next reads, but never commit memory to a length the peer merely
+            // announced: the buffer grows as the bytes arrive.
+            buf.reserve((HEADER_LEN + len - buf.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
         buf.advance(HEADER_LEN);
@@ -124,6 +128,14 @@ mod tests {
             buf.capacity() < 1024,
             "nothing reserved for the claimed payload"
         );
+    }
+
+    #[test]
+    fn an_announced_length_is_not_reserved_ahead_of_its_bytes() {
+        let decoder = FrameDecoder::new(1 << 30);
+        let mut buf = BytesMut::from(&(1u32 << 29).to_be_bytes()[..]);
+        assert_eq!(decoder.decode(&mut buf), Ok(None));
+        assert!(buf.capacity() <= HEADER_LEN + RESERVE_AHEAD);
     }
 
     #[test]
