@@ -6,10 +6,14 @@
 //! tokio, under a simulator, against recorded captures and under a fuzzer.
 //!
 //! - [`etf`]: the bounded External Term Format codec;
-//! - [`proto`]: discovery datagrams, framing, and the typed requests and replies.
+//! - [`proto`]: discovery datagrams, framing, and the typed requests and replies;
+//! - [`server`]: the boot server's session, file sources, policy and tokio driver;
+//! - [`time`]: the driver-supplied clock every state machine runs on.
 
 pub mod etf;
 pub mod proto;
+pub mod server;
+pub mod time;
 
 #[doc(hidden)]
 pub mod fuzz_checks;

@@ -1,0 +1,127 @@
+//! Where a session's files come from: the [`FileSource`] trait and the errors it answers with.
+//!
+//! File names arrive as Erlang strings (code points), exactly as the client sent them, relative
+//! or absolute; a source decides what they mean on its file system. Two sources exist:
+//! [`DiskSource`](super::DiskSource) (the real file system, jailed and cached) and
+//! [`MemorySource`](super::MemorySource) (a tree held in memory, for the simulator and replay).
+
+use bytes::Bytes;
+
+use crate::proto::{FileInfo, Reason};
+
+/// Whether a file-info lookup follows a final symbolic link (`read_file_info`) or describes the
+/// link itself (`read_link_info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Follow {
+    /// `read_file_info`: describe what the link points to.
+    Links,
+    /// `read_link_info`: describe the link.
+    NoLinks,
+}
+
+/// The file operations a boot session needs, answered as OTP's `prim_file` would answer them.
+pub trait FileSource: Send + Sync {
+    /// The whole contents of a file (`{get, Name}`).
+    fn get(&self, name: &str) -> Result<Bytes, FileError>;
+
+    /// The names in a directory, in the order the file system lists them, without `.` and
+    /// `..` (`{list_dir, Name}`).
+    fn list_dir(&self, name: &str) -> Result<Vec<String>, FileError>;
+
+    /// A `#file_info{}` with times in the server's local time (`{read_file_info, Name}` and
+    /// `{read_link_info, Name}`).
+    fn file_info(&self, name: &str, follow: Follow) -> Result<FileInfo, FileError>;
+
+    /// The directory relative names resolve against, which `get_cwd` reports.
+    fn cwd(&self) -> Result<String, FileError>;
+}
+
+/// Why a file operation failed: the POSIX error OTP's file layer would name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum FileError {
+    /// No such file or directory; also anything outside the jail.
+    #[error("enoent")]
+    NoEntry,
+    /// A path component is not a directory.
+    #[error("enotdir")]
+    NotDirectory,
+    /// A directory where a file was expected.
+    #[error("eisdir")]
+    IsDirectory,
+    /// Permission denied.
+    #[error("eacces")]
+    Access,
+    /// Too many levels of symbolic links.
+    #[error("eloop")]
+    Loop,
+    /// A name or component too long.
+    #[error("enametoolong")]
+    NameTooLong,
+    /// An invalid argument for the operation.
+    #[error("einval")]
+    Invalid,
+    /// A name that cannot be a file name here (a NUL, or a code point the file-name encoding
+    /// cannot hold): OTP's `badarg`.
+    #[error("badarg")]
+    BadName,
+    /// Not supported on this system.
+    #[error("enotsup")]
+    NotSupported,
+    /// Out of memory, or a file larger than the server will hold.
+    #[error("enomem")]
+    NoMemory,
+    /// Any other I/O error.
+    #[error("eio")]
+    Io,
+}
+
+impl FileError {
+    /// The atom OTP uses for this error.
+    pub fn atom(self) -> &'static str {
+        match self {
+            FileError::NoEntry => "enoent",
+            FileError::NotDirectory => "enotdir",
+            FileError::IsDirectory => "eisdir",
+            FileError::Access => "eacces",
+            FileError::Loop => "eloop",
+            FileError::NameTooLong => "enametoolong",
+            FileError::Invalid => "einval",
+            FileError::BadName => "badarg",
+            FileError::NotSupported => "enotsup",
+            FileError::NoMemory => "enomem",
+            FileError::Io => "eio",
+        }
+    }
+
+    /// The reason in an `{error, Reason}` reply.
+    pub fn reason(self) -> Reason {
+        Reason::atom(self.atom())
+    }
+
+    /// The error for an operating-system error number.
+    pub fn from_errno(errno: i32) -> FileError {
+        match errno {
+            libc::ENOENT => FileError::NoEntry,
+            libc::ENOTDIR => FileError::NotDirectory,
+            libc::EISDIR => FileError::IsDirectory,
+            libc::EACCES | libc::EPERM => FileError::Access,
+            libc::ELOOP => FileError::Loop,
+            libc::ENAMETOOLONG => FileError::NameTooLong,
+            libc::EINVAL => FileError::Invalid,
+            libc::ENOTSUP => FileError::NotSupported,
+            libc::ENOMEM => FileError::NoMemory,
+            _ => FileError::Io,
+        }
+    }
+}
+
+impl From<std::io::Error> for FileError {
+    fn from(error: std::io::Error) -> FileError {
+        match error.raw_os_error() {
+            Some(errno) => FileError::from_errno(errno),
+            None if error.kind() == std::io::ErrorKind::NotFound => FileError::NoEntry,
+            None if error.kind() == std::io::ErrorKind::OutOfMemory => FileError::NoMemory,
+            None => FileError::Io,
+        }
+    }
+}
