@@ -71,9 +71,10 @@ impl Jail {
         if error == FileError::NoEntry {
             return error;
         }
-        let mut ancestor = path;
-        while let Some(parent) = ancestor.parent() {
-            ancestor = parent;
+        // Components drop a trailing slash, so that a link named with one is judged by where
+        // the link itself leads.
+        let path: PathBuf = path.components().collect();
+        for ancestor in path.ancestors() {
             if let Ok(resolved) = std::fs::canonicalize(ancestor) {
                 return if self.contains(&resolved) {
                     error
