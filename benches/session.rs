@@ -23,7 +23,9 @@ fn boot_frames() -> Vec<u8> {
 fn answer<S: FileSource + ?Sized>(source: &Arc<S>, input: &[u8]) -> usize {
     let mut session = Session::new(Arc::clone(source), SessionConfig::default(), Instant::ZERO);
     session.handle_data(Instant::ZERO, input);
-    std::iter::from_fn(|| session.poll_transmit()).map(|t| t.len()).sum()
+    std::iter::from_fn(|| session.poll_transmit())
+        .map(|t| t.len())
+        .sum()
 }
 
 fn boot(c: &mut Criterion) {

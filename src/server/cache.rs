@@ -143,7 +143,10 @@ mod tests {
         let mut cache = Cache::new(100);
         cache.insert(stamp(1, 3), Bytes::from_static(b"abc"));
         assert_eq!(cache.get(&stamp(1, 3)), Some(Bytes::from_static(b"abc")));
-        let touched = Stamp { ctime_ns: 1, ..stamp(1, 3) };
+        let touched = Stamp {
+            ctime_ns: 1,
+            ..stamp(1, 3)
+        };
         assert_eq!(cache.get(&touched), None);
         assert_eq!((cache.len(), cache.used()), (0, 0));
     }
@@ -157,7 +160,10 @@ mod tests {
         assert!(cache.get(&stamp(0, 25)).is_some());
         cache.insert(stamp(9, 25), Bytes::from(vec![0; 25]));
         assert!(cache.used() <= 100);
-        assert!(cache.get(&stamp(1, 25)).is_none(), "file 1 was least recent");
+        assert!(
+            cache.get(&stamp(1, 25)).is_none(),
+            "file 1 was least recent"
+        );
         assert!(cache.get(&stamp(0, 25)).is_some());
         cache.insert(stamp(10, 26), Bytes::from(vec![0; 26]));
         assert!(cache.get(&stamp(10, 26)).is_none(), "over a quarter");
