@@ -1,42 +1,56 @@
 //! `.ez` archives: a bounded zip reader that answers `get`, `list_dir` and `read_file_info` inside
-//! an archive exactly as OTP 25's `erl_prim_loader` and `prim_zip` do for a boot server.
+//! an archive exactly as OTP's `erl_prim_loader` and `prim_zip` do for a boot server.
 //!
-//! # How OTP reads an archive (erts-13.1.5, `erl_prim_loader.erl` and `prim_zip.erl`)
+//! # How OTP reads an archive
 //!
-//! - [`split`] is `name_split(undefined, File)` / `archive_split/3` (erl_prim_loader.erl 1328,
-//!   1358): the first component ending in `.ez` that is followed by `/` or by the end of the name
-//!   names the archive; the rest, unchanged (no `.`/`..` handling), is the path inside.
-//! - The zip is read by `prim_zip:open/3`: the end record is searched in windows of 22, 44, ...,
-//!   45056 bytes from the end (a file shorter than the window is `einval`, no record in the
-//!   largest window is `bad_eocd`), the central directory is parsed all or nothing
-//!   (`bad_central_directory`), and entry names are bytes taken as Latin-1 characters.
-//! - `open_archive/4` and `ensure_virtual_dirs/6` (erl_prim_loader.erl 1152, 1174) add a
-//!   virtual directory entry before each entry whose parent directories have not been seen; a
-//!   virtual directory's info is the archive's own `file_info` with `type = directory`.
-//! - `get` matches the path against entry names exactly (`path_split/1`, 1307): a directory
-//!   entry is reached only with its trailing `/` (and gives `<<>>`); the archive itself and a
-//!   directory without the `/` give `enoent`.
-//! - `list_dir` collects the names one level below, in reverse archive order, and answers
-//!   `enotdir` unless the directory itself exists (`prim_list_dir`, 959).
-//! - `read_file_info` of the archive itself (`a.ez`, `a.ez/`) is the archive's own info with
-//!   `type = directory`, without opening the zip; below it an entry matches with or without
-//!   a trailing `/` (`prim_read_file_info`, 1011). A zip entry's info comes from its central
-//!   directory header (`cd_file_header_to_file_info`, prim_zip.erl 469): size from the header's
-//!   uncompressed size, `regular` or `directory` by a trailing `/`, `read_write`, mode 8#066,
-//!   one link, zeros for devices, inode, uid and gid, and all three times the DOS date and time
-//!   taken literally (no time zone, and the 2-second field read as seconds).
-//!   `read_link_info` is the same inside an archive.
-//! - An entry's data is read from its local header to the next entry's local header (in
-//!   central directory order), skipping 12 bytes when flag bit 3 is set; method 0 is returned
-//!   as is, method 8 raw-inflated until the stream ends or the input runs out, CRCs unchecked.
+//! Line numbers are those of OTP 25.2.3 (erts-13.1.5, `src/erl_prim_loader.erl` and
+//! `src/prim_zip.erl`); OTP 27.3 was checked by running it (`tests/archive_oracle.rs`).
 //!
-//! The first request on an archive (OTP opening it) visits every entry and the last match
-//! wins; later requests on the same connection use the cached list and stop at the first
-//! match ([`Pass`]). They differ only for archives with duplicate names.
+//! - [`split`] is `name_split(undefined, File)` (erl_prim_loader.erl 1328) and
+//!   `archive_split/3` (1358): the first component ending in `.ez` that is followed by `/` or by
+//!   the end of the name names the archive; the rest, unchanged (no `.`/`..` handling, no
+//!   collapsing of `//`), is the path inside.
+//! - The zip is read by `prim_zip:open/3`. The end record is searched for in windows of 22, 44,
+//!   ..., 45056 bytes from the end of the file, each scanned from its start
+//!   (`get_end_of_central_dir/3` 325, `find_eocd_header/1` 338); a window longer than the file
+//!   is `einval` (the seek fails), none found is `bad_eocd`, and the record must be followed by
+//!   exactly its comment (`eocd_and_comment_from_bin/1` 457). The central directory is parsed
+//!   all or nothing (`get_cd_loop/11` 237, `get_file_header/1` 284: `bad_central_directory`),
+//!   using the end record's total entry count; names are bytes taken as Latin-1 characters.
+//! - `open_archive/4` (erl_prim_loader.erl 1152) and `ensure_virtual_dirs/6` (1174) put a
+//!   virtual directory entry before each entry whose parent directories have not been seen;
+//!   a virtual directory's info is the archive's own `file_info` with `type = directory`.
+//! - `get` (`prim_get_file/2` 934) compares the path with each entry name exactly
+//!   (`path_split/1` 1307): a directory entry is reached only with its trailing `/` and gives
+//!   `<<>>`; the archive itself and a directory without the `/` give `enoent`.
+//! - `list_dir` (`prim_list_dir/2` 961) collects the names one level below, in reverse archive
+//!   order (duplicates included), and answers `enotdir` unless the directory itself exists; any
+//!   failure to open the archive is `enotdir` too.
+//! - `read_file_info` (`prim_read_file_info/3` 1014) of the archive itself (`a.ez`, `a.ez/`)
+//!   is the archive's own info with `type = directory`, without opening the zip, so even a
+//!   file that is not a zip answers this way. Below it, an entry matches with or without a
+//!   trailing `/`. A zip entry's info comes from its central directory header
+//!   (`cd_file_header_to_file_info/3`, prim_zip.erl 477): size from the header's uncompressed
+//!   size, `regular` or `directory` by a trailing `/`, `read_write`, mode 8#066, one link, zeros
+//!   for devices, inode, uid and gid, and all three times the DOS date and time taken
+//!   literally: no time zone, no range checks, and in OTP 25 the 2-second field read as
+//!   seconds; OTP 27 doubles it ([`DosSeconds`]). `read_link_info` is the same as
+//!   `read_file_info` for every name that splits, including the archive itself.
+//! - An entry's data (`get_z_file/4` 174) runs from its local header to the next entry's local
+//!   header in central directory order (or to the central directory), skipping 12 more bytes
+//!   when flag bit 3 is set (`offset_over_z_data_descriptor/1` 216). Method 0 is returned as
+//!   is, method 8 raw-inflated until the stream ends or the input runs out (trailing bytes are
+//!   ignored, a cut stream gives what was decoded); CRCs and the compressed size are not used.
+//!
+//! The first request on an archive in a connection (OTP opening it, 1072) visits every entry
+//! and the last match wins; later requests use the cached entry list and stop at the first
+//! match (`foldl_archive/3` 1202). They differ only for archives with duplicate names, or with
+//! a directory entry after its contents ([`Pass`]).
 //!
 //! Where OTP's connection process crashes (a bad local header, an unknown compression method,
-//! corrupt deflate data), this module answers [`FileError::Io`]; where an entry would inflate
-//! past [`Limits::max_entry_size`], [`FileError::NoMemory`].
+//! corrupt deflate data: the `throw` escapes `prim_zip:open/3` or zlib raises), this module
+//! answers [`FileError::Io`]; where an entry would inflate past [`Limits::max_entry_size`],
+//! [`FileError::NoMemory`].
 
 use std::collections::HashMap;
 
@@ -71,6 +85,19 @@ pub enum Pass {
     /// Every later request: the walk stops at the first match.
     #[default]
     Cached,
+}
+
+/// How the DOS time's seconds field (two-second units, 0..=31) becomes the seconds of an
+/// entry's `file_info`: this changed between OTP releases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DosSeconds {
+    /// The field as stored, 0..=31 (OTP 25: `dos_date_time_to_datetime/2`, prim_zip.erl 531; 26
+    /// not checked).
+    #[default]
+    AsStored,
+    /// Twice the field, 0..=62 (OTP 27.3, after erlang/otp PR #8537). OTP 28 and later may
+    /// cap it at 59 (PR #9537); not checked.
+    Doubled,
 }
 
 /// Bounds on what an untrusted archive may make the reader hold or produce.
@@ -177,6 +204,7 @@ pub struct Archive {
     entries: Vec<Entry>,
     nodes: Vec<Node>,
     limits: Limits,
+    seconds: DosSeconds,
 }
 
 const EOCD_MAGIC: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
@@ -308,7 +336,13 @@ impl Archive {
             entries,
             nodes,
             limits,
+            seconds: DosSeconds::default(),
         })
+    }
+
+    /// The archive answering `file_info` with the seconds of the given OTP release.
+    pub fn with_dos_seconds(self, seconds: DosSeconds) -> Archive {
+        Archive { seconds, ..self }
     }
 
     /// `get_end_of_central_dir/3` and `eocd_and_comment_from_bin/1`: the 18 bytes after the
@@ -524,7 +558,10 @@ impl Archive {
 
     /// `cd_file_header_to_file_info/3`.
     fn entry_info(&self, entry: &Entry) -> FileInfo {
-        let time = dos_date_time(entry.dos_date, entry.dos_time);
+        let mut time = dos_date_time(entry.dos_date, entry.dos_time);
+        if self.seconds == DosSeconds::Doubled {
+            time.second *= 2;
+        }
         FileInfo {
             size: entry.uncompressed_size.into(),
             file_type: if entry.name.ends_with('/') {
@@ -591,5 +628,342 @@ fn dos_date_time(date: u16, time: u16) -> DateTime {
         hour: (time >> 11) as u8,
         minute: ((time >> 5) & 0x3f) as u8,
         second: (time & 0x1f) as u8,
+    }
+}
+
+#[cfg(test)]
+#[path = "../../tests/support/zip.rs"]
+mod test_zip;
+
+#[cfg(test)]
+mod tests {
+    use super::test_zip::{self as zip, build};
+    use super::*;
+
+    fn parse(data: Vec<u8>) -> Result<Archive, ArchiveError> {
+        Archive::parse(Bytes::from(data))
+    }
+
+    fn small(max_entry_size: usize) -> Limits {
+        Limits {
+            max_entry_size,
+            ..Limits::default()
+        }
+    }
+
+    fn info() -> FileInfo {
+        let t = DateTime {
+            year: 2020,
+            month: 1,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+        };
+        FileInfo {
+            size: 999,
+            file_type: FileType::Regular,
+            access: Access::Read,
+            atime: t,
+            mtime: t,
+            ctime: t,
+            mode: 0o100644,
+            links: 2,
+            major_device: 7,
+            minor_device: 0,
+            inode: 42,
+            uid: 1,
+            gid: 1,
+        }
+    }
+
+    #[test]
+    fn split_follows_archive_split() {
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            ("a.ez", Some(("a.ez", ""))),
+            ("a.ez/", Some(("a.ez", ""))),
+            ("a.ez/.", Some(("a.ez", "."))),
+            ("a.ez/..", Some(("a.ez", ".."))),
+            ("a.ez//c", Some(("a.ez", "/c"))),
+            (".ez", Some((".ez", ""))),
+            ("/.ez/x", Some(("/.ez", "x"))),
+            ("x/a.ez/b.ez/c", Some(("x/a.ez", "b.ez/c"))),
+            ("a.ez.ez/c", Some(("a.ez.ez", "c"))),
+            ("€.ez/é", Some(("€.ez", "é"))),
+            ("a.ezb/c", None),
+            ("a.EZ/c", None),
+            ("/", None),
+            ("", None),
+            ("ez", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(split(name), *want, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn stored_and_deflated_entries_read_back() {
+        let text = b"deflate me, deflate me, deflate me".repeat(20);
+        let a = parse(build(&[
+            zip::stored(b"s", b"stored"),
+            zip::deflated(b"d", &text),
+        ]))
+        .unwrap();
+        assert_eq!(&a.get("s").unwrap()[..], b"stored");
+        assert_eq!(&a.get("d").unwrap()[..], &text[..]);
+        assert_eq!(a.get("x"), Err(FileError::NoEntry));
+        assert_eq!(a.get(""), Err(FileError::NoEntry));
+    }
+
+    #[test]
+    fn virtual_directories_come_before_their_entries() {
+        let a = parse(build(&[
+            zip::stored(b"b/x", b"x"),
+            zip::stored(b"a/y", b"y"),
+            zip::stored(b"b/z/", b""),
+            zip::stored(b"c", b"c"),
+        ]))
+        .unwrap();
+        assert_eq!(a.list_dir("").unwrap(), ["c", "a", "b"]);
+        assert_eq!(a.list_dir("b").unwrap(), ["z", "x"]);
+        assert_eq!(a.list_dir("b/"), Err(FileError::NotDirectory));
+        assert_eq!(a.list_dir("c"), Err(FileError::NotDirectory));
+        assert_eq!(a.list_dir("."), Err(FileError::NotDirectory));
+        // A directory is reached by `get` only with its slash, and is empty.
+        assert_eq!(a.get("b"), Err(FileError::NoEntry));
+        assert_eq!(&a.get("b/").unwrap()[..], b"");
+        // A virtual directory has the archive's info as a directory; a real one its own.
+        let archive = info();
+        let virtual_dir = a.file_info("b", &archive).unwrap();
+        assert_eq!(virtual_dir, Archive::directory_info(&archive));
+        assert_eq!(virtual_dir.file_type, FileType::Directory);
+        assert_eq!(virtual_dir.mode, 0o100644);
+        let real_dir = a.file_info("b/z/", &archive).unwrap();
+        assert_eq!(
+            (real_dir.file_type, real_dir.mode),
+            (FileType::Directory, 54)
+        );
+        assert_eq!(a.file_info("b/z", &archive), Ok(real_dir));
+        assert_eq!(
+            a.file_info("", &archive).unwrap().file_type,
+            FileType::Directory
+        );
+    }
+
+    #[test]
+    fn entry_info_takes_dos_fields_literally() {
+        let mut e = zip::stored(b"f", b"12345");
+        e.time = (23 << 11) | (59 << 5) | 29;
+        e.date = (44 << 9) | (2 << 5) | 29;
+        let a = parse(build(&[e])).unwrap();
+        let fi = a.file_info("f", &info()).unwrap();
+        let want = DateTime {
+            year: 2024,
+            month: 2,
+            day: 29,
+            hour: 23,
+            minute: 59,
+            second: 29,
+        };
+        assert_eq!(
+            (fi.size, fi.file_type, fi.access),
+            (5, FileType::Regular, Access::ReadWrite)
+        );
+        assert_eq!((fi.atime, fi.mtime, fi.ctime), (want, want, want));
+        assert_eq!(
+            (fi.mode, fi.links, fi.inode, fi.uid, fi.major_device),
+            (54, 1, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn duplicates_depend_on_the_pass() {
+        let a = parse(build(&[
+            zip::stored(b"x", b"one"),
+            zip::stored(b"x", b"two"),
+        ]))
+        .unwrap();
+        assert_eq!(&a.get_in(Pass::Cached, "x").unwrap()[..], b"one");
+        assert_eq!(&a.get_in(Pass::Opening, "x").unwrap()[..], b"two");
+        assert_eq!(a.list_dir("").unwrap(), ["x", "x"]);
+    }
+
+    #[test]
+    fn latin1_names_and_the_data_descriptor_flag() {
+        let mut d = zip::stored(b"\xe9", b"0123456789ABdata");
+        d.flags = 8;
+        let a = parse(build(&[d])).unwrap();
+        assert_eq!(a.names().collect::<Vec<_>>(), ["é"]);
+        // prim_zip skips 12 bytes when bit 3 is set, before the data.
+        assert_eq!(&a.get("é").unwrap()[..], b"data");
+    }
+
+    #[test]
+    fn end_record_search_matches_prim_zip() {
+        assert_eq!(
+            parse(vec![]).unwrap_err(),
+            ArchiveError::ShortFile { len: 0 }
+        );
+        assert_eq!(
+            parse(b"hello\n".to_vec()).unwrap_err(),
+            ArchiveError::ShortFile { len: 6 }
+        );
+        assert_eq!(
+            parse(vec![b'x'; 30]).unwrap_err(),
+            ArchiveError::ShortFile { len: 30 }
+        );
+        assert_eq!(
+            parse(vec![b'x'; 50_000]).unwrap_err(),
+            ArchiveError::BadEndRecord
+        );
+        let empty = build(&[]);
+        assert_eq!(empty.len(), 22);
+        let a = parse(empty.clone()).unwrap();
+        assert_eq!(a.names().count(), 0);
+        assert_eq!(a.list_dir(""), Err(FileError::NotDirectory));
+        // Trailing bytes make the comment length wrong.
+        let mut trailing = build(&[zip::stored(b"a", b"a")]);
+        trailing.push(0);
+        assert_eq!(parse(trailing).unwrap_err(), ArchiveError::BadEndRecord);
+        // The errors map to the reasons OTP replies with.
+        assert_eq!(
+            FileError::from(ArchiveError::ShortFile { len: 3 }).atom(),
+            "einval"
+        );
+        assert_eq!(
+            FileError::from(ArchiveError::BadEndRecord).atom(),
+            "bad_eocd"
+        );
+        assert_eq!(
+            FileError::from(ArchiveError::BadCentralDirectory).atom(),
+            "bad_central_directory"
+        );
+    }
+
+    #[test]
+    fn lying_counts_and_offsets_are_errors() {
+        let good = build(&[zip::stored(b"a/b", b"b"), zip::stored(b"c", b"c")]);
+        let end = zip::end_record(&good);
+        let with = |at: usize, bytes: &[u8]| {
+            let mut z = good.clone();
+            z[at..at + bytes.len()].copy_from_slice(bytes);
+            parse(z)
+        };
+        // 65535 entries claimed, two present: no large allocation, a clean error.
+        assert_eq!(
+            with(end + 10, &[0xff, 0xff]).unwrap_err(),
+            ArchiveError::BadCentralDirectory
+        );
+        // A central directory past the end, or 4 GiB long.
+        assert_eq!(
+            with(end + 16, &[0xff; 4]).unwrap_err(),
+            ArchiveError::BadCentralDirectory
+        );
+        assert_eq!(with(end + 12, &[0xff; 4]).unwrap().names().count(), 2);
+        // Fewer entries than present: the rest is ignored.
+        assert_eq!(with(end + 10, &[1, 0]).unwrap().names().count(), 1);
+        // A name length past the directory.
+        let cd = u32::from_le_bytes(good[end + 16..end + 20].try_into().unwrap()) as usize;
+        assert_eq!(
+            with(cd + 28, &[0xff, 0xff]).unwrap_err(),
+            ArchiveError::BadCentralDirectory
+        );
+        // A local header offset into the middle of nowhere: that entry cannot be read.
+        let a = with(cd + 42, &[0xff, 0xff, 0, 0]).unwrap();
+        assert_eq!(a.get("a/b"), Err(FileError::Io));
+        assert_eq!(a.file_info("a/b", &info()).unwrap().size, 1);
+    }
+
+    #[test]
+    fn bombs_are_bounded() {
+        let zeros = vec![0u8; 4 << 20];
+        let bomb = build(&[zip::deflated(b"bomb", &zeros)]);
+        assert!(bomb.len() < 10_000);
+        let a = Archive::parse_with(Bytes::from(bomb.clone()), small(1 << 20)).unwrap();
+        assert_eq!(a.get("bomb"), Err(FileError::NoMemory));
+        let a = Archive::parse_with(Bytes::from(bomb), small(4 << 20)).unwrap();
+        assert_eq!(a.get("bomb").unwrap().len(), 4 << 20);
+        // A bomb that declares a small size is stopped while inflating.
+        let mut liar = zip::deflated(b"liar", &zeros);
+        liar.uncompressed = 10;
+        let a = Archive::parse_with(Bytes::from(build(&[liar])), small(1 << 20)).unwrap();
+        assert_eq!(a.get("liar"), Err(FileError::NoMemory));
+        // A declared size over the limit fails before inflating.
+        let mut big = zip::deflated(b"big", b"tiny");
+        big.uncompressed = u32::MAX;
+        let a = Archive::parse_with(Bytes::from(build(&[big])), small(1 << 20)).unwrap();
+        assert_eq!(a.get("big"), Err(FileError::NoMemory));
+        assert_eq!(
+            a.file_info("big", &info()).unwrap().size,
+            u64::from(u32::MAX)
+        );
+    }
+
+    #[test]
+    fn entry_and_node_limits() {
+        let entries: Vec<_> = (0..10)
+            .map(|i| zip::stored(format!("d{i}/e{i}/f").as_bytes(), b""))
+            .collect();
+        let data = Bytes::from(build(&entries));
+        let limits = |max_entries, max_nodes| Limits {
+            max_entries,
+            max_nodes,
+            max_entry_size: 1,
+        };
+        assert_eq!(
+            Archive::parse_with(data.clone(), limits(9, 100)).unwrap_err(),
+            ArchiveError::TooManyEntries { count: 10, max: 9 }
+        );
+        assert_eq!(
+            Archive::parse_with(data.clone(), limits(10, 29)).unwrap_err(),
+            ArchiveError::TooManyNodes { max: 29 }
+        );
+        assert!(Archive::parse_with(data, limits(10, 30)).is_ok());
+    }
+
+    #[test]
+    fn deep_names_parse_in_linear_time() {
+        let deep = "a/".repeat(30_000) + "leaf";
+        let wide: Vec<_> = (0..2_000)
+            .map(|i| zip::stored(format!("{i}/{}", "b/".repeat(10)).as_bytes(), b""))
+            .collect();
+        let mut entries = vec![zip::stored(deep.as_bytes(), b"leaf")];
+        entries.extend(wide);
+        let started = std::time::Instant::now();
+        let a = parse(build(&entries)).unwrap();
+        assert_eq!(&a.get(&deep).unwrap()[..], b"leaf");
+        assert_eq!(a.list_dir(&deep[..deep.len() - 5]).unwrap(), ["leaf"]);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn no_cut_or_flipped_byte_panics() {
+        let zip = build(&[
+            zip::stored(b"a-1.0/ebin/a.beam", b"FOR1 beam"),
+            zip::deflated(b"a-1.0/priv/x", &b"hello ".repeat(50)),
+            zip::stored(b"a-1.0/", b""),
+        ]);
+        let exercise = |data: Vec<u8>| {
+            if let Ok(a) = Archive::parse_with(Bytes::from(data), small(1 << 16)) {
+                for name in a.names().map(str::to_owned).collect::<Vec<_>>() {
+                    let _ = a.get_in(Pass::Opening, &name);
+                    let _ = a.get(&name);
+                    let _ = a.list_dir(&name);
+                    let _ = a.file_info(&name, &info());
+                }
+                let _ = a.list_dir("");
+            }
+        };
+        for cut in 0..zip.len() {
+            exercise(zip[..cut].to_vec());
+            exercise(zip[cut..].to_vec());
+        }
+        for at in 0..zip.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut z = zip.clone();
+                z[at] ^= flip;
+                exercise(z);
+            }
+        }
     }
 }

@@ -9,8 +9,10 @@
 %%                      answer in a fresh process (OTP opens the archive), Again the answer to
 %%                      the same request repeated (the archive cache), ArchiveInfo
 %%                      prim_file:read_file_info(Archive) or none. A crash is {crash, Class}.
+%%
+%% OTP 27 renamed prim_get_file/2 to prim_read_file/2; either is used. Without the source of
+%% erl_prim_loader (a runtime-only install), Split is `unknown`.
 -mode(compile).
--include_lib("kernel/include/file.hrl").
 
 main(["make", Dir]) ->
     ok = make(Dir);
@@ -29,6 +31,12 @@ records(<<>>) -> [].
 %% name_split/2.
 load_split() ->
     Src = filename:join([code:lib_dir(erts), "src", "erl_prim_loader.erl"]),
+    case filelib:is_regular(Src) of
+        true -> load_split(Src);
+        false -> none
+    end.
+
+load_split(Src) ->
     Kernel = filename:join(code:lib_dir(kernel), "src"),
     {ok, Forms0} = epp:parse_file(Src, [{includes, [filename:dirname(Src), Kernel]}]),
     Forms = [case F of
@@ -40,7 +48,10 @@ load_split() ->
     Mod.
 
 query(Mod, {Op, Path, Archive}) ->
-    Split = try Mod:name_split(undefined, Path) catch C:_ -> {crash, C} end,
+    Split = case Mod of
+                none -> unknown;
+                _ -> try Mod:name_split(undefined, Path) catch C:_ -> {crash, C} end
+            end,
     Self = self(),
     Pid = spawn(fun() ->
                         PS = erl_prim_loader:prim_init(),
@@ -58,7 +69,7 @@ query(Mod, {Op, Path, Archive}) ->
 run(PS, Op, Path) ->
     try
         {Res, _} = case Op of
-                       get -> erl_prim_loader:prim_get_file(PS, Path);
+                       get -> get_file(PS, Path);
                        list_dir -> erl_prim_loader:prim_list_dir(PS, Path);
                        read_file_info -> erl_prim_loader:prim_read_file_info(PS, Path, true);
                        read_link_info -> erl_prim_loader:prim_read_file_info(PS, Path, false)
@@ -66,6 +77,12 @@ run(PS, Op, Path) ->
         Res
     catch
         C:_ -> {crash, C}
+    end.
+
+get_file(PS, Path) ->
+    case erlang:function_exported(erl_prim_loader, prim_get_file, 2) of
+        true -> erl_prim_loader:prim_get_file(PS, Path);
+        false -> erl_prim_loader:prim_read_file(PS, Path)
     end.
 
 %% --- fixtures --------------------------------------------------------------------------
