@@ -16,10 +16,11 @@ use erlboot::fuzz_checks;
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 3] = [
+const TARGETS: [(&str, Check); 4] = [
     ("etf_decode", fuzz_checks::etf_decode),
     ("framing", fuzz_checks::framing),
     ("discovery", fuzz_checks::discovery),
+    ("archive", fuzz_checks::archive),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
