@@ -111,6 +111,9 @@ fn odd_archives(dir: &Path) {
     let cd = u32::from_le_bytes(bad_offset[end + 16..end + 20].try_into().unwrap()) as usize;
     bad_offset[cd + 42] = 1; // first entry's local header offset
     w("bad_offset.ez", bad_offset);
+    // read_link_info of an archive follows the link, like read_file_info.
+    std::os::unix::fs::symlink("comment.ez", dir.join("link.ez")).unwrap();
+    std::os::unix::fs::symlink("nowhere.ez", dir.join("dangling.ez")).unwrap();
 }
 
 /// The names worth asking about in an archive: fixed odd ones, and each entry name with and
