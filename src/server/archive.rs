@@ -80,7 +80,8 @@ pub fn split(name: &str) -> Option<(&str, &str)> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Pass {
     /// The first request on an archive in a connection: every entry is visited, the last match
-    /// wins.
+    /// wins. (OTP also reads the data of every earlier match of a `get`, and crashes if one is
+    /// unreadable; only the last is read here, so that duplicates cannot multiply the work.)
     Opening,
     /// Every later request: the walk stops at the first match.
     #[default]
