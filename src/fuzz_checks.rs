@@ -176,6 +176,9 @@ pub fn session(data: &[u8]) {
             );
         }
         assert!(replies <= requests);
+    }
+}
+
 /// The limits the archive target parses with.
 pub const ARCHIVE_LIMITS: crate::server::archive::Limits = crate::server::archive::Limits {
     max_entries: 4096,
