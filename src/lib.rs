@@ -12,6 +12,7 @@
 //! - [`time`]: the driver-supplied clock every state machine runs on.
 
 pub mod client;
+pub mod clock;
 pub mod etf;
 pub mod proto;
 pub mod server;
