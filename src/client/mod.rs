@@ -4,8 +4,10 @@
 //! - [`Loader`]: the state machine, requests in, [`Action`]s and [`Event`]s out;
 //! - [`LoaderTimings`]: OTP's collect window, retries, sleeps and timeouts;
 //! - [`parse_hosts`]: which addresses a `-hosts` flag names;
-//! - [`read_reply`]: a reply frame as OTP's client reads it.
+//! - [`read_reply`]: a reply frame as OTP's client reads it;
+//! - [`driver`]: the loader on tokio sockets.
 
+pub mod driver;
 mod hosts;
 pub mod loader;
 mod response;
