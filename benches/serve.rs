@@ -55,7 +55,8 @@ cargo bench --bench serve -- [OPTIONS]
   --parts LIST          any of throughput,idle (default both)
   --idle N              idle connections (default 10000)
   --burst N             connections per burst (default 250)
-  --burst-interval MS   time between bursts (default 10)
+  --burst-interval MS   time between bursts (default 10; 0: a burst starts once the
+                        previous one is answered)
   --idle-timeout SECS   give up on the idle test after this (default 60)
   --serve-arg ARG       extra argument for `erlboot serve` (repeatable)";
 
@@ -591,6 +592,16 @@ fn throughput(
             check.elapsed.as_secs_f64() * 1e3,
             check.mismatches
         );
+        for &i in &check.mismatched {
+            let e = &workload.exchanges[i];
+            let decoder = erlboot::etf::Decoder::new(erlboot::etf::Limits::request());
+            println!(
+                "         request {i} {:?}: recorded {}, now {}",
+                Request::decode(&e.request[4..], &decoder),
+                if e.ok { "ok" } else { "error" },
+                if e.ok { "error" } else { "ok" },
+            );
+        }
         servers.push(server);
     }
     if servers.is_empty() {
@@ -706,12 +717,14 @@ fn idle(
         .find(erlboot::proto::Command::GetCwd)
         .expect("the boot asks get_cwd")
         .clone();
+    let pace = if o.burst_interval.is_zero() {
+        "each once the previous one is answered".to_string()
+    } else {
+        format!("every {} ms", o.burst_interval.as_millis())
+    };
     println!(
-        "\nidle nodes: {} connections in bursts of {} every {} ms, each sends get_cwd and \
-         stays open",
-        o.idle_connections,
-        o.burst,
-        o.burst_interval.as_millis()
+        "\nidle nodes: {} connections in bursts of {} {pace}, each sends get_cwd and stays open",
+        o.idle_connections, o.burst
     );
     println!(
         "{:>8} {:>9} {:>7} {:>16} {:>13} {:>13}",

@@ -26,13 +26,23 @@ use otp::{read_records, write_records, Otp};
 /// OTP's reply payload to each request, or `Err` where its connection process would crash.
 fn otp_replies(otp: &Otp, cwd: &Path, requests: &[Vec<u8>]) -> Vec<Result<Vec<u8>, String>> {
     let (host, inside) = otp.scratch();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/boot_server_oracle.escript");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/boot_server_oracle.escript");
     std::fs::copy(script, host.join("oracle.escript")).unwrap();
     std::fs::write(host.join("in"), write_records(requests)).unwrap();
-    let (script, input, output) = (inside.join("oracle.escript"), inside.join("in"), inside.join("out"));
+    let (script, input, output) = (
+        inside.join("oracle.escript"),
+        inside.join("in"),
+        inside.join("out"),
+    );
     otp.escript(
         &script,
-        &["replies", cwd.to_str().unwrap(), input.to_str().unwrap(), output.to_str().unwrap()],
+        &[
+            "replies",
+            cwd.to_str().unwrap(),
+            input.to_str().unwrap(),
+            output.to_str().unwrap(),
+        ],
     );
     let out = read_records(&std::fs::read(host.join("out")).unwrap());
     std::fs::remove_dir_all(host).unwrap();
@@ -52,7 +62,11 @@ fn our_replies(source: DiskSource, requests: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .map(|payload| {
             let frame = [&(payload.len() as u32).to_be_bytes()[..], payload].concat();
             session.handle_data(Instant::ZERO, &frame);
-            session.poll_transmit().expect("one reply per request").to_vec()[4..].to_vec()
+            session
+                .poll_transmit()
+                .expect("one reply per request")
+                .to_vec()[4..]
+                .to_vec()
         })
         .collect()
 }
@@ -201,7 +215,10 @@ impl Drop for Fixture {
 }
 
 fn encode(requests: &[(Request, bool)]) -> Vec<Vec<u8>> {
-    requests.iter().map(|(r, _)| r.encode(Profile::Otp25).unwrap()).collect()
+    requests
+        .iter()
+        .map(|(r, _)| r.encode(Profile::Otp25).unwrap())
+        .collect()
 }
 
 #[test]
@@ -222,7 +239,9 @@ fn unjailed_replies_equal_otp_25_byte_for_byte() {
             theirs,
             "{request:?}:\n ours {}\n OTP  {}",
             Reply::decode(ours, &Default::default()).unwrap().to_term(),
-            Reply::decode(theirs, &Default::default()).unwrap().to_term()
+            Reply::decode(theirs, &Default::default())
+                .unwrap()
+                .to_term()
         );
         compared += 1;
     }
@@ -296,6 +315,10 @@ fn a_file_changed_on_disk_is_never_served_stale() {
     std::fs::remove_file(fixture.root().join("dir/a")).unwrap();
     assert_eq!(source.get(&name), Err(erlboot::server::FileError::NoEntry));
     std::fs::write(fixture.root().join("dir/a.new"), b"renamed").unwrap();
-    std::fs::rename(fixture.root().join("dir/a.new"), fixture.root().join("dir/a")).unwrap();
+    std::fs::rename(
+        fixture.root().join("dir/a.new"),
+        fixture.root().join("dir/a"),
+    )
+    .unwrap();
     assert_eq!(&source.get(&name).unwrap()[..], b"renamed");
 }

@@ -51,8 +51,10 @@ fn raw_frame(payload: &[u8]) -> Vec<u8> {
 fn golden_replies_mirror_the_clients_release() {
     let get_25 = hex("00 00 00 1D 83 68 02 64 00 03 67 65 74 6B 00 11 2F 74 6D 70 2F 62 73 2F 68 65 6C 6C 6F 2E 74 78 74");
     let get_29 = hex("00 00 00 1C 83 68 02 77 03 67 65 74 6B 00 11 2F 74 6D 70 2F 62 73 2F 68 65 6C 6C 6F 2E 74 78 74");
-    let ok_25 = hex("00 00 00 18 83 68 02 64 00 03 67 65 74 68 02 64 00 02 6F 6B 6D 00 00 00 03 68 69 0A");
-    let ok_29 = hex("00 00 00 16 83 68 02 77 03 67 65 74 68 02 77 02 6F 6B 6D 00 00 00 03 68 69 0A");
+    let ok_25 =
+        hex("00 00 00 18 83 68 02 64 00 03 67 65 74 68 02 64 00 02 6F 6B 6D 00 00 00 03 68 69 0A");
+    let ok_29 =
+        hex("00 00 00 16 83 68 02 77 03 67 65 74 68 02 77 02 6F 6B 6D 00 00 00 03 68 69 0A");
     let mut s = session();
     assert_eq!(replies(&mut s, &get_25), [ok_25.clone()]);
     assert_eq!(replies(&mut s, &get_29), [ok_29]);
@@ -112,15 +114,39 @@ fn commands_answer_as_otp_on_unix() {
     };
     assert_eq!(
         answer("list_dir", Term::string("/tmp/bs")),
-        ok("list_dir", Term::list([Term::string("hello.txt"), Term::string("sub")]))
+        ok(
+            "list_dir",
+            Term::list([Term::string("hello.txt"), Term::string("sub")])
+        )
     );
-    assert_eq!(answer("list_dir", Term::string("/tmp/bs/hello.txt")), error("list_dir", "enotdir"));
-    assert_eq!(answer("get", Term::string("/tmp/bs")), error("get", "eisdir"));
-    assert_eq!(answer("get", Term::string("/tmp/bs/sub/f")), ok("get", Term::binary(&b""[..])));
-    assert_eq!(answer("get_cwd", Term::string("c:")), error("get_cwd", "enotsup"));
-    assert_eq!(answer("get_cwd", Term::string("/")), error("get_cwd", "einval"));
-    assert_eq!(answer("get_cwd", Term::List(vec![])), error("get_cwd", "badarg"));
-    assert_eq!(answer("get_cwd", Term::Int(123)), error("get_cwd", "badarg"));
+    assert_eq!(
+        answer("list_dir", Term::string("/tmp/bs/hello.txt")),
+        error("list_dir", "enotdir")
+    );
+    assert_eq!(
+        answer("get", Term::string("/tmp/bs")),
+        error("get", "eisdir")
+    );
+    assert_eq!(
+        answer("get", Term::string("/tmp/bs/sub/f")),
+        ok("get", Term::binary(&b""[..]))
+    );
+    assert_eq!(
+        answer("get_cwd", Term::string("c:")),
+        error("get_cwd", "enotsup")
+    );
+    assert_eq!(
+        answer("get_cwd", Term::string("/")),
+        error("get_cwd", "einval")
+    );
+    assert_eq!(
+        answer("get_cwd", Term::List(vec![])),
+        error("get_cwd", "badarg")
+    );
+    assert_eq!(
+        answer("get_cwd", Term::Int(123)),
+        error("get_cwd", "badarg")
+    );
     // A deep list is a name, as prim_file flattens it.
     let deep = Term::list([Term::string("/tmp/"), Term::string("bs/hello.txt")]);
     assert_eq!(answer("get", deep), ok("get", Term::binary(&b"hi\n"[..])));
@@ -141,15 +167,24 @@ fn bad_input_gets_a_defined_error_and_the_connection_goes_on() {
         (raw_frame(&[1, 2, 3]), badarg.clone()),
         (raw_frame(&[]), badarg.clone()),
         (
-            frame(&Term::tuple([Term::atom("get"), Term::binary(&b"/x"[..])]), Profile::Otp25),
+            frame(
+                &Term::tuple([Term::atom("get"), Term::binary(&b"/x"[..])]),
+                Profile::Otp25,
+            ),
             error("get", "badarg"),
         ),
         (
-            frame(&Term::tuple([Term::atom("list_dir"), Term::Int(42)]), Profile::Otp26),
+            frame(
+                &Term::tuple([Term::atom("list_dir"), Term::Int(42)]),
+                Profile::Otp26,
+            ),
             error("list_dir", "badarg"),
         ),
         (
-            frame(&Term::tuple([Term::atom("get"), Term::string("/x"), Term::Int(1)]), Profile::Otp25),
+            frame(
+                &Term::tuple([Term::atom("get"), Term::string("/x"), Term::Int(1)]),
+                Profile::Otp25,
+            ),
             Term::tuple([Term::atom("error"), Term::atom("unknown_command")]),
         ),
     ];
@@ -158,7 +193,10 @@ fn bad_input_gets_a_defined_error_and_the_connection_goes_on() {
         let out = replies(&mut s, &[&input[..], &hello[..]].concat());
         assert_eq!(out.len(), 2, "one reply each for {expected}");
         assert_eq!(etf::decode(&out[0][4..]).unwrap(), expected);
-        assert!(out[1].ends_with(b"hi\n"), "the next request is still answered");
+        assert!(
+            out[1].ends_with(b"hi\n"),
+            "the next request is still answered"
+        );
         assert!(s.close_reason().is_none());
     }
 }
@@ -170,7 +208,10 @@ fn deep_nesting_is_refused_by_size_or_by_depth() {
     nested.push(106);
     let mut s = session();
     assert!(replies(&mut s, &raw_frame(&nested)).is_empty());
-    assert!(matches!(s.close_reason(), Some(CloseReason::FrameTooLarge { .. })));
+    assert!(matches!(
+        s.close_reason(),
+        Some(CloseReason::FrameTooLarge { .. })
+    ));
 
     let roomy = SessionConfig {
         limits: SessionLimits {
@@ -194,7 +235,12 @@ fn pipelined_and_split_requests_are_answered_in_order() {
     let names = ["/tmp/bs/hello.txt", "/tmp/bs/none", "/tmp/bs/sub/f"];
     let input: Vec<u8> = names
         .iter()
-        .flat_map(|n| frame(&Term::tuple([Term::atom("get"), Term::string(n)]), Profile::Otp25))
+        .flat_map(|n| {
+            frame(
+                &Term::tuple([Term::atom("get"), Term::string(n)]),
+                Profile::Otp25,
+            )
+        })
         .collect();
     let whole = replies(&mut session(), &input);
     assert_eq!(whole.len(), 3);
@@ -207,7 +253,10 @@ fn pipelined_and_split_requests_are_answered_in_order() {
     let served: Vec<_> = std::iter::from_fn(|| s.poll_served()).collect();
     assert_eq!(served.len(), 3);
     assert_eq!(served[1].name.as_deref(), Some("/tmp/bs/none"));
-    assert_eq!(served[1].error.as_ref().and_then(|r| r.as_atom()), Some("enoent"));
+    assert_eq!(
+        served[1].error.as_ref().and_then(|r| r.as_atom()),
+        Some("enoent")
+    );
 }
 
 #[test]
@@ -239,7 +288,10 @@ fn a_partial_frame_times_out_even_while_it_trickles() {
         assert!(s.close_reason().is_none());
     }
     s.handle_timeout(at(0) + frame_timeout);
-    assert_eq!(s.close_reason(), Some(&CloseReason::PartialFrame(frame_timeout)));
+    assert_eq!(
+        s.close_reason(),
+        Some(&CloseReason::PartialFrame(frame_timeout))
+    );
 }
 
 #[test]
@@ -256,7 +308,10 @@ fn silence_closes_at_the_idle_timeout_and_requests_postpone_it() {
     s.handle_timeout(at(30) + idle);
     assert_eq!(s.close_reason(), Some(&CloseReason::Idle(idle)));
     s.handle_data(at(200), &get_cwd);
-    assert!(s.poll_transmit().is_none(), "a closed session answers nothing");
+    assert!(
+        s.poll_transmit().is_none(),
+        "a closed session answers nothing"
+    );
 }
 
 #[test]

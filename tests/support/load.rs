@@ -199,6 +199,8 @@ pub struct RunStats {
     pub connect_errors: u64,
     /// Valid replies whose ok/error differs from the recording.
     pub mismatches: u64,
+    /// Indexes in the workload of the first few of them.
+    pub mismatched: Vec<usize>,
     pub first_error: Option<String>,
 }
 
@@ -214,6 +216,9 @@ impl RunStats {
         self.failed_boots += other.failed_boots;
         self.connect_errors += other.connect_errors;
         self.mismatches += other.mismatches;
+        if self.mismatched.len() < 8 {
+            self.mismatched.extend(other.mismatched);
+        }
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -277,10 +282,22 @@ async fn boot_loop(
         let mut done = 0;
         let mut failed = false;
         for (i, e) in workload.exchanges.iter().enumerate() {
-            match conn.exchange(e).await {
+            let exchange = match deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), conn.exchange(e)).await,
+                None => Ok(conn.exchange(e).await),
+            };
+            let Ok(exchange) = exchange else {
+                break; // the deadline passed while waiting: this exchange does not count
+            };
+            match exchange {
                 Ok(ok) => {
                     done += 1;
-                    stats.mismatches += u64::from(ok != e.ok);
+                    if ok != e.ok {
+                        stats.mismatches += 1;
+                        if stats.mismatched.len() < 8 {
+                            stats.mismatched.push(i);
+                        }
+                    }
                 }
                 Err(err) => {
                     stats
@@ -315,9 +332,12 @@ pub struct IdleStats {
     pub first_error: Option<String>,
 }
 
-/// Opens `total` connections in bursts of `burst`, one burst every `interval` (the same
-/// offered load whatever the server does), and sends `probe` on each; returns once all have
-/// answered or failed, or at `timeout`. The answered connections are returned open.
+/// Opens `total` connections in bursts of `burst` and sends `probe` on each; returns once all
+/// have answered or failed, or at `timeout`. The answered connections are returned open.
+///
+/// With a non-zero `interval` a burst starts every `interval` whatever the server does (the
+/// same offered load for every server); with `Duration::ZERO` a burst starts once every
+/// connection of the previous one has answered or failed.
 pub async fn open_idle(
     addr: SocketAddr,
     total: usize,
@@ -326,32 +346,44 @@ pub async fn open_idle(
     probe: Exchange,
     timeout: Duration,
 ) -> (IdleStats, Vec<TcpStream>) {
+    type Answer = Result<Result<(TcpStream, Instant), String>, tokio::time::error::Elapsed>;
     let start = Instant::now();
     let deadline = tokio::time::Instant::from_std(start + timeout);
     let probe = Arc::new(probe);
-    let mut tasks = Vec::with_capacity(total);
+    let mut pending = Vec::with_capacity(total);
+    let mut answers: Vec<Answer> = Vec::with_capacity(total);
     let mut next_burst = tokio::time::Instant::from_std(start);
-    while tasks.len() < total {
+    let mut launched = 0;
+    while launched < total {
         tokio::time::sleep_until(next_burst).await;
         next_burst += interval;
-        for _ in 0..burst.min(total - tasks.len()) {
+        for _ in 0..burst.min(total - launched) {
             let probe = probe.clone();
-            tasks.push(tokio::spawn(tokio::time::timeout_at(
+            launched += 1;
+            pending.push(tokio::spawn(tokio::time::timeout_at(
                 deadline,
                 async move {
                     let mut conn = Conn::connect(addr)
                         .await
                         .map_err(|err| format!("connect: {err}"))?;
                     conn.exchange(&probe).await?;
-                    Ok::<_, String>((conn.into_stream(), Instant::now()))
+                    Ok((conn.into_stream(), Instant::now()))
                 },
             )));
         }
+        if interval.is_zero() {
+            for task in pending.drain(..) {
+                answers.push(task.await.expect("idle task panicked"));
+            }
+        }
+    }
+    for task in pending {
+        answers.push(task.await.expect("idle task panicked"));
     }
     let mut stats = IdleStats::default();
     let mut streams = Vec::with_capacity(total);
-    for task in tasks {
-        match task.await.expect("idle task panicked") {
+    for answer in answers {
+        match answer {
             Ok(Ok((stream, at))) => {
                 stats.answered += 1;
                 stats.last_answer = stats.last_answer.max(at - start);
