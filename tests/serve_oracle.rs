@@ -148,7 +148,7 @@ impl Fixture {
             format!("{root}/hello.txt/x"),
             format!("{root}/é.txt"),
             format!("{root}/€.txt"),
-            format!("{root}"),
+            root.clone(),
             "./mod.beam".to_owned(),
             "mod.beam".to_owned(),
             "./nothing.beam".to_owned(),

@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,8 +41,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR[/BITS]", required = true)]
     allow: Vec<Cidr>,
 
-    /// Serve files under this directory; repeatable. Default: /usr/lib/erlang. Paths leading
-    /// outside every root (through `..` or symbolic links) are answered as absent.
+    /// Serve files under this directory too; repeatable. The local Erlang installation
+    /// (/usr/lib/erlang) is always served when it exists. Paths leading outside every root
+    /// (through `..` or symbolic links) are answered as absent.
     #[arg(long, value_name = "DIR")]
     root: Vec<PathBuf>,
 
@@ -131,6 +132,8 @@ enum LogFormat {
 pub enum ServeCliError {
     #[error("{0}")]
     Root(std::io::Error),
+    #[error("nothing to serve: no Erlang installation at /usr/lib/erlang; give --root DIR")]
+    NoRoot,
     #[error("the working directory: {0}")]
     Cwd(std::io::Error),
     #[error("no ERTS version to answer: no erts-* directory under the roots; give --erts-version V or --any-version")]
@@ -145,11 +148,16 @@ pub enum ServeCliError {
 pub fn run(args: ServeArgs) -> Result<(), ServeCliError> {
     init_logging(args.log_format);
     raise_file_limit();
-    let roots = if args.root.is_empty() {
-        vec![PathBuf::from(DEFAULT_ROOT)]
-    } else {
-        args.root.clone()
-    };
+    let default_root = Path::new(DEFAULT_ROOT);
+    let roots: Vec<PathBuf> = default_root
+        .is_dir()
+        .then(|| default_root.to_owned())
+        .into_iter()
+        .chain(args.root.iter().cloned())
+        .collect();
+    if roots.is_empty() && !args.no_jail {
+        return Err(ServeCliError::NoRoot);
+    }
     let jail = if args.no_jail {
         warn!("--no-jail: serving any file this process can read");
         Jail::Open

@@ -1,12 +1,11 @@
-//! The file-contents cache: whole files kept in memory, each stamped with the `stat` it was
-//! read under, bounded in bytes, evicting the least recently used.
+//! The file-contents cache: whole files kept in memory by inode, each stamped with the `stat`
+//! it was read under, bounded in bytes, evicting the least recently used.
 //!
 //! A lookup passes the file's current stamp; an entry whose stamp differs is dropped, so a file
 //! changed on disk is read again rather than served stale. The stamp includes the change time
 //! in nanoseconds, which every write to the file moves.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
@@ -31,13 +30,23 @@ struct Entry {
     last_use: u64,
 }
 
-/// A bounded map from resolved paths to file contents.
+/// A file on disk, whatever the path it was reached by: `(st_dev, st_ino)`.
+pub type FileId = (u64, u64);
+
+impl Stamp {
+    /// The file this stamp is of.
+    pub fn file(&self) -> FileId {
+        (self.dev, self.ino)
+    }
+}
+
+/// A bounded map from files to their contents.
 pub struct Cache {
     capacity: usize,
     used: usize,
     clock: u64,
-    entries: HashMap<PathBuf, Entry>,
-    by_use: BTreeMap<u64, PathBuf>,
+    entries: HashMap<FileId, Entry>,
+    by_use: BTreeMap<u64, FileId>,
 }
 
 impl Cache {
@@ -52,28 +61,30 @@ impl Cache {
         }
     }
 
-    /// The contents of `path` if they were cached under the same stamp.
-    pub fn get(&mut self, path: &Path, stamp: &Stamp) -> Option<Bytes> {
-        let entry = self.entries.get_mut(path)?;
+    /// The contents of the file if they were cached under the same stamp.
+    pub fn get(&mut self, stamp: &Stamp) -> Option<Bytes> {
+        let file = stamp.file();
+        let entry = self.entries.get_mut(&file)?;
         if entry.stamp != *stamp {
-            self.remove(path);
+            self.remove(file);
             return None;
         }
         self.clock += 1;
         self.by_use.remove(&entry.last_use);
         entry.last_use = self.clock;
-        self.by_use.insert(self.clock, path.to_owned());
+        self.by_use.insert(self.clock, file);
         Some(entry.contents.clone())
     }
 
     /// Keeps `contents` of `path` as of `stamp`, evicting older entries to make room. Files
     /// larger than a quarter of the capacity are not kept, so one huge file cannot flush
     /// everything else.
-    pub fn insert(&mut self, path: &Path, stamp: Stamp, contents: Bytes) {
+    pub fn insert(&mut self, stamp: Stamp, contents: Bytes) {
         if contents.len() > self.capacity / 4 {
             return;
         }
-        self.remove(path);
+        let file = stamp.file();
+        self.remove(file);
         while self.used + contents.len() > self.capacity {
             let Some((_, oldest)) = self.by_use.pop_first() else {
                 break;
@@ -84,9 +95,9 @@ impl Cache {
         }
         self.clock += 1;
         self.used += contents.len();
-        self.by_use.insert(self.clock, path.to_owned());
+        self.by_use.insert(self.clock, file);
         self.entries.insert(
-            path.to_owned(),
+            file,
             Entry {
                 stamp,
                 contents,
@@ -105,8 +116,8 @@ impl Cache {
         self.entries.len()
     }
 
-    fn remove(&mut self, path: &Path) {
-        if let Some(entry) = self.entries.remove(path) {
+    fn remove(&mut self, file: FileId) {
+        if let Some(entry) = self.entries.remove(&file) {
             self.used -= entry.contents.len();
             self.by_use.remove(&entry.last_use);
         }
@@ -130,45 +141,34 @@ mod tests {
     #[test]
     fn a_changed_stamp_misses_and_drops_the_entry() {
         let mut cache = Cache::new(100);
-        let path = Path::new("/a");
-        cache.insert(path, stamp(1, 3), Bytes::from_static(b"abc"));
-        assert_eq!(
-            cache.get(path, &stamp(1, 3)),
-            Some(Bytes::from_static(b"abc"))
-        );
+        cache.insert(stamp(1, 3), Bytes::from_static(b"abc"));
+        assert_eq!(cache.get(&stamp(1, 3)), Some(Bytes::from_static(b"abc")));
         let touched = Stamp {
             ctime_ns: 1,
             ..stamp(1, 3)
         };
-        assert_eq!(cache.get(path, &touched), None);
+        assert_eq!(cache.get(&touched), None);
         assert_eq!((cache.len(), cache.used()), (0, 0));
     }
 
     #[test]
     fn the_least_recently_used_goes_first_and_the_bound_holds() {
         let mut cache = Cache::new(100);
-        for (i, name) in ["/a", "/b", "/c", "/d"].iter().enumerate() {
-            cache.insert(
-                Path::new(name),
-                stamp(i as u64, 25),
-                Bytes::from(vec![0; 25]),
-            );
+        for ino in 0..4 {
+            cache.insert(stamp(ino, 25), Bytes::from(vec![0; 25]));
         }
-        assert!(cache.get(Path::new("/a"), &stamp(0, 25)).is_some());
-        cache.insert(Path::new("/e"), stamp(9, 25), Bytes::from(vec![0; 25]));
+        assert!(cache.get(&stamp(0, 25)).is_some());
+        cache.insert(stamp(9, 25), Bytes::from(vec![0; 25]));
         assert!(cache.used() <= 100);
         assert!(
-            cache.get(Path::new("/b"), &stamp(1, 25)).is_none(),
-            "/b was least recent"
+            cache.get(&stamp(1, 25)).is_none(),
+            "file 1 was least recent"
         );
-        assert!(cache.get(Path::new("/a"), &stamp(0, 25)).is_some());
-        cache.insert(Path::new("/big"), stamp(10, 26), Bytes::from(vec![0; 26]));
-        assert!(
-            cache.get(Path::new("/big"), &stamp(10, 26)).is_none(),
-            "over a quarter"
-        );
+        assert!(cache.get(&stamp(0, 25)).is_some());
+        cache.insert(stamp(10, 26), Bytes::from(vec![0; 26]));
+        assert!(cache.get(&stamp(10, 26)).is_none(), "over a quarter");
         let mut off = Cache::new(0);
-        off.insert(Path::new("/a"), stamp(0, 1), Bytes::from_static(b"a"));
+        off.insert(stamp(0, 1), Bytes::from_static(b"a"));
         assert_eq!(off.len(), 0, "a zero capacity keeps nothing");
     }
 }

@@ -1,6 +1,7 @@
 //! The real file system as a [`FileSource`]: names decoded as the server's file-name encoding,
 //! resolved against its working directory, confined by the [`Jail`], contents cached.
 
+use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::Metadata;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -12,7 +13,7 @@ use bytes::Bytes;
 
 use crate::proto::{Access, DateTime, FileInfo, FileType};
 
-use super::cache::{Cache, Stamp};
+use super::cache::{Cache, FileId, Stamp};
 use super::files::{FileError, FileSource, Follow};
 use super::jail::Jail;
 
@@ -67,13 +68,26 @@ pub struct DiskConfig {
 }
 
 /// Files from the local file system.
+///
+/// Resolving a name through the jail costs a system call per path component, so each name is
+/// resolved once and remembered with the file it led to: a later request for the same name
+/// costs one `stat`, and is trusted when that `stat` finds the same file (a name that now leads
+/// elsewhere is resolved again). A name that does not exist is absent whatever the jail says,
+/// which costs one `stat` too.
 pub struct DiskSource {
     jail: Jail,
     cwd: PathBuf,
     cwd_name: Result<String, FileError>,
     encoding: NameEncoding,
     cache: Mutex<Cache>,
+    verified: Mutex<HashMap<(PathBuf, bool), FileId>>,
 }
+
+/// Names remembered as resolved at most; the memory is then cleared and refilled.
+const VERIFIED_NAMES: usize = 16 * 1024;
+
+/// Names longer than this are resolved every time rather than remembered.
+const VERIFIED_NAME_LEN: usize = 512;
 
 impl DiskSource {
     /// A source as configured.
@@ -88,6 +102,7 @@ impl DiskSource {
             cwd_name,
             encoding: config.encoding,
             cache: Mutex::new(Cache::new(config.cache_bytes)),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -105,13 +120,45 @@ impl DiskSource {
         Ok(self.cwd.join(self.encoding.to_disk(name)?))
     }
 
-    fn resolve(&self, name: &str, follow: Follow) -> Result<PathBuf, FileError> {
+    /// A path to open for `name` inside the jail, and the file's metadata.
+    fn open(&self, name: &str, follow: Follow) -> Result<(PathBuf, Metadata), FileError> {
         let path = self.path(name)?;
-        self.jail.resolve(&path, follow == Follow::Links)
+        let follow_links = follow == Follow::Links;
+        let stat = |p: &Path| match follow {
+            Follow::Links => std::fs::metadata(p),
+            Follow::NoLinks => std::fs::symlink_metadata(p),
+        };
+        let meta = match stat(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(FileError::NoEntry),
+            // The error may concern a part of the path outside the jail: the jail decides
+            // what the client may learn of it.
+            Err(e) => {
+                self.jail.resolve(&path, follow_links)?;
+                return Err(e.into());
+            }
+        };
+        if let Jail::Open = self.jail {
+            return Ok((path, meta));
+        }
+        let file = (meta.dev(), meta.ino());
+        let key = (path, follow_links);
+        if self.verified.lock().expect("verified lock").get(&key) == Some(&file) {
+            return Ok((key.0, meta));
+        }
+        let resolved = self.jail.resolve(&key.0, follow_links)?;
+        let meta = stat(&resolved)?;
+        if (meta.dev(), meta.ino()) == file && key.0.as_os_str().len() <= VERIFIED_NAME_LEN {
+            let mut verified = self.verified.lock().expect("verified lock");
+            if verified.len() >= VERIFIED_NAMES {
+                verified.clear();
+            }
+            verified.insert(key, file);
+        }
+        Ok((resolved, meta))
     }
 
-    fn read(&self, path: &Path) -> Result<Bytes, FileError> {
-        let meta = std::fs::metadata(path)?;
+    fn read(&self, path: &Path, meta: &Metadata) -> Result<Bytes, FileError> {
         if meta.is_dir() {
             return Err(FileError::IsDirectory);
         }
@@ -120,8 +167,8 @@ impl DiskSource {
         if !meta.is_file() || meta.len() == 0 {
             return Ok(Bytes::from(std::fs::read(path)?));
         }
-        let stamp = stamp(&meta);
-        if let Some(contents) = self.cache.lock().expect("cache lock").get(path, &stamp) {
+        let stamp = stamp(meta);
+        if let Some(contents) = self.cache.lock().expect("cache lock").get(&stamp) {
             return Ok(contents);
         }
         let contents = Bytes::from(std::fs::read(path)?);
@@ -132,7 +179,7 @@ impl DiskSource {
             self.cache
                 .lock()
                 .expect("cache lock")
-                .insert(path, stamp, contents.clone());
+                .insert(stamp, contents.clone());
         }
         Ok(contents)
     }
@@ -140,12 +187,12 @@ impl DiskSource {
 
 impl FileSource for DiskSource {
     fn get(&self, name: &str) -> Result<Bytes, FileError> {
-        let path = self.resolve(name, Follow::Links)?;
-        self.read(&path)
+        let (path, meta) = self.open(name, Follow::Links)?;
+        self.read(&path, &meta)
     }
 
     fn list_dir(&self, name: &str) -> Result<Vec<String>, FileError> {
-        let path = self.resolve(name, Follow::Links)?;
+        let (path, _) = self.open(name, Follow::Links)?;
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&path)? {
             let entry = entry?;
@@ -162,11 +209,7 @@ impl FileSource for DiskSource {
     }
 
     fn file_info(&self, name: &str, follow: Follow) -> Result<FileInfo, FileError> {
-        let path = self.resolve(name, follow)?;
-        let meta = match follow {
-            Follow::Links => std::fs::metadata(&path)?,
-            Follow::NoLinks => std::fs::symlink_metadata(&path)?,
-        };
+        let (path, meta) = self.open(name, follow)?;
         Ok(file_info(&path, &meta))
     }
 
