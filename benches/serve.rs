@@ -319,7 +319,14 @@ impl Drop for Server {
 }
 
 impl Server {
-    fn start(kind: Kind, cwd: &Path, root: &str, extra: &[String]) -> Result<Server, String> {
+    /// Starts a server in `cwd` (empty, shared by all) with its standard error in `log`.
+    fn start(
+        kind: Kind,
+        cwd: &Path,
+        log: &Path,
+        root: &str,
+        extra: &[String],
+    ) -> Result<Server, String> {
         let mut cmd = match kind {
             Kind::Erlboot => {
                 let mut cmd = Command::new(ERLBOOT);
@@ -351,13 +358,10 @@ impl Server {
                 cmd
             }
         };
-        let stderr_log = cwd.with_file_name(format!(
-            "{}.stderr",
-            cwd.file_name().unwrap().to_string_lossy()
-        ));
-        let log = std::fs::File::create(&stderr_log).map_err(|e| e.to_string())?;
+        let stderr_log = log.to_path_buf();
+        let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
         cmd.current_dir(cwd)
-            .env("HOME", cwd)
+            .env("HOME", stderr_log.parent().expect("a log directory"))
             .env("TZ", "UTC")
             .env("LANG", "C.UTF-8")
             .stdin(Stdio::null())
@@ -505,20 +509,16 @@ fn scratch() -> PathBuf {
     dir
 }
 
-/// An empty cwd per server, so that `./Mod.beam` requests fail alike on all of them.
-fn empty_cwd(base: &Path, name: &str) -> PathBuf {
-    let dir = base.join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("cwd");
-    dir
-}
-
 fn run(o: &Options) -> ExitCode {
     let nofile = raise_nofile();
     let workload = Arc::new(workload());
     let root = otp_root(&workload);
     let (up, down) = workload.bytes();
     let base = scratch();
+    // One empty cwd for every server, so that `./Mod.beam` requests fail alike on all of them
+    // and get_cwd answers the same.
+    let cwd = base.join("cwd");
+    std::fs::create_dir_all(&cwd).expect("cwd");
     let rt = tokio::runtime::Runtime::new().expect("tokio");
     println!(
         "serve bench in netns {}: {} requests per boot ({} KB up, {} KB down), root {root}, \
@@ -531,10 +531,10 @@ fn run(o: &Options) -> ExitCode {
     );
     let mut unusable = Vec::new();
     if o.throughput {
-        throughput(o, &rt, &workload, &root, &base, &mut unusable);
+        throughput(o, &rt, &workload, &root, &base, &cwd, &mut unusable);
     }
     if o.idle {
-        idle(o, &rt, &workload, &root, &base, &mut unusable);
+        idle(o, &rt, &workload, &root, &base, &cwd, &mut unusable);
     }
     let _ = std::fs::remove_dir_all(&base);
     if unusable.is_empty() {
@@ -562,12 +562,13 @@ fn throughput(
     workload: &Arc<Workload>,
     root: &str,
     base: &Path,
+    cwd: &Path,
     unusable: &mut Vec<String>,
 ) {
     let mut servers = Vec::new();
     for &kind in &o.servers {
-        let cwd = empty_cwd(base, kind.name());
-        let server = match Server::start(kind, &cwd, root, &o.serve_args) {
+        let log = base.join(format!("{}.stderr", kind.name()));
+        let server = match Server::start(kind, cwd, &log, root, &o.serve_args) {
             Ok(s) => s,
             Err(e) => {
                 unusable.push(e);
@@ -711,6 +712,7 @@ fn idle(
     workload: &Arc<Workload>,
     root: &str,
     base: &Path,
+    cwd: &Path,
     unusable: &mut Vec<String>,
 ) {
     let probe = workload
@@ -731,8 +733,8 @@ fn idle(
         "server", "answered", "failed", "all answered in", "RSS before", "RSS open"
     );
     for &kind in o.servers.iter().filter(|k| **k != Kind::Ceiling) {
-        let cwd = empty_cwd(base, &format!("{}-idle", kind.name()));
-        let server = match Server::start(kind, &cwd, root, &o.serve_args) {
+        let log = base.join(format!("{}-idle.stderr", kind.name()));
+        let server = match Server::start(kind, cwd, &log, root, &o.serve_args) {
             Ok(s) => s,
             Err(e) => {
                 if !unusable.contains(&e) {
