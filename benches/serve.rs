@@ -478,6 +478,33 @@ fn raise_nofile() -> u64 {
     lim.rlim_cur
 }
 
+/// One server's run at one concurrency.
+#[derive(Clone)]
+struct Round {
+    stats: RunStats,
+    boots_per_sec: f64,
+    /// CPU time per boot of the server, and of this process (the client).
+    server_ms: f64,
+    client_ms: f64,
+    /// SYNs dropped on a full accept queue during the run.
+    overflows: u64,
+}
+
+/// User plus system CPU time of a process, all threads, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    // Fields 14 (utime) and 15 (stime); `fields` starts at field 3.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / hz)
+}
+
 /// `TcpExt: ListenOverflows` of this network namespace: SYNs dropped because a listener's
 /// accept queue was full (each costs the client a 1 s, then 3 s, ... SYN retransmission).
 fn listen_overflows() -> u64 {
@@ -615,18 +642,29 @@ fn throughput(
     );
     let mut rows = Vec::new();
     for &conc in &o.concurrency {
-        // results[server][round], and the accept-queue overflows per server
-        let mut results: Vec<Vec<RunStats>> = vec![Vec::new(); servers.len()];
-        let mut overflows = vec![0; servers.len()];
+        // results[server][round]
+        let mut results: Vec<Vec<Round>> = vec![Vec::new(); servers.len()];
         for _ in 0..o.rounds {
             for (i, s) in servers.iter().enumerate() {
-                let before = listen_overflows();
-                let r = rt.block_on(load::run_boots(s.addr, workload.clone(), conc, o.duration));
-                overflows[i] += listen_overflows() - before;
-                results[i].push(r);
+                let (overflows, server_cpu, client_cpu) = (
+                    listen_overflows(),
+                    cpu_time(s.pid),
+                    cpu_time(std::process::id()),
+                );
+                let stats =
+                    rt.block_on(load::run_boots(s.addr, workload.clone(), conc, o.duration));
+                let boots = stats.exchanges as f64 / workload.exchanges.len() as f64;
+                let per_boot = |d: Duration| d.as_secs_f64() * 1e3 / boots;
+                results[i].push(Round {
+                    boots_per_sec: stats.boots_per_sec(workload),
+                    server_ms: per_boot(cpu_time(s.pid) - server_cpu),
+                    client_ms: per_boot(cpu_time(std::process::id()) - client_cpu),
+                    overflows: listen_overflows() - overflows,
+                    stats,
+                });
             }
         }
-        rows.push((conc, results, overflows));
+        rows.push((conc, results));
     }
 
     let name_of = |k: Kind| servers.iter().position(|s| s.kind == k);
@@ -635,25 +673,29 @@ fn throughput(
         name_of(Kind::Otp),
         name_of(Kind::Ceiling),
     );
-    print!("\n{:>5}", "conns");
-    for s in &servers {
-        print!(" {:>17}", format!("{} boots/s", s.kind.name()));
-    }
+    let col = |what: &str| {
+        print!("\n{:>5}", "conns");
+        for s in &servers {
+            print!(" {:>19}", format!("{} {what}", s.kind.name()));
+        }
+    };
+    col("boots/s");
     println!(
         " {:>12} {:>16}   (median; min-max)",
         "erlboot/otp", "erlboot/ceiling"
     );
-    let rate = |r: &RunStats| r.boots_per_sec(workload);
-    for (conc, results, _) in &rows {
+    for (conc, results) in &rows {
         print!("{conc:>5}");
         for per_round in results {
-            let rates: Vec<f64> = per_round.iter().map(rate).collect();
-            print!(" {:>17.1}", median(rates));
+            print!(
+                " {:>19.1}",
+                median(per_round.iter().map(|r| r.boots_per_sec).collect())
+            );
         }
         let ratio = |a: Option<usize>, b: Option<usize>| match (a, b) {
             (Some(a), Some(b)) => {
                 let rs: Vec<f64> = (0..o.rounds)
-                    .map(|i| rate(&results[a][i]) / rate(&results[b][i]))
+                    .map(|i| results[a][i].boots_per_sec / results[b][i].boots_per_sec)
                     .collect();
                 format!("{:.2}", median(rs))
             }
@@ -663,28 +705,44 @@ fn throughput(
         let spread: Vec<String> = results
             .iter()
             .map(|per_round| {
-                let rates: Vec<f64> = per_round.iter().map(rate).collect();
-                let min = rates.iter().cloned().fold(f64::INFINITY, f64::min);
-                let max = rates.iter().cloned().fold(0.0, f64::max);
+                let rates = per_round.iter().map(|r| r.boots_per_sec);
+                let min = rates.clone().fold(f64::INFINITY, f64::min);
+                let max = rates.fold(0.0, f64::max);
                 format!("{min:.0}-{max:.0}")
             })
             .collect();
         println!("   ({})", spread.join(", "));
     }
+    // CPU time per boot is steadier than throughput on a shared machine, and says whether
+    // the client (this process) or the server is the bottleneck.
+    col("CPU ms");
+    println!("   (per boot, median; client = this process while driving that server)");
+    for (conc, results) in &rows {
+        print!("{conc:>5}");
+        for per_round in results {
+            let server = median(per_round.iter().map(|r| r.server_ms).collect());
+            let client = median(per_round.iter().map(|r| r.client_ms).collect());
+            print!(" {:>19}", format!("{server:.2} (client {client:.2})"));
+        }
+        println!();
+    }
     let mut trouble = false;
-    for (conc, results, overflows) in &rows {
-        for ((s, per_round), overflows) in servers.iter().zip(results).zip(overflows) {
-            if *overflows > 0 {
+    for (conc, results) in &rows {
+        for (s, per_round) in servers.iter().zip(results) {
+            let overflows: u64 = per_round.iter().map(|r| r.overflows).sum();
+            if overflows > 0 {
                 println!(
-                    "  {} at {conc} conns: {overflows} SYNs dropped on a full accept queue",
+                    "  during {}'s runs at {conc} conns: {overflows} SYNs dropped on a full \
+                     accept queue (counted for the whole namespace: a server's late \
+                     SYN-ACK retries can land in the next server's run)",
                     s.kind.name()
                 );
             }
-            let failed: u64 = per_round.iter().map(|r| r.failed_boots).sum();
-            let refused: u64 = per_round.iter().map(|r| r.connect_errors).sum();
+            let failed: u64 = per_round.iter().map(|r| r.stats.failed_boots).sum();
+            let refused: u64 = per_round.iter().map(|r| r.stats.connect_errors).sum();
             if failed + refused > 0 {
                 trouble = true;
-                let err = per_round.iter().find_map(|r| r.first_error.clone());
+                let err = per_round.iter().find_map(|r| r.stats.first_error.clone());
                 println!(
                     "  {} at {conc} conns: {failed} failed boots, {refused} failed connects; first: {}",
                     s.kind.name(),
