@@ -25,9 +25,10 @@ const DEFAULT_ROOT: &str = "/usr/lib/erlang";
 ///
 /// Nodes find the server by UDP broadcast or unicast to port 4368 and then fetch their boot
 /// script and every module over TCP. Only addresses given with --allow may boot, and only files
-/// under the --root directories are served (by default the local Erlang installation, whose
-/// ERTS version is the one discovery answers: a node only boots from a server of its own ERTS
-/// version unless --erts-version or --any-version say otherwise).
+/// under the local Erlang installation (/usr/lib/erlang) and the --root directories are
+/// served. Discovery answers nodes of the ERTS versions installed there (erts-*/): a node
+/// boots only from a server that answers its own ERTS version, so use --erts-version or
+/// --any-version to boot nodes of other releases.
 ///
 /// Example: boot this machine's own Erlang nodes:
 ///
