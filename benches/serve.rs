@@ -198,8 +198,12 @@ fn main() -> ExitCode {
     }
     let options = match Options::parse(&args) {
         Ok(o) => o,
+        Err(msg) if msg == HELP => {
+            println!("{msg}");
+            return ExitCode::SUCCESS;
+        }
         Err(msg) => {
-            eprintln!("{msg}");
+            eprintln!("{msg}\n\n{HELP}");
             return ExitCode::FAILURE;
         }
     };
