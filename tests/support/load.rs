@@ -265,57 +265,54 @@ async fn boot_loop(
     let mut attempts = 0;
     while !past(deadline) && max_attempts.map_or(true, |max| attempts < max) {
         attempts += 1;
-        let connect = match deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), Conn::connect(addr)).await,
-            None => Ok(Conn::connect(addr).await),
-        };
-        let mut conn = match connect {
-            Ok(Ok(conn)) => conn,
-            Err(_) => break, // the deadline passed while connecting
-            Ok(Err(err)) => {
-                stats.connect_errors += 1;
-                stats.first_error.get_or_insert(format!("connect: {err}"));
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
+        // One timer per boot: a boot cut by the deadline counts the exchanges done so far.
         let mut done = 0;
-        let mut failed = false;
-        for (i, e) in workload.exchanges.iter().enumerate() {
-            let exchange = match deadline {
-                Some(d) => tokio::time::timeout_at(d.into(), conn.exchange(e)).await,
-                None => Ok(conn.exchange(e).await),
+        let mut outcome = Ok(());
+        let boot = async {
+            let mut conn = match Conn::connect(addr).await {
+                Ok(conn) => conn,
+                Err(err) => {
+                    stats.connect_errors += 1;
+                    stats.first_error.get_or_insert(format!("connect: {err}"));
+                    outcome = Err(false);
+                    return;
+                }
             };
-            let Ok(exchange) = exchange else {
-                break; // the deadline passed while waiting: this exchange does not count
-            };
-            match exchange {
-                Ok(ok) => {
-                    done += 1;
-                    if ok != e.ok {
-                        stats.mismatches += 1;
-                        if stats.mismatched.len() < 8 {
-                            stats.mismatched.push(i);
+            for (i, e) in workload.exchanges.iter().enumerate() {
+                match conn.exchange(e).await {
+                    Ok(ok) => {
+                        done += 1;
+                        if ok != e.ok {
+                            stats.mismatches += 1;
+                            if stats.mismatched.len() < 8 {
+                                stats.mismatched.push(i);
+                            }
                         }
                     }
-                }
-                Err(err) => {
-                    stats
-                        .first_error
-                        .get_or_insert(format!("request {i} ({:?}): {err}", e.command));
-                    failed = true;
-                    break;
+                    Err(err) => {
+                        stats
+                            .first_error
+                            .get_or_insert(format!("request {i} ({:?}): {err}", e.command));
+                        outcome = Err(true);
+                        return;
+                    }
                 }
             }
-            if past(deadline) {
-                break;
+        };
+        match deadline {
+            Some(d) => {
+                let _ = tokio::time::timeout_at(d.into(), boot).await;
             }
+            None => boot.await,
         }
-        if failed {
-            stats.failed_boots += 1;
-        } else {
-            stats.exchanges += done;
-            stats.boots += u64::from(done == workload.exchanges.len() as u64);
+        match outcome {
+            Ok(()) => {
+                stats.exchanges += done;
+                stats.boots += u64::from(done == workload.exchanges.len() as u64);
+            }
+            Err(true) => stats.failed_boots += 1,
+            // Refused: do not spin.
+            Err(false) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
     stats
