@@ -58,7 +58,8 @@ cargo bench --bench serve -- [OPTIONS]
   --burst-interval MS   time between bursts (default 10; 0: a burst starts once the
                         previous one is answered)
   --idle-timeout SECS   give up on the idle test after this (default 60)
-  --serve-arg ARG       extra argument for `erlboot serve` (repeatable)";
+  --serve-arg ARG       extra argument for `erlboot serve` (repeatable)
+environment: ERLBOOT_BENCH_BIN=PATH runs that erlboot binary instead of this build's";
 
 #[derive(Clone, Debug)]
 struct Options {
@@ -333,7 +334,9 @@ impl Server {
     ) -> Result<Server, String> {
         let mut cmd = match kind {
             Kind::Erlboot => {
-                let mut cmd = Command::new(ERLBOOT);
+                // ERLBOOT_BENCH_BIN measures another build (e.g. a copy of an older one).
+                let bin = std::env::var_os("ERLBOOT_BENCH_BIN").unwrap_or(ERLBOOT.into());
+                let mut cmd = Command::new(bin);
                 cmd.args(["serve", "--root", root, "--allow", "127.0.0.1"])
                     .args(["--bind", "127.0.0.1", "--port", "0"])
                     // OTP holds UDP 4368 in this namespace.
