@@ -115,3 +115,66 @@ pub fn discovery(data: &[u8]) {
         assert_eq!(answer.to_bytes(), data);
     }
 }
+
+/// Drives a server session with arbitrary bytes and timing. The input is a script: a byte
+/// below 200 feeds the next `byte + 1` bytes `byte` milliseconds later; a byte from 200
+/// advances the clock `byte - 200` seconds and fires the timeouts. Every reply must be one
+/// well-formed frame holding a reply term; the session must never hold more than one frame's
+/// worth of input, never answer more requests than it was sent, and never ask to be woken in
+/// the past.
+pub fn session(data: &[u8]) {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::server::{MemorySource, Session, SessionConfig};
+    use crate::time::Instant;
+
+    let tree = MemorySource::new("/cwd")
+        .with_file("/usr/lib/erlang/bin/start.boot", &b"boot"[..])
+        .with_file("/cwd/mod.beam", &b"beam"[..])
+        .with_symlink("/usr/lib/erlang/loop", "loop");
+    let config = SessionConfig::default();
+    let mut session = Session::new(Arc::new(tree), config, Instant::ZERO);
+    let frames = FrameDecoder::new(u32::MAX);
+    let decoder = Decoder::new(LIMITS);
+    let mut now = Instant::ZERO;
+    let mut sent = BytesMut::new();
+    let (mut requests, mut replies) = (0usize, 0usize);
+    let mut rest = data;
+    while let Some((&op, tail)) = rest.split_first() {
+        if op < 200 {
+            let len = (usize::from(op) + 1).min(tail.len());
+            let (chunk, tail) = tail.split_at(len);
+            now = now + Duration::from_millis(u64::from(op));
+            session.handle_data(now, chunk);
+            sent.extend_from_slice(chunk);
+            while let Ok(Some(_)) = frames.decode(&mut sent) {
+                requests += 1;
+            }
+            rest = tail;
+        } else {
+            now = now + Duration::from_secs(u64::from(op - 200));
+            session.handle_timeout(now);
+            if let Some(deadline) = session.poll_timeout() {
+                assert!(deadline > now, "woken in the past");
+            }
+            rest = tail;
+        }
+        assert!(session.buffered() <= config.limits.max_request as usize + 4 + 256);
+        while let Some(transmit) = session.poll_transmit() {
+            replies += 1;
+            let mut bytes = BytesMut::from(&transmit.to_vec()[..]);
+            let payload = frames
+                .decode(&mut bytes)
+                .expect("a frame")
+                .expect("a whole frame");
+            assert!(bytes.is_empty(), "exactly one frame");
+            let reply = Reply::decode(&payload, &decoder).expect("a reply term");
+            assert!(
+                !matches!(reply, Reply::Other(_)),
+                "a reply of a known shape"
+            );
+        }
+        assert!(replies <= requests);
+    }
+}

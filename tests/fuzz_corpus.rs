@@ -16,11 +16,21 @@ use erlboot::fuzz_checks;
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 3] = [
+const TARGETS: [(&str, Check); 4] = [
     ("etf_decode", fuzz_checks::etf_decode),
     ("framing", fuzz_checks::framing),
     ("discovery", fuzz_checks::discovery),
+    ("session", fuzz_checks::session),
 ];
+
+/// A session script (see `fuzz_checks::session`) feeding `bytes` in chunks of `chunk` bytes
+/// (at most 200), 1 ms apart.
+fn session_script(bytes: &[u8], chunk: usize) -> Vec<u8> {
+    bytes
+        .chunks(chunk)
+        .flat_map(|c| [&[(c.len() - 1) as u8][..], c].concat())
+        .collect()
+}
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,6 +67,7 @@ fn write_seed_corpora() {
     let mut etf = Vec::new();
     let mut framing = Vec::new();
     let mut discovery = Vec::new();
+    let mut session = Vec::new();
     for name in ["otp25-requests.pcap", "otp27-requests.pcap"] {
         let capture = capture::read(&captures.join(name));
         let stream = &capture.streams[0];
@@ -81,7 +92,28 @@ fn write_seed_corpora() {
         framing.push([&[3u8][..], &stream.to_server[..200]].concat());
         framing.push([&[64u8][..], &stream.to_client[..3000]].concat());
         discovery.extend(capture.datagrams.iter().map(|d| d.payload.clone()));
+        session.push(session_script(&stream.to_server[..4000], 200));
+        session.push(session_script(&stream.to_server[..600], 7));
+        let end = stream.to_server.len();
+        session.push(session_script(&stream.to_server[end - 3000..], 150));
     }
+    // Bad frames between good ones, a partial frame left to time out, silence past the idle
+    // timeout, and a 4 GiB length prefix.
+    let get_cwd = [
+        0, 0, 0, 11, 131, 100, 0, 7, b'g', b'e', b't', b'_', b'c', b'w', b'd',
+    ];
+    let garbage = [0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 0];
+    session.extend([
+        [session_script(&garbage, 11), session_script(&get_cwd, 15)].concat(),
+        [session_script(&get_cwd[..6], 6), vec![205, 205, 205]].concat(),
+        [
+            session_script(&get_cwd, 15),
+            vec![255, 255, 255],
+            session_script(&get_cwd, 15),
+        ]
+        .concat(),
+        session_script(&[255, 255, 255, 255, 131], 5),
+    ]);
     let otp = otp::Otp::system();
     let (host, inside, script) = otp.oracle();
     let out = inside.join("generated");
@@ -104,6 +136,7 @@ fn write_seed_corpora() {
         ("etf_decode", etf),
         ("framing", framing),
         ("discovery", discovery),
+        ("session", session),
     ] {
         let dir = corpus_dir(target);
         std::fs::create_dir_all(&dir).unwrap();

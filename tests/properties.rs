@@ -73,6 +73,24 @@ proptest! {
         prop_assert_eq!(Request::decode(&bytes, &decoder).unwrap(), request);
     }
 
+    /// Damaged requests decode as the general term path decodes them, whatever shortcut the
+    /// request decoder takes.
+    #[test]
+    fn request_decoding_agrees_with_the_term_path(
+        request in request(),
+        profile in profile(),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<(prop::sample::Index, u8)>(),
+    ) {
+        let mut bytes = request.encode(profile).unwrap();
+        let at = flip.0.index(bytes.len());
+        bytes[at] ^= flip.1;
+        bytes.truncate(1 + cut.index(bytes.len()));
+        let decoder = etf::Decoder::new(etf::Limits::request());
+        let general = decoder.decode_prefix(&bytes).map(|(term, _)| Request::from_term(term));
+        prop_assert_eq!(Request::decode(&bytes, &decoder), general);
+    }
+
     #[test]
     fn replies_round_trip(reply in reply(), profile in profile()) {
         let bytes = reply.encode(profile).unwrap();

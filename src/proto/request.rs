@@ -1,7 +1,7 @@
 //! Requests, client to server: `{get,File}`, `{list_dir,Dir}`, `{read_file_info,File}`,
 //! `{read_link_info,File}`, `get_cwd` and `{get_cwd,Drive}`.
 
-use crate::etf::{self, DecodeError, Decoder, EncodeError, Profile, Term};
+use crate::etf::{self, tag, DecodeError, Decoder, EncodeError, Profile, Term};
 
 use super::Command;
 
@@ -40,8 +40,38 @@ impl Request {
     /// Reads a request from a frame's payload. Bytes after the term are ignored, as OTP's
     /// `binary_to_term/1` ignores them.
     pub fn decode(payload: &[u8], decoder: &Decoder) -> Result<Request, DecodeError> {
+        if let Some(request) = Request::decode_flat(payload) {
+            return Ok(request);
+        }
         let (term, _) = decoder.decode_prefix(payload)?;
         Ok(Request::from_term(term))
+    }
+
+    /// The shape nearly every OTP request has, `{Command, "name"}` with the name as
+    /// `STRING_EXT`, read straight from the bytes; `None` for anything else. The result is
+    /// what the general path gives for the same bytes, without a term per character.
+    fn decode_flat(payload: &[u8]) -> Option<Request> {
+        let rest = payload.strip_prefix(&[tag::VERSION, tag::SMALL_TUPLE, 2])?;
+        let (atom, rest) = match rest {
+            [tag::ATOM, 0, len, rest @ ..] | [tag::SMALL_ATOM_UTF8, len, rest @ ..] => {
+                (rest.get(..usize::from(*len))?, &rest[usize::from(*len)..])
+            }
+            _ => return None,
+        };
+        // Command names are ASCII, the same bytes in every atom encoding.
+        let command = Command::from_atom(std::str::from_utf8(atom).ok()?)?;
+        let [tag::STRING, hi, lo, rest @ ..] = rest else {
+            return None;
+        };
+        let name = rest.get(..usize::from(u16::from_be_bytes([*hi, *lo])))?;
+        let name: String = name.iter().map(|&b| char::from(b)).collect();
+        Some(match command {
+            Command::Get => Request::Get(name),
+            Command::ListDir => Request::ListDir(name),
+            Command::ReadFileInfo => Request::ReadFileInfo(name),
+            Command::ReadLinkInfo => Request::ReadLinkInfo(name),
+            Command::GetCwd => Request::GetCwdDrive(name),
+        })
     }
 
     /// The ETF payload of this request, as the profile's `term_to_binary/1` encodes it.

@@ -1,0 +1,305 @@
+//! The real file system as a [`FileSource`]: names decoded as the server's file-name encoding,
+//! resolved against its working directory, confined by the [`Jail`], contents cached.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::Metadata;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+use crate::proto::{Access, DateTime, FileInfo, FileType};
+
+use super::cache::{Cache, FileId, Stamp};
+use super::files::{FileError, FileSource, Follow};
+use super::jail::Jail;
+
+/// How file names map between the code points on the wire and the bytes on disk, as OTP's
+/// `file:native_name_encoding()` decides it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NameEncoding {
+    /// Names on disk are UTF-8 (OTP under a UTF-8 locale). Names that are not valid UTF-8
+    /// are left out of directory listings, as OTP leaves them out.
+    #[default]
+    Utf8,
+    /// Each byte is one code point (OTP under `LANG=C`); a code point above 255 is `badarg`.
+    Latin1,
+}
+
+impl NameEncoding {
+    /// The bytes on disk for a name from the wire.
+    pub fn to_disk(self, name: &str) -> Result<OsString, FileError> {
+        if name.contains('\0') {
+            return Err(FileError::BadName);
+        }
+        match self {
+            NameEncoding::Utf8 => Ok(OsString::from(name)),
+            NameEncoding::Latin1 => name
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).map_err(|_| FileError::BadName))
+                .collect::<Result<Vec<u8>, _>>()
+                .map(OsString::from_vec),
+        }
+    }
+
+    /// The name for the wire of a name on disk; `None` if it cannot be told in this encoding.
+    pub fn from_disk(self, name: &OsStr) -> Option<String> {
+        match self {
+            NameEncoding::Utf8 => name.to_str().map(str::to_owned),
+            NameEncoding::Latin1 => Some(name.as_bytes().iter().map(|&b| char::from(b)).collect()),
+        }
+    }
+}
+
+/// How a [`DiskSource`] is set up.
+#[derive(Clone, Debug)]
+pub struct DiskConfig {
+    /// Which paths may be served.
+    pub jail: Jail,
+    /// The working directory relative names resolve against (absolute).
+    pub cwd: PathBuf,
+    /// The file-name encoding.
+    pub encoding: NameEncoding,
+    /// Bytes of file contents to keep in memory.
+    pub cache_bytes: usize,
+}
+
+/// Files from the local file system.
+///
+/// Resolving a name through the jail costs a system call per path component, so each name is
+/// resolved once and remembered with the file it led to: a later request for the same name
+/// costs one `stat`, and is trusted when that `stat` finds the same file (a name that now leads
+/// elsewhere is resolved again). A name that does not exist is absent whatever the jail says,
+/// which costs one `stat` too.
+pub struct DiskSource {
+    jail: Jail,
+    cwd: PathBuf,
+    cwd_name: Result<String, FileError>,
+    encoding: NameEncoding,
+    cache: Mutex<Cache>,
+    verified: Mutex<HashMap<(PathBuf, bool), FileId>>,
+}
+
+/// Names remembered as resolved at most; the memory is then cleared and refilled.
+const VERIFIED_NAMES: usize = 16 * 1024;
+
+/// Names longer than this are resolved every time rather than remembered.
+const VERIFIED_NAME_LEN: usize = 512;
+
+impl DiskSource {
+    /// A source as configured.
+    pub fn new(config: DiskConfig) -> DiskSource {
+        let cwd_name = config
+            .encoding
+            .from_disk(config.cwd.as_os_str())
+            .ok_or(FileError::BadName);
+        DiskSource {
+            jail: config.jail,
+            cwd: config.cwd,
+            cwd_name,
+            encoding: config.encoding,
+            cache: Mutex::new(Cache::new(config.cache_bytes)),
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Bytes and files held by the contents cache.
+    pub fn cache_usage(&self) -> (usize, usize) {
+        let cache = self.cache.lock().expect("cache lock");
+        (cache.used(), cache.len())
+    }
+
+    /// The absolute path a wire name stands for, before resolution.
+    fn path(&self, name: &str) -> Result<PathBuf, FileError> {
+        if name.is_empty() {
+            return Err(FileError::NoEntry);
+        }
+        Ok(self.cwd.join(self.encoding.to_disk(name)?))
+    }
+
+    /// A path to open for `name` inside the jail, and the file's metadata.
+    fn open(&self, name: &str, follow: Follow) -> Result<(PathBuf, Metadata), FileError> {
+        let path = self.path(name)?;
+        let follow_links = follow == Follow::Links;
+        let stat = |p: &Path| match follow {
+            Follow::Links => std::fs::metadata(p),
+            Follow::NoLinks => std::fs::symlink_metadata(p),
+        };
+        let meta = match stat(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(FileError::NoEntry),
+            // The error may concern a part of the path outside the jail: the jail decides
+            // what the client may learn of it.
+            Err(e) => {
+                self.jail.resolve(&path, follow_links)?;
+                return Err(e.into());
+            }
+        };
+        if let Jail::Open = self.jail {
+            return Ok((path, meta));
+        }
+        let file = (meta.dev(), meta.ino());
+        let key = (path, follow_links);
+        if self.verified.lock().expect("verified lock").get(&key) == Some(&file) {
+            return Ok((key.0, meta));
+        }
+        let resolved = self.jail.resolve(&key.0, follow_links)?;
+        let meta = stat(&resolved)?;
+        if (meta.dev(), meta.ino()) == file && key.0.as_os_str().len() <= VERIFIED_NAME_LEN {
+            let mut verified = self.verified.lock().expect("verified lock");
+            if verified.len() >= VERIFIED_NAMES {
+                verified.clear();
+            }
+            verified.insert(key, file);
+        }
+        Ok((resolved, meta))
+    }
+
+    fn read(&self, path: &Path, meta: &Metadata) -> Result<Bytes, FileError> {
+        if meta.is_dir() {
+            return Err(FileError::IsDirectory);
+        }
+        // Files that report no size (procfs and the like) are read but never cached: their
+        // stat says nothing about their contents.
+        if !meta.is_file() || meta.len() == 0 {
+            return Ok(Bytes::from(std::fs::read(path)?));
+        }
+        let stamp = stamp(meta);
+        if let Some(contents) = self.cache.lock().expect("cache lock").get(&stamp) {
+            return Ok(contents);
+        }
+        let contents = Bytes::from(std::fs::read(path)?);
+        // Cache only what was read under the stamp checked: a file written while it was read
+        // is served as read, and read again next time.
+        let after = std::fs::metadata(path)?;
+        if stamp == self::stamp(&after) && contents.len() as u64 == stamp.size {
+            self.cache
+                .lock()
+                .expect("cache lock")
+                .insert(stamp, contents.clone());
+        }
+        Ok(contents)
+    }
+}
+
+impl FileSource for DiskSource {
+    fn get(&self, name: &str) -> Result<Bytes, FileError> {
+        let (path, meta) = self.open(name, Follow::Links)?;
+        self.read(&path, &meta)
+    }
+
+    fn list_dir(&self, name: &str) -> Result<Vec<String>, FileError> {
+        let (path, _) = self.open(name, Follow::Links)?;
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&path)? {
+            let entry = entry?;
+            match self.encoding.from_disk(&entry.file_name()) {
+                Some(name) => names.push(name),
+                None => tracing::warn!(
+                    dir = %path.display(),
+                    name = ?entry.file_name(),
+                    "non-unicode file name left out of a directory listing"
+                ),
+            }
+        }
+        Ok(names)
+    }
+
+    fn file_info(&self, name: &str, follow: Follow) -> Result<FileInfo, FileError> {
+        let (path, meta) = self.open(name, follow)?;
+        Ok(file_info(&path, &meta))
+    }
+
+    fn cwd(&self) -> Result<String, FileError> {
+        self.cwd_name.clone()
+    }
+}
+
+fn stamp(meta: &Metadata) -> Stamp {
+    let ns = |secs: i64, nsecs: i64| i128::from(secs) * 1_000_000_000 + i128::from(nsecs);
+    Stamp {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.size(),
+        mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+        ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+    }
+}
+
+/// `#file_info{}` as `prim_file:read_file_info/1` fills it from `stat`: times in local time,
+/// `major_device` from `st_dev`, `minor_device` from `st_rdev`, access from `access(2)`.
+pub fn file_info(path: &Path, meta: &Metadata) -> FileInfo {
+    let mode = meta.mode();
+    let file_type = match mode & libc::S_IFMT {
+        libc::S_IFREG => FileType::Regular,
+        libc::S_IFDIR => FileType::Directory,
+        libc::S_IFLNK => FileType::Symlink,
+        libc::S_IFCHR | libc::S_IFBLK => FileType::Device,
+        _ => FileType::Other,
+    };
+    FileInfo {
+        size: meta.size(),
+        file_type,
+        access: access(path),
+        atime: local_time(meta.atime()),
+        mtime: local_time(meta.mtime()),
+        ctime: local_time(meta.ctime()),
+        mode,
+        links: meta.nlink(),
+        major_device: meta.dev(),
+        minor_device: meta.rdev(),
+        inode: meta.ino(),
+        uid: meta.uid(),
+        gid: meta.gid(),
+    }
+}
+
+fn access(path: &Path) -> Access {
+    let Ok(path) = CString::new(path.as_os_str().as_bytes()) else {
+        return Access::None;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of both calls.
+    let (read, write) = unsafe {
+        (
+            libc::access(path.as_ptr(), libc::R_OK) == 0,
+            libc::access(path.as_ptr(), libc::W_OK) == 0,
+        )
+    };
+    match (read, write) {
+        (true, true) => Access::ReadWrite,
+        (true, false) => Access::Read,
+        (false, true) => Access::Write,
+        (false, false) => Access::None,
+    }
+}
+
+/// Seconds since the Unix epoch as the server's local calendar time (the `TZ` of the process).
+pub fn local_time(secs: i64) -> DateTime {
+    let time = secs as libc::time_t;
+    // SAFETY: `tm` is plain data that localtime_r fills; both pointers are valid for the call.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&time, &mut tm).is_null() {
+            return DateTime {
+                year: 1970,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+            };
+        }
+        tm
+    };
+    DateTime {
+        year: tm.tm_year + 1900,
+        month: (tm.tm_mon + 1) as u8,
+        day: tm.tm_mday as u8,
+        hour: tm.tm_hour as u8,
+        minute: tm.tm_min as u8,
+        second: tm.tm_sec as u8,
+    }
+}

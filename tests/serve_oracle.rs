@@ -1,0 +1,324 @@
+//! The server's replies against OTP 25's, byte for byte, on the same file system.
+//!
+//! `tests/oracle/boot_server_oracle.escript` computes each reply the way `erl_boot_server`
+//! does (the same `erl_prim_loader:prim_*` calls, the same `term_to_binary/1`); the session over
+//! a [`DiskSource`] must send the same bytes — unjailed for every request, and jailed for every
+//! path inside the roots, while paths leading out are absent.
+
+#[path = "support/capture.rs"]
+mod capture;
+#[path = "support/otp.rs"]
+mod otp;
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use erlboot::etf::{Profile, Term};
+use erlboot::proto::{Reply, Request};
+use erlboot::server::{
+    DiskConfig, DiskSource, FileSource, Jail, NameEncoding, Session, SessionConfig,
+};
+use erlboot::time::Instant;
+use otp::{read_records, write_records, Otp};
+
+/// OTP's reply payload to each request, or `Err` where its connection process would crash.
+fn otp_replies(otp: &Otp, cwd: &Path, requests: &[Vec<u8>]) -> Vec<Result<Vec<u8>, String>> {
+    let (host, inside) = otp.scratch();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/boot_server_oracle.escript");
+    std::fs::copy(script, host.join("oracle.escript")).unwrap();
+    std::fs::write(host.join("in"), write_records(requests)).unwrap();
+    let (script, input, output) = (
+        inside.join("oracle.escript"),
+        inside.join("in"),
+        inside.join("out"),
+    );
+    otp.escript(
+        &script,
+        &[
+            "replies",
+            cwd.to_str().unwrap(),
+            input.to_str().unwrap(),
+            output.to_str().unwrap(),
+        ],
+    );
+    let out = read_records(&std::fs::read(host.join("out")).unwrap());
+    std::fs::remove_dir_all(host).unwrap();
+    out.into_iter()
+        .map(|r| match r.split_first() {
+            Some((0, reply)) => Ok(reply.to_vec()),
+            _ => Err(String::from_utf8_lossy(&r[1..]).into_owned()),
+        })
+        .collect()
+}
+
+/// The session's reply payload to each request.
+fn our_replies(source: DiskSource, requests: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut session = Session::new(Arc::new(source), SessionConfig::default(), Instant::ZERO);
+    requests
+        .iter()
+        .map(|payload| {
+            let frame = [&(payload.len() as u32).to_be_bytes()[..], payload].concat();
+            session.handle_data(Instant::ZERO, &frame);
+            session
+                .poll_transmit()
+                .expect("one reply per request")
+                .to_vec()[4..]
+                .to_vec()
+        })
+        .collect()
+}
+
+fn source(jail: Jail, cwd: &Path) -> DiskSource {
+    DiskSource::new(DiskConfig {
+        jail,
+        cwd: cwd.to_owned(),
+        encoding: NameEncoding::Utf8,
+        cache_bytes: 1 << 20,
+    })
+}
+
+/// A tree with the cases that matter: files, an empty file, directories, links inside and
+/// out, a dangling link, non-ASCII names, and a file in the server's working directory.
+struct Fixture {
+    dir: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "erlboot-serve-oracle-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = dir.join("root");
+        for d in ["root/dir/sub", "cwd", "outside"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        for (file, contents) in [
+            ("root/hello.txt", &b"hi\n"[..]),
+            ("root/empty", b""),
+            ("root/dir/a", b"a"),
+            ("root/dir/b", b"bb"),
+            ("root/é.txt", b"e acute"),
+            ("root/€.txt", b"euro"),
+            ("cwd/mod.beam", b"local module"),
+            ("outside/secret", b"secret"),
+        ] {
+            std::fs::write(dir.join(file), contents).unwrap();
+        }
+        symlink("hello.txt", root.join("link_file")).unwrap();
+        symlink("dir", root.join("link_dir")).unwrap();
+        symlink("missing", root.join("dangling")).unwrap();
+        symlink("../outside/secret", root.join("escape")).unwrap();
+        symlink("../outside", root.join("escape_dir")).unwrap();
+        settle_access_times(&dir);
+        Fixture { dir }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    fn cwd(&self) -> PathBuf {
+        self.dir.join("cwd")
+    }
+
+    /// Every request, and whether its target lies inside the jail (root and cwd).
+    fn requests(&self) -> Vec<(Request, bool)> {
+        let root = self.root().to_str().unwrap().to_owned();
+        let outside = self.dir.join("outside").to_str().unwrap().to_owned();
+        let inside_names = [
+            format!("{root}/hello.txt"),
+            format!("{root}/empty"),
+            format!("{root}/dir"),
+            format!("{root}/dir/"),
+            format!("{root}/dir/."),
+            format!("{root}/dir/sub/.."),
+            format!("{root}/dir/a"),
+            format!("{root}/link_file"),
+            format!("{root}/link_dir"),
+            format!("{root}/link_dir/b"),
+            format!("{root}/dangling"),
+            format!("{root}/missing"),
+            format!("{root}/hello.txt/x"),
+            format!("{root}/é.txt"),
+            format!("{root}/€.txt"),
+            root.clone(),
+            "./mod.beam".to_owned(),
+            "mod.beam".to_owned(),
+            "./nothing.beam".to_owned(),
+            "../root/hello.txt".to_owned(),
+            "".to_owned(),
+        ];
+        let outside_names = [
+            format!("{outside}/secret"),
+            format!("{root}/../outside/secret"),
+            format!("{root}/escape_dir/secret"),
+            "../outside/secret".to_owned(),
+            "/etc/hostname".to_owned(),
+        ];
+        let mut requests = Vec::new();
+        for (names, inside) in [(&inside_names[..], true), (&outside_names[..], false)] {
+            for name in names {
+                for request in [
+                    Request::Get(name.clone()),
+                    Request::ListDir(name.clone()),
+                    Request::ReadFileInfo(name.clone()),
+                    Request::ReadLinkInfo(name.clone()),
+                ] {
+                    requests.push((request, inside));
+                }
+            }
+        }
+        // The link itself is inside; only following it leads out.
+        requests.push((Request::ReadLinkInfo(format!("{root}/escape")), true));
+        requests.push((Request::Get(format!("{root}/escape")), false));
+        for request in [
+            Request::GetCwd,
+            Request::GetCwdDrive("c:".into()),
+            Request::GetCwdDrive("/".into()),
+            Request::GetCwdDrive("".into()),
+            Request::Unknown(Term::atom("foo")),
+            Request::Unknown(Term::tuple([Term::atom("get")])),
+        ] {
+            requests.push((request, true));
+        }
+        requests
+    }
+}
+
+/// Reads every file, directory and link once: with `relatime` only the first read after a
+/// change moves an access time, so afterwards both servers describe the same atimes however
+/// their reads are ordered.
+fn settle_access_times(path: &Path) {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    if meta.is_symlink() {
+        std::fs::read_link(path).unwrap();
+    } else if meta.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            settle_access_times(&entry.unwrap().path());
+        }
+    } else {
+        std::fs::read(path).unwrap();
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn encode(requests: &[(Request, bool)]) -> Vec<Vec<u8>> {
+    requests
+        .iter()
+        .map(|(r, _)| r.encode(Profile::Otp25).unwrap())
+        .collect()
+}
+
+#[test]
+fn unjailed_replies_equal_otp_25_byte_for_byte() {
+    let otp = Otp::system();
+    let fixture = Fixture::new();
+    let requests = fixture.requests();
+    let payloads = encode(&requests);
+    let theirs = otp_replies(&otp, &fixture.cwd(), &payloads);
+    let ours = our_replies(source(Jail::Open, &fixture.cwd()), &payloads);
+    let mut compared = 0;
+    for (((request, _), theirs), ours) in requests.iter().zip(&theirs).zip(&ours) {
+        let Ok(theirs) = theirs else {
+            panic!("OTP crashed on {request:?}: {theirs:?}");
+        };
+        assert_eq!(
+            ours,
+            theirs,
+            "{request:?}:\n ours {}\n OTP  {}",
+            Reply::decode(ours, &Default::default()).unwrap().to_term(),
+            Reply::decode(theirs, &Default::default())
+                .unwrap()
+                .to_term()
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, requests.len());
+}
+
+#[test]
+fn jailed_replies_equal_otp_inside_and_are_absent_outside() {
+    let otp = Otp::system();
+    let fixture = Fixture::new();
+    let requests = fixture.requests();
+    let payloads = encode(&requests);
+    let theirs = otp_replies(&otp, &fixture.cwd(), &payloads);
+    let jail = Jail::new([fixture.root(), fixture.cwd()]).unwrap();
+    let ours = our_replies(source(jail, &fixture.cwd()), &payloads);
+    for (((request, inside), theirs), ours) in requests.iter().zip(&theirs).zip(&ours) {
+        let ours = Reply::decode(ours, &Default::default()).unwrap();
+        if *inside {
+            let theirs = Reply::decode(theirs.as_ref().unwrap(), &Default::default()).unwrap();
+            assert_eq!(ours, theirs, "{request:?}");
+        } else {
+            let command = request.command().unwrap();
+            assert_eq!(
+                ours,
+                Reply::error(command, erlboot::proto::Reason::atom("enoent")),
+                "{request:?} leads outside the jail"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_captured_boot_is_answered_as_otp_answers_it() {
+    let otp = Otp::system();
+    let fixture = Fixture::new();
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/otp25-boot.pcap");
+    let boot = capture::read(&pcap);
+    let payloads: Vec<Vec<u8>> = boot
+        .streams
+        .iter()
+        .flat_map(|s| s.to_server_frames.iter().map(|f| f.payload.clone()))
+        .collect();
+    assert!(payloads.len() > 300, "a whole boot");
+    let theirs = otp_replies(&otp, &fixture.cwd(), &payloads);
+    let erlang = Path::new("/usr/lib/erlang");
+    let jail = Jail::new([erlang.to_owned(), fixture.cwd()]).unwrap();
+    let ours = our_replies(source(jail, &fixture.cwd()), &payloads);
+    let mut files = 0;
+    for ((payload, theirs), ours) in payloads.iter().zip(&theirs).zip(&ours) {
+        let request = Request::decode(payload, &Default::default()).unwrap();
+        assert_eq!(Ok(ours), theirs.as_ref(), "{request:?}");
+        files += usize::from(matches!(
+            Reply::decode(ours, &Default::default()).unwrap(),
+            Reply::Get(Ok(_))
+        ));
+    }
+    assert!(files > 100, "the boot's modules were served ({files})");
+}
+
+#[test]
+fn a_file_changed_on_disk_is_never_served_stale() {
+    let fixture = Fixture::new();
+    let source = source(Jail::new([fixture.root()]).unwrap(), &fixture.cwd());
+    let name = format!("{}/dir/a", fixture.root().display());
+    assert_eq!(&source.get(&name).unwrap()[..], b"a");
+    assert_eq!(source.cache_usage().1, 1, "cached");
+    for contents in [&b"b"[..], b"c", b"longer contents"] {
+        std::fs::write(fixture.root().join("dir/a"), contents).unwrap();
+        assert_eq!(&source.get(&name).unwrap()[..], contents);
+    }
+    std::fs::remove_file(fixture.root().join("dir/a")).unwrap();
+    assert_eq!(source.get(&name), Err(erlboot::server::FileError::NoEntry));
+    std::fs::write(fixture.root().join("dir/a.new"), b"renamed").unwrap();
+    std::fs::rename(
+        fixture.root().join("dir/a.new"),
+        fixture.root().join("dir/a"),
+    )
+    .unwrap();
+    assert_eq!(&source.get(&name).unwrap()[..], b"renamed");
+}
