@@ -1115,7 +1115,8 @@ fn path_jail_serves_inside_the_root_and_nothing_outside() {
     }
 
     // Outside: `..`, symlinks out, absolute and relative paths elsewhere, a sibling directory
-    // whose name merely starts with the root's.
+    // whose name merely starts with the root's. (The local Erlang installation is always a
+    // root too, so it is not "outside" here.)
     let b = base.to_str().unwrap();
     let outside = [
         Request::Get(format!("{r}/../secret.txt")),
@@ -1127,7 +1128,6 @@ fn path_jail_serves_inside_the_root_and_nothing_outside() {
         Request::Get(format!("{r}-evil/secret.txt")),
         Request::Get("/etc/hostname".into()),
         Request::Get("/proc/self/status".into()),
-        Request::Get(format!("{ERLANG_ROOT}/bin/start.boot")),
         Request::Get("../../../../../../etc/hostname".into()),
         Request::ListDir(format!("{r}/..")),
         Request::ListDir(format!("{r}/out")),
