@@ -72,7 +72,15 @@ impl Netns {
     /// Adds another loopback address, e.g. `127.0.0.2`, to `lo`. Linux already routes all of
     /// 127.0.0.0/8 to `lo`; this makes the address explicit in `ip addr`.
     pub fn add_loopback_address(&self, addr: &str) {
-        ip(&["-n", &self.name, "addr", "add", &format!("{addr}/8"), "dev", "lo"]);
+        ip(&[
+            "-n",
+            &self.name,
+            "addr",
+            "add",
+            &format!("{addr}/8"),
+            "dev",
+            "lo",
+        ]);
     }
 
     /// `ip netns exec NAME program`, ready for arguments.
