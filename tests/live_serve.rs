@@ -311,7 +311,7 @@ fn udp_exchange(
 }
 
 /// A TCP connection to `to` from `from` (any port), made inside `ns`.
-fn tcp_connect_from(ns: &Netns, from: Ipv4Addr, to: SocketAddr) -> TcpStream {
+fn tcp_connect_from(ns: &Netns, from: Ipv4Addr, to: SocketAddr) -> Conn {
     ns.enter(|| {
         // std has no bind-before-connect, so build the socket by hand.
         // SAFETY: plain socket calls on a descriptor owned by the TcpStream made from it.
@@ -337,14 +337,31 @@ fn tcp_connect_from(ns: &Netns, from: Ipv4Addr, to: SocketAddr) -> TcpStream {
             let remote = sockaddr(*to.ip(), to.port());
             let rc = libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len);
             assert_eq!(rc, 0, "connect {to}: {}", std::io::Error::last_os_error());
-            stream
+            Conn::from(stream)
         }
     })
 }
 
-fn tcp_connect(ns: &Netns, to: SocketAddr) -> TcpStream {
+fn tcp_connect(ns: &Netns, to: SocketAddr) -> Conn {
     ns.enter(|| TcpStream::connect_timeout(&to, Duration::from_secs(5)))
         .unwrap_or_else(|e| panic!("connect {to}: {e}"))
+        .into()
+}
+
+/// A connection and the bytes read from it but not yet consumed (a read may bring more than
+/// one reply).
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl From<TcpStream> for Conn {
+    fn from(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
 }
 
 /// What came back on a connection. (The bytes are read by the failure messages.)
@@ -392,13 +409,13 @@ fn short(term: &Term) -> String {
     }
 }
 
-fn read_outcome(stream: &mut TcpStream, wait: Duration) -> Outcome {
+fn read_outcome(conn: &mut Conn, wait: Duration) -> Outcome {
     let deadline = Instant::now() + wait;
-    let mut buf = BytesMut::new();
+    let Conn { stream, buf } = conn;
     let frames = FrameDecoder::new(u32::MAX);
     let mut chunk = vec![0u8; 1 << 16];
     loop {
-        if let Some(frame) = frames.decode(&mut buf).expect("no frame limit") {
+        if let Some(frame) = frames.decode(buf).expect("no frame limit") {
             let reply = Reply::decode(&frame, &Decoder::new(Limits::reply()))
                 .unwrap_or_else(|e| panic!("undecodable reply {frame:02x?}: {e}"));
             return Outcome::Reply(reply);
@@ -432,8 +449,8 @@ fn read_outcome(stream: &mut TcpStream, wait: Duration) -> Outcome {
 
 /// Sends `bytes` as they are (a frame or not). A write refused because the server already
 /// closed is fine: the outcome says what happened.
-fn send_raw(stream: &mut TcpStream, bytes: &[u8]) {
-    if let Err(e) = stream.write_all(bytes) {
+fn send_raw(conn: &mut Conn, bytes: &[u8]) {
+    if let Err(e) = conn.stream.write_all(bytes) {
         assert!(
             matches!(
                 e.kind(),
@@ -459,7 +476,7 @@ fn term_frame(term: &Term) -> Vec<u8> {
 }
 
 /// Sends one request on `stream` and returns the reply; panics on anything else.
-fn ask(stream: &mut TcpStream, request: &Request) -> Reply {
+fn ask(stream: &mut Conn, request: &Request) -> Reply {
     send_raw(stream, &request_frame(request));
     match read_outcome(stream, Duration::from_secs(10)) {
         Outcome::Reply(reply) => reply,
@@ -516,21 +533,9 @@ fn otp25_node_boots_and_runs_code() {
 ///   `/usr/lib/erlang` bind-mounted over the host's, here with `--any-version`.
 #[test]
 fn otp27_node_boots_from_a_server_in_its_chroot() {
-    let root = otp27_root();
-    let erts = erts_versions(&root.join("usr/lib/erlang"));
+    let erts = erts_versions(&otp27_root().join("usr/lib/erlang"));
     let ns = Netns::new();
-    let scratch = Scratch::new_in(&root.join("tmp"));
-    std::fs::copy(ERLBOOT, scratch.path.join("erlboot")).expect("copy erlboot into the chroot");
-    let inside = Path::new("/tmp").join(scratch.path.file_name().unwrap());
-    let mut command = ns.command("chroot");
-    command.arg(&root).arg(inside.join("erlboot")).args([
-        "serve",
-        "--allow",
-        "127.0.0.1",
-        "--erts-version",
-        &erts[0],
-    ]);
-    let mut server = Server::from_command(command, "erlboot serve in the OTP 27 chroot");
+    let mut server = otp27_server_in_chroot(&ns, &["--erts-version", &erts[0]]);
     assert_eq!(server.erts, erts);
     let run = boot_node(&ns, Otp::Chroot27, "27");
     eprintln!(
@@ -538,6 +543,45 @@ fn otp27_node_boots_from_a_server_in_its_chroot() {
         run.elapsed
     );
     server.assert_alive("after an OTP 27 boot");
+}
+
+/// `erlboot serve --allow 127.0.0.1 ARGS` run from a copy of the binary inside the OTP 27
+/// chroot. The copy is removed when the returned server is dropped.
+fn otp27_server_in_chroot(ns: &Netns, args: &[&str]) -> ChrootServer {
+    let root = otp27_root();
+    let scratch = Scratch::new_in(&root.join("tmp"));
+    std::fs::copy(ERLBOOT, scratch.path.join("erlboot")).expect("copy erlboot into the chroot");
+    let inside = Path::new("/tmp").join(scratch.path.file_name().unwrap());
+    let mut command = ns.command("chroot");
+    command
+        .arg(&root)
+        .arg(inside.join("erlboot"))
+        .args(["serve", "--allow", "127.0.0.1"])
+        .args(args);
+    let server = Server::from_command(command, "erlboot serve in the OTP 27 chroot");
+    ChrootServer {
+        server,
+        _scratch: scratch,
+    }
+}
+
+/// A server running from a scratch copy; the server is dropped (killed) before the copy.
+struct ChrootServer {
+    server: Server,
+    _scratch: Scratch,
+}
+
+impl std::ops::Deref for ChrootServer {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl std::ops::DerefMut for ChrootServer {
+    fn deref_mut(&mut self) -> &mut Server {
+        &mut self.server
+    }
 }
 
 #[test]
@@ -566,15 +610,36 @@ fn otp27_node_boots_from_a_server_with_the_chroot_tree_bind_mounted() {
 
 #[test]
 fn distributed_master_starts_peer_and_slave_nodes_that_boot_over_inet() {
-    require("epmd", "distribution needs epmd in the namespace");
     let ns = Netns::new();
     let _server = Server::start(&ns, &["--allow", "127.0.0.1"]);
+    distributed(&ns, Otp::System, true);
+}
+
+#[test]
+fn otp27_distributed_master_starts_a_peer_that_boots_over_inet() {
+    let ns = Netns::new();
+    let _server = otp27_server_in_chroot(&ns, &[]);
+    distributed(&ns, Otp::Chroot27, false);
+}
+
+/// Runs epmd and a distributed master (`-sname master`) in `ns`; the master starts a `peer`
+/// node, and with `slave` a `slave` node too, both with `-loader inet -hosts 127.0.0.1`, and
+/// calls them. The host name (`vm` here) resolves through /etc/hosts, also in the chroot.
+fn distributed(ns: &Netns, otp: Otp, slave: bool) {
     // epmd in the foreground, owned by the test (`-start_epmd false` below stops erl from
     // starting a daemon that would outlive it).
-    let _epmd = Proc::spawn({
-        let mut c = ns.command("epmd");
-        c.args(["-address", "127.0.0.1"]);
-        c
+    let _epmd = Proc::spawn(match otp {
+        Otp::System => {
+            require("epmd", "distribution needs epmd in the namespace");
+            let mut c = ns.command("epmd");
+            c.args(["-address", "127.0.0.1"]);
+            c
+        }
+        Otp::Chroot27 => {
+            let mut c = ns.command("chroot");
+            c.arg(otp27_root()).args(["epmd", "-address", "127.0.0.1"]);
+            c
+        }
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     while ns
@@ -584,13 +649,15 @@ fn distributed_master_starts_peer_and_slave_nodes_that_boot_over_inet() {
         assert!(Instant::now() < deadline, "epmd did not come up");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let script = r#"
+    let peer = r#"
         Args = ["-loader", "inet", "-hosts", "127.0.0.1", "-setcookie", "c"],
         {ok, Peer, PeerNode} = peer:start_link(#{name => boot_peer, args => Args}),
         [1, 2, 3] = erpc:call(PeerNode, lists, seq, [1, 3]),
         {ok, [["inet"]]} = erpc:call(PeerNode, init, get_argument, [loader]),
         io:format("peer ~s lists=~s~n", [PeerNode, erpc:call(PeerNode, code, which, [lists])]),
         ok = peer:stop(Peer),
+    "#;
+    let slave_part = r#"
         [_, Host] = string:split(atom_to_list(node()), "@"),
         {ok, Slave} = slave:start(list_to_atom(Host), boot_slave,
                                   "-loader inet -hosts 127.0.0.1 -setcookie c"),
@@ -598,9 +665,9 @@ fn distributed_master_starts_peer_and_slave_nodes_that_boot_over_inet() {
         {ok, [["inet"]]} = rpc:call(Slave, init, get_argument, [loader]),
         io:format("slave ~s lists=~s~n", [Slave, rpc:call(Slave, code, which, [lists])]),
         ok = slave:stop(Slave),
-        halt(0).
     "#;
-    let mut command = Otp::System.erl(&ns);
+    let script = format!("{peer}{}halt(0).", if slave { slave_part } else { "" });
+    let mut command = otp.erl(ns);
     command.args([
         "-sname",
         "master",
@@ -610,11 +677,17 @@ fn distributed_master_starts_peer_and_slave_nodes_that_boot_over_inet() {
         "false",
         "-noshell",
         "-eval",
-        script,
+        &script,
     ]);
     let run = ns.run(command, Duration::from_secs(60));
-    run.assert_success("distributed master with peer and slave nodes");
-    for who in ["peer boot_peer@", "slave boot_slave@"] {
+    run.assert_success(&format!(
+        "{otp:?}: distributed master with peer/slave nodes"
+    ));
+    let mut expected = vec!["peer boot_peer@"];
+    if slave {
+        expected.push("slave boot_slave@");
+    }
+    for who in expected {
         let line = run
             .stdout
             .lines()
@@ -625,7 +698,8 @@ fn distributed_master_starts_peer_and_slave_nodes_that_boot_over_inet() {
             "{line:?}"
         );
     }
-    eprintln!("master + peer + slave: {:?}", run.elapsed);
+    let what = if slave { "peer + slave" } else { "peer" };
+    eprintln!("{otp:?} master + {what}: {:?}", run.elapsed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -670,6 +744,172 @@ fn elixir_boots_over_inet() {
         "{line:?}"
     );
     eprintln!("Elixir boot: {:?}", run.elapsed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// More ways real nodes use a server
+
+#[test]
+fn eight_nodes_boot_at_once() {
+    let ns = Netns::new();
+    let mut server = Server::start(&ns, &["--allow", "127.0.0.1"]);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let nodes: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| boot_node(&ns, Otp::System, "25")))
+            .collect();
+        for node in nodes {
+            node.join().unwrap();
+        }
+    });
+    eprintln!("8 parallel OTP 25 boots: {:?}", started.elapsed());
+    server.assert_alive("after 8 parallel boots");
+}
+
+/// The server closes a connection idle for `--idle-timeout`; the node still loads a module
+/// afterwards. It does not notice the close at once: OTP's `erl_prim_loader` drops the
+/// `tcp_closed` message that arrives while it is idle, sends its next request into the closed
+/// socket and waits out its 60 s reply timeout before it rediscovers the server and resends
+/// (PROTOCOL.md §3.4). So an `--idle-timeout` under the client's own 60 s idle close costs a
+/// node a 60 s stall; this test takes about a minute for that reason.
+#[test]
+fn node_survives_the_servers_idle_timeout() {
+    let ns = Netns::new();
+    let mut server = Server::start(&ns, &["--allow", "127.0.0.1", "--idle-timeout", "1"]);
+    let mut command = Otp::System.erl(&ns);
+    command.args([
+        "-loader",
+        "inet",
+        "-hosts",
+        "127.0.0.1",
+        "-noshell",
+        "-eval",
+        r#"false = erlang:module_loaded(digraph),
+           timer:sleep(2500),
+           T0 = erlang:monotonic_time(millisecond),
+           {module, digraph} = code:ensure_loaded(digraph),
+           io:format("loaded after idle ~s in ~w ms~n",
+                     [code:which(digraph), erlang:monotonic_time(millisecond) - T0]),
+           init:stop()."#,
+    ]);
+    let run = ns.run(command, Duration::from_secs(90));
+    run.assert_success("a node loading a module after the server closed its idle connection");
+    assert!(
+        run.stdout
+            .contains("loaded after idle /usr/lib/erlang/lib/stdlib-"),
+        "{}",
+        run.stdout
+    );
+    eprintln!(
+        "idle close: {}",
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with("loaded"))
+            .unwrap()
+    );
+    server.assert_alive("after an idle close");
+}
+
+/// The node's code path starts with ".", which the code server makes absolute with the
+/// *server's* working directory (`get_cwd`), so a module in `--cwd` is loadable, as a module in
+/// the cwd of OTP's boot server is.
+#[test]
+fn node_loads_a_module_from_the_servers_cwd() {
+    require("erlc", "compiling the test module");
+    let scratch = Scratch::new_in(&std::env::temp_dir());
+    let dir = scratch.path.canonicalize().unwrap();
+    std::fs::write(
+        dir.join("erlboot_live_hello.erl"),
+        "-module(erlboot_live_hello).\n-export([hi/0]).\nhi() -> {hello, lists:sum([1,2,3])}.\n",
+    )
+    .unwrap();
+    let out = Command::new("erlc")
+        .arg("-o")
+        .arg(&dir)
+        .arg(dir.join("erlboot_live_hello.erl"))
+        .output()
+        .expect("erlc");
+    assert!(out.status.success(), "erlc: {out:?}");
+    let d = dir.to_str().unwrap();
+    let ns = Netns::new();
+    let _server = Server::start(&ns, &["--allow", "127.0.0.1", "--root", d, "--cwd", d]);
+    let mut command = Otp::System.erl(&ns);
+    command.args([
+        "-loader",
+        "inet",
+        "-hosts",
+        "127.0.0.1",
+        "-noshell",
+        "-eval",
+        r#"io:format("cwd module ~p ~s~n",
+                     [erlboot_live_hello:hi(), code:which(erlboot_live_hello)]),
+           init:stop()."#,
+    ]);
+    let run = ns.run(command, BOOT_TIMEOUT);
+    run.assert_success("a node calling a module from the server's --cwd");
+    assert!(
+        run.stdout.contains(&format!(
+            "cwd module {{hello,6}} {d}/erlboot_live_hello.beam"
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Four requests in one write get four replies, in order.
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let ns = Netns::new();
+    let server = Server::start(&ns, &["--allow", "127.0.0.1"]);
+    let mut stream = tcp_connect(&ns, server.tcp_target());
+    let requests = [
+        Request::ReadFileInfo(format!("{ERLANG_ROOT}/bin/start.boot")),
+        Request::GetCwd,
+        Request::ListDir(format!("{ERLANG_ROOT}/bin")),
+        Request::Get(format!("{ERLANG_ROOT}/no/such/file")),
+    ];
+    let bytes: Vec<u8> = requests.iter().flat_map(request_frame).collect();
+    send_raw(&mut stream, &bytes);
+    for request in &requests {
+        match read_outcome(&mut stream, Duration::from_secs(10)) {
+            Outcome::Reply(reply) => assert_eq!(
+                reply.command(),
+                request.command(),
+                "{}: got {}",
+                request.to_term(),
+                short(&reply.to_term())
+            ),
+            other => panic!("{}: expected a reply, got {other}", request.to_term()),
+        }
+    }
+}
+
+/// The default `--max-request` is 64 KiB: a frame of exactly 65,536 bytes is answered, one of
+/// 65,537 closes the connection.
+#[test]
+fn default_max_request_is_64_kib() {
+    let ns = Netns::new();
+    let mut server = Server::start(&ns, &["--allow", "127.0.0.1"]);
+    // 83 68 02 64 00 03 "get" 6B Len:16 Name is 12 bytes and the name.
+    let request_of = |len: usize| {
+        let name = format!("/{}", "a".repeat(len - 12 - 1));
+        let frame = request_frame(&Request::Get(name));
+        assert_eq!(frame.len(), 4 + len);
+        frame
+    };
+    let mut stream = tcp_connect(&ns, server.tcp_target());
+    send_raw(&mut stream, &request_of(65_536));
+    match read_outcome(&mut stream, Duration::from_secs(10)) {
+        Outcome::Reply(Reply::Get(Err(_))) => {}
+        other => panic!("a 65,536-byte request: expected {{get,{{error,_}}}}, got {other}"),
+    }
+    let mut stream = tcp_connect(&ns, server.tcp_target());
+    send_raw(&mut stream, &request_of(65_537));
+    match read_outcome(&mut stream, Duration::from_secs(10)) {
+        Outcome::Closed(b) if b.is_empty() => {}
+        other => panic!("a 65,537-byte request: expected a close without a reply, got {other}"),
+    }
+    server.assert_alive("after an oversized request");
 }
 
 // ---------------------------------------------------------------------------------------------
