@@ -178,3 +178,80 @@ pub fn session(data: &[u8]) {
         assert!(replies <= requests);
     }
 }
+
+/// The limits the archive target parses with.
+pub const ARCHIVE_LIMITS: crate::server::archive::Limits = crate::server::archive::Limits {
+    max_entries: 4096,
+    max_nodes: 1 << 14,
+    max_entry_size: 1 << 20,
+};
+
+/// Splits arbitrary bytes as a requested name, and parses them as an `.ez` archive; whatever
+/// parses must answer `get`, `list_dir` and `read_file_info` for every entry without
+/// panicking: each entry name is found by `get` and `read_file_info` in both passes, and the
+/// directory above each entry lists it.
+pub fn archive(data: &[u8]) {
+    use crate::proto::{Access, DateTime, FileInfo, FileType};
+    use crate::server::archive::{self, Archive, Pass};
+    use crate::server::FileError;
+
+    let text = String::from_utf8_lossy(data);
+    if let Some((at, inner)) = archive::split(&text) {
+        assert!(at.ends_with(archive::EXTENSION));
+        assert!(text == at || text == format!("{at}/{inner}"));
+        let earlier = at.match_indices('/').map(|(i, _)| &at[..i]);
+        assert!(!earlier.into_iter().any(|p| p.ends_with(archive::EXTENSION)));
+    }
+
+    let Ok(archive) = Archive::parse_with(bytes::Bytes::copy_from_slice(data), ARCHIVE_LIMITS)
+    else {
+        return;
+    };
+    let time = DateTime {
+        year: 2024,
+        month: 1,
+        day: 2,
+        hour: 3,
+        minute: 4,
+        second: 5,
+    };
+    let info = FileInfo {
+        size: data.len() as u64,
+        file_type: FileType::Regular,
+        access: Access::Read,
+        atime: time,
+        mtime: time,
+        ctime: time,
+        mode: 0o100644,
+        links: 1,
+        major_device: 0,
+        minor_device: 0,
+        inode: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let names: Vec<String> = archive.names().map(str::to_owned).collect();
+    assert!(names.len() <= ARCHIVE_LIMITS.max_entries);
+    let _ = archive.list_dir("");
+    for name in &names {
+        for pass in [Pass::Opening, Pass::Cached] {
+            match archive.get_in(pass, name) {
+                Ok(bytes) => assert!(bytes.len() <= data.len().max(ARCHIVE_LIMITS.max_entry_size)),
+                Err(e) => assert_ne!(e, FileError::NoEntry, "{name:?} is an entry"),
+            }
+            if !name.is_empty() {
+                let found = archive.file_info_in(pass, name, &info).unwrap();
+                assert!(matches!(
+                    found.file_type,
+                    FileType::Regular | FileType::Directory
+                ));
+            }
+        }
+        let _ = archive.list_dir(name);
+        let trimmed = name.strip_suffix('/').unwrap_or(name);
+        if let Some(slash) = trimmed.rfind('/') {
+            let listed = archive.list_dir(&trimmed[..slash]).unwrap();
+            assert!(listed.iter().any(|n| *n == trimmed[slash + 1..]));
+        }
+    }
+}

@@ -16,11 +16,12 @@ use erlboot::fuzz_checks;
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 4] = [
+const TARGETS: [(&str, Check); 5] = [
     ("etf_decode", fuzz_checks::etf_decode),
     ("framing", fuzz_checks::framing),
     ("discovery", fuzz_checks::discovery),
     ("session", fuzz_checks::session),
+    ("archive", fuzz_checks::archive),
 ];
 
 /// A session script (see `fuzz_checks::session`) feeding `bytes` in chunks of `chunk` bytes

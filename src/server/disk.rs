@@ -7,12 +7,13 @@ use std::fs::Metadata;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
 use crate::proto::{Access, DateTime, FileInfo, FileType};
 
+use super::archive::{self, Archive};
 use super::cache::{Cache, FileId, Stamp};
 use super::files::{FileError, FileSource, Follow};
 use super::jail::Jail;
@@ -81,7 +82,14 @@ pub struct DiskSource {
     encoding: NameEncoding,
     cache: Mutex<Cache>,
     verified: Mutex<HashMap<(PathBuf, bool), FileId>>,
+    archives: Mutex<HashMap<FileId, (Stamp, Arc<Archive>)>>,
 }
+
+/// Parsed `.ez` archives kept at most; the memory is then cleared and refilled.
+const ARCHIVES: usize = 64;
+
+/// The largest `.ez` file read into memory.
+const MAX_ARCHIVE_BYTES: u64 = 512 << 20;
 
 /// Names remembered as resolved at most; the memory is then cleared and refilled.
 const VERIFIED_NAMES: usize = 16 * 1024;
@@ -103,6 +111,7 @@ impl DiskSource {
             encoding: config.encoding,
             cache: Mutex::new(Cache::new(config.cache_bytes)),
             verified: Mutex::new(HashMap::new()),
+            archives: Mutex::new(HashMap::new()),
         }
     }
 
@@ -183,15 +192,59 @@ impl DiskSource {
         }
         Ok(contents)
     }
+
+    /// The archive a name splits into, parsed (and kept while its file is unchanged), with its
+    /// own `file_info`.
+    fn archive(&self, name: &str) -> Result<(Arc<Archive>, FileInfo), FileError> {
+        let (path, meta) = self.open(name, Follow::Links)?;
+        let info = file_info(&path, &meta);
+        if meta.is_dir() {
+            return Err(FileError::IsDirectory);
+        }
+        let stamp = stamp(&meta);
+        if let Some((cached, archive)) = self
+            .archives
+            .lock()
+            .expect("archives lock")
+            .get(&stamp.file())
+        {
+            if *cached == stamp {
+                return Ok((Arc::clone(archive), info));
+            }
+        }
+        if meta.len() > MAX_ARCHIVE_BYTES {
+            return Err(FileError::NoMemory);
+        }
+        let archive = Arc::new(Archive::parse(self.read(&path, &meta)?)?);
+        let mut archives = self.archives.lock().expect("archives lock");
+        if archives.len() >= ARCHIVES {
+            archives.clear();
+        }
+        archives.insert(stamp.file(), (stamp, Arc::clone(&archive)));
+        Ok((archive, info))
+    }
 }
 
+/// Names inside `.ez` archives are answered as OTP's `erl_prim_loader` answers them (see
+/// [`archive`](super::archive)): OTP's later-request behaviour, and OTP 25's reading of DOS
+/// seconds.
 impl FileSource for DiskSource {
     fn get(&self, name: &str) -> Result<Bytes, FileError> {
+        if let Some((archive, inner)) = archive::split(name) {
+            return self.archive(archive)?.0.get(inner);
+        }
         let (path, meta) = self.open(name, Follow::Links)?;
         self.read(&path, &meta)
     }
 
     fn list_dir(&self, name: &str) -> Result<Vec<String>, FileError> {
+        if let Some((archive, inner)) = archive::split(name) {
+            // Whatever keeps OTP from listing inside an archive, it answers `enotdir`.
+            return match self.archive(archive) {
+                Ok((archive, _)) => archive.list_dir(inner),
+                Err(_) => Err(FileError::NotDirectory),
+            };
+        }
         let (path, _) = self.open(name, Follow::Links)?;
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&path)? {
@@ -209,6 +262,16 @@ impl FileSource for DiskSource {
     }
 
     fn file_info(&self, name: &str, follow: Follow) -> Result<FileInfo, FileError> {
+        if let Some((archive, inner)) = archive::split(name) {
+            // The archive itself is described without being opened: even a file that is not
+            // a zip is a directory to OTP here.
+            if inner.is_empty() {
+                let (path, meta) = self.open(archive, Follow::Links)?;
+                return Ok(Archive::directory_info(&file_info(&path, &meta)));
+            }
+            let (archive, info) = self.archive(archive)?;
+            return archive.file_info(inner, &info);
+        }
         let (path, meta) = self.open(name, follow)?;
         Ok(file_info(&path, &meta))
     }

@@ -73,6 +73,13 @@ pub enum FileError {
     /// Any other I/O error.
     #[error("eio")]
     Io,
+    /// An `.ez` archive without a valid zip end record (`prim_zip`'s `bad_eocd`).
+    #[error("bad_eocd")]
+    BadEndRecord,
+    /// An `.ez` archive whose zip central directory is cut short or malformed (`prim_zip`'s
+    /// `bad_central_directory`).
+    #[error("bad_central_directory")]
+    BadCentralDirectory,
 }
 
 impl FileError {
@@ -90,6 +97,8 @@ impl FileError {
             FileError::NotSupported => "enotsup",
             FileError::NoMemory => "enomem",
             FileError::Io => "eio",
+            FileError::BadEndRecord => "bad_eocd",
+            FileError::BadCentralDirectory => "bad_central_directory",
         }
     }
 

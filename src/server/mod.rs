@@ -8,6 +8,7 @@
 //! - [`policy`]: the allow list and the limits;
 //! - [`driver`]: the tokio server that puts these on sockets.
 
+pub mod archive;
 mod cache;
 pub mod disk;
 pub mod driver;

@@ -64,6 +64,11 @@ impl Otp {
     /// Runs `escript SCRIPT ARGS...`; the script must lie in a scratch directory of this OTP,
     /// given by its inside path. Panics with the script's output if it fails.
     pub fn escript(&self, script: &Path, args: &[&str]) -> Output {
+        self.escript_env(script, args, &[])
+    }
+
+    /// As [`Otp::escript`], with extra environment variables (such as `TZ`).
+    pub fn escript_env(&self, script: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut command = match &self.root {
             Some(root) => {
                 let mut c = Command::new("chroot");
@@ -76,6 +81,7 @@ impl Otp {
             .arg(script)
             .args(args)
             .env("LANG", "C.UTF-8")
+            .envs(env.iter().copied())
             .output()
             .expect("escript could not be started");
         assert!(
