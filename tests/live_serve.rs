@@ -525,6 +525,14 @@ fn otp25_node_boots_and_runs_code() {
     server.assert_alive("after an OTP 25 boot");
 }
 
+/// Replies in OTP 26+ encoding (UTF-8 atoms) to an OTP 25 node: its decoder takes both.
+#[test]
+fn otp25_node_boots_with_otp26_reply_encoding() {
+    let ns = Netns::new();
+    let _server = Server::start(&ns, &["--allow", "127.0.0.1", "--otp", "26"]);
+    boot_node(&ns, Otp::System, "25");
+}
+
 /// The OTP 27 node in the chroot asks for its own absolute paths (`/usr/lib/erlang/...`), so
 /// the server must see the chroot's tree at that path. Two ways that work:
 /// - run a copy of the binary inside the same chroot (the chroot's glibc is newer than the
@@ -1343,6 +1351,34 @@ fn flood(ns: &Netns, to: SocketAddr, n: usize, request: &Request) -> Flood {
     report
 }
 
+/// `--max-connections` and `--max-per-ip` hold exactly: a flood gets that many connections
+/// served (they stay open) and the rest closed without a byte.
+#[test]
+fn connection_limits_hold_under_a_flood() {
+    raise_fd_limit();
+    let ns = Netns::new();
+    let probe = Request::ReadFileInfo(format!("{ERLANG_ROOT}/bin/start.boot"));
+    for (args, limit) in [
+        (["--max-per-ip", "50", "--max-connections", "5000"], 50),
+        (["--max-per-ip", "5000", "--max-connections", "40"], 40),
+    ] {
+        let mut server = Server::start(
+            &ns,
+            &[&["--allow", "127.0.0.1", "--udp-port", "0"][..], &args].concat(),
+        );
+        let report = flood(&ns, server.tcp_target(), 300, &probe);
+        assert!(
+            report.connected == 300
+                && report.served == limit
+                && report.closed == 300 - limit
+                && report.wrong == 0,
+            "{args:?}: expected {limit} served and {} closed, got {report:?}",
+            300 - limit
+        );
+        server.assert_alive("after a flood over the limits");
+    }
+}
+
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit on this process.
     unsafe {
@@ -1496,9 +1532,9 @@ fn path_jail_serves_inside_the_root_and_nothing_outside() {
 
 #[test]
 fn sigterm_and_sigint_exit_cleanly() {
-    for signal in [libc::SIGTERM, libc::SIGINT] {
+    for (signal, format) in [(libc::SIGTERM, "text"), (libc::SIGINT, "json")] {
         let ns = Netns::new();
-        let mut server = Server::start(&ns, &["--allow", "127.0.0.1"]);
+        let mut server = Server::start(&ns, &["--allow", "127.0.0.1", "--log-format", format]);
         // A session in progress does not hold the exit up.
         let mut stream = tcp_connect(&ns, server.tcp_target());
         let reply = ask(&mut stream, &Request::GetCwd);
@@ -1518,5 +1554,16 @@ fn sigterm_and_sigint_exit_cleanly() {
             1,
             "stdout must hold exactly the listening line: {first:?}"
         );
+        let log = server.proc.stderr();
+        if format == "json" {
+            let bad: Vec<&str> = log
+                .lines()
+                .filter(|l| !(l.starts_with('{') && l.ends_with('}')))
+                .collect();
+            assert!(
+                !log.is_empty() && bad.is_empty(),
+                "--log-format json: lines that are not JSON objects: {bad:?}"
+            );
+        }
     }
 }
