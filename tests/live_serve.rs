@@ -174,13 +174,16 @@ impl Otp {
             Otp::System => {
                 require("erl", "OTP 25 runs the booting nodes");
                 let mut c = ns.command("erl");
-                c.env("LANG", "C.UTF-8");
+                c.env("LANG", "C.UTF-8").env("ERL_CRASH_DUMP_SECONDS", "0");
                 c
             }
             Otp::Chroot27 => {
                 let root = otp27_root();
                 let mut c = ns.command("chroot");
-                c.arg(root).arg("erl").env("LANG", "C.UTF-8");
+                c.arg(root)
+                    .arg("erl")
+                    .env("LANG", "C.UTF-8")
+                    .env("ERL_CRASH_DUMP_SECONDS", "0");
                 c
             }
         }
@@ -731,10 +734,8 @@ fn elixir_boots_over_inet() {
             ELIXIR_ROOT,
         ],
     );
-    let mut command = ns.command("elixir");
+    let mut command = elixir(&ns);
     command
-        .env("ELIXIR_ERL_OPTIONS", "-loader inet -hosts 127.0.0.1")
-        .env("LANG", "C.UTF-8")
         .args([
             "-e",
             r#"IO.puts("elixir sum=#{Enum.sum(1..10)} enum=#{:code.which(Enum)} loader=#{hd(hd(elem(:init.get_argument(:loader), 1)))}")"#,
@@ -752,6 +753,37 @@ fn elixir_boots_over_inet() {
         "{line:?}"
     );
     eprintln!("Elixir boot: {:?}", run.elapsed);
+}
+
+/// Without `--root /usr/lib/elixir` the jail keeps Elixir's modules from the node, which fails
+/// to start Elixir rather than reading them some other way.
+#[test]
+fn elixir_without_its_root_does_not_start() {
+    require("elixir", "the Elixir live test");
+    let ns = Netns::new();
+    let _server = Server::start(&ns, &["--allow", "127.0.0.1"]);
+    let mut command = elixir(&ns);
+    command.args(["-e", r#"IO.puts("elixir ran")"#]);
+    let run = ns.run(command, BOOT_TIMEOUT);
+    assert!(
+        matches!(run.status, Some(s) if !s.success())
+            && !run.stdout.contains("elixir ran")
+            && run.stdout.contains("{elixir,start_cli,[]"),
+        "expected `undef` for elixir:start_cli/0 and a failed exit, got {:?}:\n{}\n{}",
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+}
+
+/// `elixir` in `ns`, its node booting with `-loader inet -hosts 127.0.0.1`.
+fn elixir(ns: &Netns) -> Command {
+    let mut command = ns.command("elixir");
+    command
+        .env("ELIXIR_ERL_OPTIONS", "-loader inet -hosts 127.0.0.1")
+        .env("LANG", "C.UTF-8")
+        .env("ERL_CRASH_DUMP_SECONDS", "0");
+    command
 }
 
 // ---------------------------------------------------------------------------------------------
