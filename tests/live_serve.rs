@@ -1471,6 +1471,8 @@ fn path_jail_serves_inside_the_root_and_nothing_outside() {
     symlink("../secret.txt", root.join("up")).unwrap(); // a relative link out of the root
     symlink(&base, root.join("out")).unwrap(); // an absolute link to the directory above
     symlink("/etc/hostname", root.join("hostname")).unwrap();
+    symlink(root.join("sub/b.txt"), root.join("abs_in")).unwrap(); // absolute, stays inside
+    symlink("no-such-file", root.join("dangling")).unwrap();
 
     let ns = Netns::new();
     let r = root.to_str().unwrap();
@@ -1484,6 +1486,7 @@ fn path_jail_serves_inside_the_root_and_nothing_outside() {
         (format!("{r}/sub/b.txt"), "inside b\n"),
         (format!("{r}/in/b.txt"), "inside b\n"),
         (format!("{r}/sub/../a.txt"), "inside a\n"),
+        (format!("{r}/abs_in"), "inside b\n"),
     ];
     for (name, content) in &inside_get {
         match ask(&mut stream, &Request::Get(name.clone())) {
@@ -1497,7 +1500,11 @@ fn path_jail_serves_inside_the_root_and_nothing_outside() {
     match ask(&mut stream, &Request::ListDir(r.to_owned())) {
         Reply::ListDir(Ok(mut names)) => {
             names.sort();
-            if names != ["a.txt", "hostname", "in", "out", "sub", "up"] {
+            if names
+                != [
+                    "a.txt", "abs_in", "dangling", "hostname", "in", "out", "sub", "up",
+                ]
+            {
                 failures.push(format!("{{list_dir,{r:?}}}: {names:?}"));
             }
         }
@@ -1513,6 +1520,38 @@ fn path_jail_serves_inside_the_root_and_nothing_outside() {
             "read_file_info in (link to sub): {}",
             short(&other.to_term())
         )),
+    }
+
+    // OTP's answers for the other cases inside the root.
+    let expect_error = |reply: &Reply, reason: &str| match reply {
+        Reply::Get(Err(r))
+        | Reply::ListDir(Err(r))
+        | Reply::ReadFileInfo(Err(r))
+        | Reply::ReadLinkInfo(Err(r)) => r.as_atom() == Some(reason),
+        _ => false,
+    };
+    for (request, reason) in [
+        (Request::Get(format!("{r}/sub")), "eisdir"),
+        (Request::ListDir(format!("{r}/a.txt")), "enotdir"),
+        (Request::ReadFileInfo(format!("{r}/dangling")), "enoent"),
+    ] {
+        let reply = ask(&mut stream, &request);
+        if !expect_error(&reply, reason) {
+            failures.push(format!(
+                "{}: expected {{error,{reason}}}, got {}",
+                request.to_term(),
+                short(&reply.to_term())
+            ));
+        }
+    }
+    for link in ["in", "dangling", "abs_in"] {
+        match ask(&mut stream, &Request::ReadLinkInfo(format!("{r}/{link}"))) {
+            Reply::ReadLinkInfo(Ok(info)) if info.file_type == FileType::Symlink => {}
+            other => failures.push(format!(
+                "read_link_info {link}: expected a symlink, got {}",
+                short(&other.to_term())
+            )),
+        }
     }
 
     // Outside: `..`, symlinks out, absolute and relative paths elsewhere, a sibling directory
@@ -1557,6 +1596,49 @@ fn path_jail_serves_inside_the_root_and_nothing_outside() {
         failures.join("\n- "),
         server.log()
     );
+}
+
+/// Files of 0 bytes, 1 byte and 24 MiB come back whole, twice (the second time perhaps from
+/// the cache, here smaller than the big file).
+#[test]
+fn files_of_every_size_are_served_whole() {
+    let scratch = Scratch::new_in(&std::env::temp_dir());
+    let root = scratch.path.canonicalize().unwrap();
+    let big: Vec<u8> = (0..24u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let files: [(&str, &[u8]); 3] = [("empty", b""), ("one", b"x"), ("big", &big)];
+    for (name, content) in &files {
+        std::fs::write(root.join(name), content).unwrap();
+    }
+    let r = root.to_str().unwrap();
+    let ns = Netns::new();
+    let mut server = Server::start(
+        &ns,
+        &[
+            "--allow",
+            "127.0.0.1",
+            "--root",
+            r,
+            "--cache-size",
+            "1048576",
+        ],
+    );
+    let mut stream = tcp_connect(&ns, server.tcp_target());
+    for _ in 0..2 {
+        for (name, content) in &files {
+            match ask(&mut stream, &Request::Get(format!("{r}/{name}"))) {
+                Reply::Get(Ok(bytes)) if bytes[..] == content[..] => {}
+                Reply::Get(Ok(bytes)) => panic!(
+                    "{name}: {} bytes came back, not the {} bytes on disk",
+                    bytes.len(),
+                    content.len()
+                ),
+                other => panic!("{name}: {}", short(&other.to_term())),
+            }
+        }
+    }
+    server.assert_alive("after large files");
 }
 
 // ---------------------------------------------------------------------------------------------
