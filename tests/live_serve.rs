@@ -896,6 +896,71 @@ fn node_loads_a_module_from_the_servers_cwd() {
     );
 }
 
+/// A module inside an `.ez` archive under a root, put on the code path with `-pa`, loads
+/// through the server's archive support.
+#[test]
+fn node_loads_a_module_from_an_ez_archive() {
+    require("erlc", "compiling the test module");
+    let scratch = Scratch::new_in(&std::env::temp_dir());
+    let dir = scratch.path.canonicalize().unwrap();
+    let app = "erlboot_live_ez-1.0";
+    let ebin = dir.join("src").join(app).join("ebin");
+    std::fs::create_dir_all(&ebin).unwrap();
+    let source = dir.join("erlboot_live_ez.erl");
+    std::fs::write(
+        &source,
+        "-module(erlboot_live_ez).\n-export([hi/0]).\nhi() -> {from_ez, lists:max([4,2,7])}.\n",
+    )
+    .unwrap();
+    let out = Command::new("erlc")
+        .arg("-o")
+        .arg(&ebin)
+        .arg(&source)
+        .output()
+        .expect("erlc");
+    assert!(out.status.success(), "erlc: {out:?}");
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let ez = root.join(format!("{app}.ez"));
+    let zip = format!(
+        r#"{{ok, _}} = zip:create("{}", ["{app}"], [{{cwd, "{}"}}]), halt()."#,
+        ez.display(),
+        dir.join("src").display()
+    );
+    let out = Command::new("erl")
+        .args(["-noshell", "-eval", &zip])
+        .output()
+        .expect("erl");
+    assert!(out.status.success() && ez.exists(), "zip:create: {out:?}");
+
+    let r = root.to_str().unwrap();
+    let ns = Netns::new();
+    let _server = Server::start(&ns, &["--allow", "127.0.0.1", "--root", r]);
+    let code_dir = format!("{}/{app}/ebin", ez.display());
+    let mut command = Otp::System.erl(&ns);
+    command.args([
+        "-loader",
+        "inet",
+        "-hosts",
+        "127.0.0.1",
+        "-pa",
+        &code_dir,
+        "-noshell",
+        "-eval",
+        r#"io:format("ez module ~p ~s~n", [erlboot_live_ez:hi(), code:which(erlboot_live_ez)]),
+           init:stop()."#,
+    ]);
+    let run = ns.run(command, BOOT_TIMEOUT);
+    run.assert_success("a node calling a module from an .ez archive");
+    assert!(
+        run.stdout.contains(&format!(
+            "ez module {{from_ez,7}} {code_dir}/erlboot_live_ez.beam"
+        )),
+        "{}",
+        run.stdout
+    );
+}
+
 /// Four requests in one write get four replies, in order.
 #[test]
 fn pipelined_requests_are_answered_in_order() {
