@@ -255,3 +255,149 @@ pub fn archive(data: &[u8]) {
         }
     }
 }
+
+/// Drives an inet loader with a script of network events, requests and clock steps in any
+/// order. Each byte is an op: its top 3 bits say what, its low 5 bits (`arg`) with what.
+/// 0: the clock moves `arg` × 100 ms and the timeouts fire; 1: the clock jumps to the loader's
+/// deadline and it fires; 2: a datagram, an answer when `arg` < 16 (priority and port from
+/// `arg`), else the next `byte % 17` bytes; 3, 4, 5: a connection (chosen by `arg` among those
+/// asked for, or an unknown one) connects, fails, closes; 6: a reply frame (good, error,
+/// unexpected, undecodable or partial, by `arg`) arrives on a connection; 7: a request.
+///
+/// The loader must never panic, never ask to be woken in the past, open the discovery socket
+/// only while it is closed and use it only while it is open, name every connection once, send
+/// only on connections that connected, and answer each request at most once.
+pub fn loader(data: &[u8]) {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::time::Duration;
+
+    use crate::client::{Action, ConnId, Event, Loader, LoaderConfig, LoaderError};
+    use crate::proto::frame::encode_term_frame;
+    use crate::time::Instant;
+
+    let ip = |n: u8| Ipv4Addr::new(10, 0, 0, n);
+    let config = LoaderConfig::new(vec![ip(0), Ipv4Addr::BROADCAST], &b"13.1.5"[..]);
+    let mut loader = Loader::new(config, Instant::ZERO);
+    let ok = |tag: &str, value: Term| {
+        Term::tuple([Term::atom(tag), Term::tuple([Term::atom("ok"), value])])
+    };
+    let framed = |term: Term| encode_term_frame(&term, Profile::Otp25).unwrap();
+    let replies: [Vec<u8>; 8] = [
+        framed(ok("get", Term::binary(&b"beam"[..]))),
+        framed(ok("list_dir", Term::list([Term::string("a")]))),
+        framed(Term::tuple([
+            Term::atom("get"),
+            Term::tuple([Term::atom("error"), Term::atom("enoent")]),
+        ])),
+        framed(Term::tuple([
+            Term::atom("error"),
+            Term::atom("unknown_command"),
+        ])),
+        framed(Term::atom("weird")),
+        vec![0, 0, 0, 2, 131, 200],
+        vec![0, 0, 0, 9, 131],
+        vec![0, 0],
+    ];
+    let requests = [
+        Request::Get("/usr/lib/erlang/bin/start.boot".into()),
+        Request::ListDir("/usr/lib/erlang/lib".into()),
+        Request::ReadFileInfo("/x".into()),
+        Request::GetCwd,
+    ];
+    let mut now = Instant::ZERO;
+    let mut issued: Vec<ConnId> = Vec::new();
+    let mut connected: Vec<ConnId> = Vec::new();
+    let mut discovery_open = false;
+    let (mut asked, mut answered) = (0usize, 0usize);
+    let mut rest = data;
+    loop {
+        // Events first: a connection's `Connected` comes with the `Send` it allows.
+        let actions: Vec<Action> = std::iter::from_fn(|| loader.poll_action()).collect();
+        while let Some(event) = loader.poll_event() {
+            match event {
+                Event::Connected { conn, .. } => connected.push(conn),
+                Event::Reply(_) => {
+                    answered += 1;
+                    assert!(!loader.is_busy(), "a reply ends the request");
+                }
+                _ => {}
+            }
+        }
+        for action in actions {
+            match action {
+                Action::OpenDiscovery => {
+                    assert!(!discovery_open, "one discovery socket at a time");
+                    discovery_open = true;
+                }
+                Action::CloseDiscovery => {
+                    assert!(discovery_open, "closing a closed discovery socket");
+                    discovery_open = false;
+                }
+                Action::Query { datagram, .. } => {
+                    assert!(discovery_open);
+                    assert_eq!(&datagram[..], b"EBOOTQ13.1.5");
+                }
+                Action::Connect { conn, .. } => {
+                    assert!(discovery_open, "connects belong to a discovery");
+                    assert!(issued.last().map_or(true, |last| *last < conn), "fresh ids");
+                    issued.push(conn);
+                }
+                Action::Send { conn, .. } => assert!(connected.contains(&conn)),
+                Action::Close { conn } => assert!(issued.contains(&conn)),
+            }
+        }
+        assert!(answered <= asked, "one reply per request");
+        if let Some(deadline) = loader.poll_timeout() {
+            assert!(deadline > now, "woken in the past");
+        }
+        let Some((&op, tail)) = rest.split_first() else {
+            return;
+        };
+        rest = tail;
+        let arg = op & 31;
+        let conn = |k: u8| {
+            let k = usize::from(k) % (issued.len() + 1);
+            issued.get(k).copied().unwrap_or(ConnId(u64::MAX))
+        };
+        match op >> 5 {
+            0 => {
+                now = now + Duration::from_millis(100 * u64::from(arg));
+                loader.handle_timeout(now);
+            }
+            1 => {
+                if let Some(deadline) = loader.poll_timeout() {
+                    now = deadline;
+                    loader.handle_timeout(now);
+                }
+            }
+            2 => {
+                let n = arg & 3;
+                let from = SocketAddrV4::new(ip(n), 4368);
+                if arg < 16 {
+                    let answer = Answer {
+                        priority: (arg >> 2) & 1,
+                        port: 1000 + u16::from(n),
+                        version: b"13.1.5".to_vec(),
+                    };
+                    loader.handle_datagram(now, from, &answer.to_bytes());
+                } else if let Some((&len, tail)) = rest.split_first() {
+                    let (datagram, tail) = tail.split_at(usize::from(len % 17).min(tail.len()));
+                    loader.handle_datagram(now, from, datagram);
+                    rest = tail;
+                }
+            }
+            3 => loader.handle_connected(now, conn(arg)),
+            4 => loader.handle_connect_failed(now, conn(arg)),
+            5 => loader.handle_closed(now, conn(arg)),
+            6 => loader.handle_data(now, conn(arg >> 3), &replies[usize::from(arg & 7)]),
+            _ => {
+                let request = &requests[usize::from(arg) % requests.len()];
+                match loader.request(now, request) {
+                    Ok(()) => asked += 1,
+                    Err(LoaderError::Busy) => assert!(loader.is_busy()),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    }
+}

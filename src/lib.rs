@@ -8,8 +8,11 @@
 //! - [`etf`]: the bounded External Term Format codec;
 //! - [`proto`]: discovery datagrams, framing, and the typed requests and replies;
 //! - [`server`]: the boot server's session, file sources, policy and tokio driver;
+//! - [`client`]: the inet loader (`erl_prim_loader -loader inet`) as a sans-IO state machine;
 //! - [`time`]: the driver-supplied clock every state machine runs on.
 
+pub mod client;
+pub mod clock;
 pub mod etf;
 pub mod proto;
 pub mod server;

@@ -17,12 +17,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Serve(cli::serve::ServeArgs),
+    Fetch(cli::fetch::FetchArgs),
+    Boot(cli::boot::BootArgs),
     Decode(cli::decode::DecodeArgs),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Serve(args) => cli::serve::run(args).map_err(|e| e.to_string()),
+        Command::Fetch(args) => cli::fetch::run(args).map_err(|e| e.to_string()),
+        Command::Boot(args) => cli::boot::run(args).map_err(|e| e.to_string()),
         Command::Decode(args) => cli::decode::run(args).map_err(|e| e.to_string()),
     };
     match result {

@@ -16,12 +16,13 @@ use erlboot::fuzz_checks;
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 5] = [
+const TARGETS: [(&str, Check); 6] = [
     ("etf_decode", fuzz_checks::etf_decode),
     ("framing", fuzz_checks::framing),
     ("discovery", fuzz_checks::discovery),
     ("session", fuzz_checks::session),
     ("archive", fuzz_checks::archive),
+    ("loader", fuzz_checks::loader),
 ];
 
 /// A session script (see `fuzz_checks::session`) feeding `bytes` in chunks of `chunk` bytes
@@ -146,5 +147,134 @@ fn write_seed_corpora() {
         for (i, seed) in seeds.iter().enumerate() {
             std::fs::write(dir.join(format!("seed-{i:03}")), seed).unwrap();
         }
+    }
+}
+
+/// Loader scripts (see `fuzz_checks::loader`): a boot's happy path, silence, a server that
+/// refuses TCP, a reply timeout, garbage datagrams, an unexpected reply after a reconnect,
+/// a second request and partial frames, an idle close, and a long mixed run.
+fn loader_seeds() -> Vec<Vec<u8>> {
+    const TICK: u8 = 0; // + n: n × 100 ms
+    const DEADLINE: u8 = 1 << 5;
+    const ANSWER: u8 = 2 << 5; // + server 0..3, + 4 for priority 1
+    const RAW: u8 = (2 << 5) | 16; // then a length byte and the bytes
+    const CONNECTED: u8 = 3 << 5; // + connection index
+    const FAILED: u8 = 4 << 5;
+    const CLOSED: u8 = 5 << 5;
+    const DATA: u8 = 6 << 5; // + 8 × connection index + reply
+    const REQUEST: u8 = 7 << 5; // + request
+    let boot = [
+        ANSWER,
+        TICK + 5,
+        CONNECTED,
+        REQUEST,
+        DATA,
+        REQUEST + 1,
+        DATA + 1,
+    ];
+    let mut seeds = vec![
+        boot.to_vec(),
+        vec![DEADLINE; 40],
+        [
+            &[ANSWER, TICK + 5, FAILED, ANSWER, TICK + 5][..],
+            &[DEADLINE; 8],
+            &[ANSWER + 1, TICK + 5, CONNECTED + 1],
+        ]
+        .concat(),
+        [
+            &boot[..],
+            &[
+                REQUEST + 2,
+                DEADLINE,
+                ANSWER,
+                TICK + 5,
+                CONNECTED + 1,
+                DATA + 8 + 2,
+            ],
+        ]
+        .concat(),
+        [
+            &[RAW, 5][..],
+            b"hello",
+            &[RAW, 9],
+            b"EBOOTR\x00\x01\x02",
+            &[RAW, 0, TICK + 4, RAW, 6],
+            b"EBOOTR",
+            &[DEADLINE, DEADLINE, CONNECTED],
+        ]
+        .concat(),
+        [
+            &boot[..],
+            &[
+                REQUEST + 3,
+                CLOSED,
+                ANSWER,
+                TICK + 5,
+                CONNECTED + 1,
+                DATA + 8 + 4,
+            ],
+            &[
+                DATA + 8,
+                REQUEST,
+                DEADLINE,
+                DEADLINE,
+                ANSWER,
+                DEADLINE,
+                CONNECTED + 2,
+            ],
+        ]
+        .concat(),
+        [
+            &[
+                ANSWER + 4,
+                ANSWER + 5,
+                DEADLINE,
+                DEADLINE,
+                DEADLINE,
+                DEADLINE,
+            ][..],
+            &[
+                CONNECTED,
+                REQUEST,
+                REQUEST + 1,
+                DATA + 6,
+                DATA + 7,
+                DATA + 5,
+                DATA + 3,
+            ],
+        ]
+        .concat(),
+        [
+            &boot[..],
+            &[
+                DEADLINE,
+                DEADLINE,
+                REQUEST,
+                ANSWER + 2,
+                TICK + 5,
+                CONNECTED + 1,
+            ],
+        ]
+        .concat(),
+    ];
+    // A long run mixing everything, from a fixed linear congruential sequence.
+    let mut x: u32 = 2_463_534_242;
+    let mixed = (0..600)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        })
+        .collect();
+    seeds.push(mixed);
+    seeds
+}
+
+#[test]
+#[ignore = "writes the loader's seed corpus"]
+fn write_loader_seed_corpus() {
+    let dir = corpus_dir("loader");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, seed) in loader_seeds().iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:03}")), seed).unwrap();
     }
 }

@@ -226,7 +226,7 @@ impl DiskSource {
 }
 
 /// Names inside `.ez` archives are answered as OTP's `erl_prim_loader` answers them (see
-/// [`archive`](super::archive)): OTP's later-request behaviour, and OTP 25's reading of DOS
+/// [`archive`]): OTP's later-request behaviour, and OTP 25's reading of DOS
 /// seconds.
 impl FileSource for DiskSource {
     fn get(&self, name: &str) -> Result<Bytes, FileError> {

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::clock::Clock;
 use crate::time::Instant;
 
 use super::files::FileSource;
@@ -27,31 +28,6 @@ const LISTEN_BACKLOG: u32 = 4096;
 
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// The server's clock: [`Instant`]s since the server started.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    epoch: tokio::time::Instant,
-}
-
-impl Clock {
-    /// A clock whose epoch is now.
-    pub fn start() -> Clock {
-        Clock {
-            epoch: tokio::time::Instant::now(),
-        }
-    }
-
-    /// The current time.
-    pub fn now(&self) -> Instant {
-        Instant::from_epoch(self.epoch.elapsed())
-    }
-
-    /// The tokio instant for a core instant.
-    pub fn to_tokio(&self, at: Instant) -> tokio::time::Instant {
-        self.epoch + at.since_epoch()
-    }
-}
 
 /// Everything the server needs besides its files.
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@
 //! what a pipelining client can make the server hold.
 //!
 //! Where OTP's server crashes the connection or leaks its stack trace, the session answers a
-//! short, defined error and keeps the connection (see [`Session::reply_to`]).
+//! short, defined error and keeps the connection (the list is in the README).
 
 use std::collections::VecDeque;
 use std::sync::Arc;

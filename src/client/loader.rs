@@ -1,0 +1,759 @@
+//! `erl_prim_loader` in inet mode as a sans-IO state machine, faithful to OTP 25's code,
+//! flaws included.
+//!
+//! # Driving it
+//! The driver creates a [`Loader`] (which, like `start_inet`, starts discovering at once), then
+//! repeatedly: performs every [`Loader::poll_action`], hands every [`Loader::poll_event`] to its
+//! caller, sleeps until [`Loader::poll_timeout`] or until the network or the caller has
+//! something, and feeds that in with `handle_*` or [`Loader::request`]. Every input carries
+//! `now`; the loader never reads a clock.
+//!
+//! The driver owns one UDP socket at a time, opened on [`Action::OpenDiscovery`] (IPv4, bound to
+//! `0.0.0.0:0`, broadcast allowed) and closed on [`Action::CloseDiscovery`], and delivers only
+//! that socket's datagrams. TCP connections are named by the [`ConnId`] in
+//! [`Action::Connect`]; the loader ignores reports about connections it has given up on, and a
+//! driver drops actions for connections it no longer has ([`Action::Send`] included: OTP
+//! ignores the result of a send, and the reply timeout recovers).
+//!
+//! # What it does (erl_prim_loader.erl, OTP 25.2.3)
+//! - **Discovery** (`find_master`, 618–704): a round sends `EBOOTQ<version>` to every host, then
+//!   collects answers in a window that starts over on every datagram, garbage included. Answers
+//!   `{Priority, SourceIp, Port}` are kept once each, newest first. After a window, the round ends
+//!   if an answer of priority 0 was collected or the sends are used up; otherwise it sends again.
+//!   A round with no answer reports [`Event::NoServerFound`] and sleeps (10 s for the first 10
+//!   consecutive empty rounds, 60 s after). Otherwise the servers are tried in the order
+//!   collected, because OTP's `keysort` (1274) never reorders anything, minus those in the
+//!   ignore list. Connects are tried one by one, each with its own timeout; if all fail, they join
+//!   the ignore list (until a connect succeeds) and a new round starts at once, as it does when
+//!   every answer was ignored. Datagrams that arrive while the loader sleeps or connects wait in
+//!   OTP's mailbox for the next round's window; they wait here too.
+//! - **Requests** (`inet_send_and_rcv`, 745–777): the request is sent on the connection and the
+//!   first reply frame answers it ([`crate::client::read_reply`]). A reply timeout closes the
+//!   connection; a reply timeout, a close or an error each lead to a new discovery and the same
+//!   request bytes being sent again, without limit.
+//! - **Idle** (`loop`, 347; `inet_timeout_handler`, 712): a connection unused for the idle timeout
+//!   is closed; a connection the server closes while unused is forgotten (`inet_exit_port`, 706).
+//!   Either way the next request rediscovers.
+//! - **Unexpected replies** (`?SAFE2`, 89): a reply term none of OTP's clauses match makes the
+//!   request fail and puts back the loader state from before the request. If the request had to
+//!   reconnect, the new connection is forgotten without being closed ([`Event::Abandoned`]),
+//!   and the loader holds the old, dead one again, or none.
+//!
+//! # Requests are serial
+//! OTP's loader is one process that serves one request at a time; its callers block. Here a
+//! second [`Loader::request`] while one is outstanding is refused with [`LoaderError::Busy`].
+//! (In OTP a second caller's message would wait in the mailbox, or be swallowed as garbage by
+//! `find_collect` and never answered, if it arrived during discovery.) A request made during the
+//! discovery that starts the loader is sent once that discovery connects; OTP cannot be asked
+//! anything before then.
+//!
+//! Never does it give up: bounding the total time is the caller's business.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use thiserror::Error;
+
+use crate::etf::{Decoder, EncodeError, Limits, Profile};
+use crate::proto::discovery::{Answer, Query, PORT};
+use crate::proto::frame::encode_term_frame;
+use crate::proto::{FrameDecoder, FrameError, Request};
+use crate::time::Instant;
+
+use super::response::{read_reply, ReplyError, Response};
+use super::timings::LoaderTimings;
+
+/// The most answers one round keeps (OTP keeps any number). Later distinct answers are
+/// dropped; they still start the window over. Only a flood of forged answers gets this far.
+pub const MAX_ANSWERS: usize = 1024;
+
+/// How a loader is set up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoaderConfig {
+    /// Where queries go, in order (port 4368 each): the parsed `-hosts`.
+    pub hosts: Vec<Ipv4Addr>,
+    /// The ERTS version announced after `EBOOTQ`, e.g. `b"13.1.5"`; OTP servers answer only
+    /// their own.
+    pub version: Vec<u8>,
+    /// Whose `term_to_binary/1` encodes the requests.
+    pub profile: Profile,
+    /// OTP's timings unless changed.
+    pub timings: LoaderTimings,
+    /// Bounds on decoding a reply (OTP has none; the default admits 512 MiB).
+    pub limits: Limits,
+    /// The longest reply frame accepted (OTP has no limit; the default, `u32::MAX`, is none).
+    pub max_reply: u32,
+}
+
+impl LoaderConfig {
+    /// OTP's behaviour for these hosts and this version, with the profile of OTP 25.
+    pub fn new(hosts: Vec<Ipv4Addr>, version: impl Into<Vec<u8>>) -> LoaderConfig {
+        LoaderConfig {
+            hosts,
+            version: version.into(),
+            profile: Profile::Otp25,
+            timings: LoaderTimings::otp(),
+            limits: Limits::reply(),
+            max_reply: u32::MAX,
+        }
+    }
+}
+
+/// A TCP connection the loader asked for; ids are never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// A boot server as discovery found it: `{Priority, IP, Port}` in OTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Server {
+    /// The priority byte of its answer (always 0 from OTP servers).
+    pub priority: u8,
+    /// The answer's source address, with the TCP port the answer named.
+    pub addr: SocketAddrV4,
+}
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open the discovery socket: UDP, IPv4, bound to `0.0.0.0:0`, broadcast allowed.
+    OpenDiscovery,
+    /// Send a query from the discovery socket; a failed send is ignored, as OTP ignores it.
+    Query {
+        /// A host's port 4368.
+        to: SocketAddrV4,
+        /// `EBOOTQ` and the version.
+        datagram: Bytes,
+    },
+    /// Close the discovery socket.
+    CloseDiscovery,
+    /// Open a TCP connection (local address `0.0.0.0:0`) and report
+    /// [`Loader::handle_connected`] or [`Loader::handle_connect_failed`]. The loader keeps the
+    /// connect timeout itself and says [`Action::Close`] when it expires.
+    Connect {
+        /// The name of this connection.
+        conn: ConnId,
+        /// The server.
+        to: SocketAddrV4,
+    },
+    /// Write a whole request frame.
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// Header and term.
+        frame: Bytes,
+    },
+    /// Close a connection, or abandon its connect.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// Why a request is being sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResendReason {
+    /// No reply within the reply timeout; the loader closed the connection.
+    ReplyTimeout,
+    /// The connection closed or failed while the request waited.
+    Closed,
+}
+
+/// What happened, for the caller and for logs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A round got no answer; OTP prints `{erl_prim_loader,'no server found'}`. The loader
+    /// sleeps for `sleep`.
+    NoServerFound {
+        /// The sleep before the next round.
+        sleep: Duration,
+    },
+    /// A round ended with answers.
+    Discovered {
+        /// Every answer, newest first.
+        answered: Vec<Server>,
+        /// Those to try, in order: the answers not in the ignore list.
+        to_try: Vec<Server>,
+    },
+    /// A connect failed or timed out; the next server is tried.
+    ConnectFailed {
+        /// The connection.
+        conn: ConnId,
+        /// The server.
+        server: Server,
+        /// Whether the loader gave up waiting rather than the driver reporting a failure.
+        timed_out: bool,
+    },
+    /// A connection is up; discovery is over.
+    Connected {
+        /// The connection.
+        conn: ConnId,
+        /// The server.
+        server: Server,
+    },
+    /// The outstanding request will be sent again after a new discovery.
+    Resending {
+        /// The connection given up.
+        conn: ConnId,
+        /// Why.
+        reason: ResendReason,
+    },
+    /// The connection was unused for the idle timeout and is closed.
+    IdleClosed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// The server closed the connection while no request was outstanding.
+    Lost {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// An unexpected reply put back the state from before the request, so this connection is
+    /// forgotten, still open: OTP leaks it. The driver may keep or close it; the loader ignores
+    /// it from now on.
+    Abandoned {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// The answer to the request.
+    Reply(Result<Response, ReplyError>),
+}
+
+/// A request the loader does not take.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum LoaderError {
+    /// A request is outstanding; the loader serves one at a time.
+    #[error("a request is already outstanding")]
+    Busy,
+    /// The request cannot be encoded.
+    #[error("cannot encode the request: {0}")]
+    Encode(#[from] EncodeError),
+}
+
+/// The inet loader.
+#[derive(Debug)]
+pub struct Loader {
+    config: LoaderConfig,
+    query: Bytes,
+    frames: FrameDecoder,
+    terms: Decoder,
+    next_conn: u64,
+    state: State,
+    request: Option<Outstanding>,
+    /// Bytes of a reply frame not complete yet; reset with each new connection.
+    input: BytesMut,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+}
+
+/// The request being served.
+#[derive(Debug)]
+struct Outstanding {
+    frame: Bytes,
+    /// The connection state when the request began, which `?SAFE2` restores.
+    origin: Origin,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// Made during the first discovery, which OTP does before it takes requests.
+    Startup,
+    /// No connection (`data = noport`).
+    Detached,
+    /// This connection.
+    Connected(ConnId),
+}
+
+#[derive(Debug)]
+enum State {
+    /// No connection and nothing to do (`data = noport`, `timeout = infinity`).
+    Detached,
+    /// Connected, no request outstanding.
+    Ready { conn: ConnId, idle_until: Instant },
+    /// The request was sent on `conn`.
+    Awaiting { conn: ConnId, until: Instant },
+    /// `find_master`.
+    Discovering(Discovery),
+}
+
+#[derive(Debug)]
+struct Discovery {
+    /// Exact triples whose connect failed, newest failures first (`Servers ++ Ignore`).
+    ignore: Vec<Server>,
+    /// Empty rounds left that sleep short (`Tries`).
+    short_sleeps_left: u32,
+    /// Answers that arrived while not collecting, in arrival order, once each.
+    mailbox: Vec<Server>,
+    step: Step,
+}
+
+#[derive(Debug)]
+enum Step {
+    /// `find_collect`: answers so far (newest first), sends left, end of the window.
+    Collect {
+        answers: Vec<Server>,
+        sends_left: u32,
+        until: Instant,
+    },
+    /// `sleep/1` after an empty round.
+    Sleep { until: Instant },
+    /// `connect_master`: trying `servers[next]` as `conn`.
+    Connect {
+        servers: Vec<Server>,
+        next: usize,
+        conn: ConnId,
+        until: Instant,
+    },
+}
+
+impl Loader {
+    /// A loader started at `now`; like `start_inet`, it begins discovering at once.
+    pub fn new(config: LoaderConfig, now: Instant) -> Loader {
+        let query = Bytes::from(Query::new(config.version.clone()).to_bytes());
+        let mut loader = Loader {
+            frames: FrameDecoder::new(config.max_reply),
+            terms: Decoder::new(config.limits),
+            config,
+            query,
+            next_conn: 0,
+            state: State::Detached,
+            request: None,
+            input: BytesMut::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        loader.discover(now);
+        loader
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LoaderConfig {
+        &self.config
+    }
+
+    /// Asks for one thing; the answer comes as [`Event::Reply`]. Refused while a request is
+    /// outstanding.
+    pub fn request(&mut self, now: Instant, request: &Request) -> Result<(), LoaderError> {
+        if self.request.is_some() {
+            return Err(LoaderError::Busy);
+        }
+        let frame = Bytes::from(encode_term_frame(&request.to_term(), self.config.profile)?);
+        let origin = match self.state {
+            State::Detached => Origin::Detached,
+            State::Ready { conn, .. } | State::Awaiting { conn, .. } => Origin::Connected(conn),
+            State::Discovering(_) => Origin::Startup,
+        };
+        self.request = Some(Outstanding {
+            frame: frame.clone(),
+            origin,
+        });
+        match self.state {
+            State::Detached => self.discover(now),
+            State::Ready { conn, .. } => self.send(now, conn, frame),
+            // The discovery under way sends it once it connects.
+            State::Discovering(_) => {}
+            State::Awaiting { .. } => unreachable!("awaiting implies a request"),
+        }
+        Ok(())
+    }
+
+    /// Whether a request is outstanding.
+    pub fn is_busy(&self) -> bool {
+        self.request.is_some()
+    }
+
+    /// A datagram that arrived on the discovery socket from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV4, datagram: &[u8]) {
+        let State::Discovering(discovery) = &mut self.state else {
+            return;
+        };
+        // OTP's pattern `[$E,$B,$O,$O,$T,$R,Priority,T1,T0 | _Version]`.
+        let server = Answer::parse(datagram).ok().map(|answer| Server {
+            priority: answer.priority,
+            addr: SocketAddrV4::new(*from.ip(), answer.port),
+        });
+        match &mut discovery.step {
+            Step::Collect { answers, until, .. } => {
+                // Every message re-enters the receive, so its `after` starts over.
+                *until = now + self.config.timings.collect_window;
+                if let Some(server) = server {
+                    collect(answers, server);
+                }
+            }
+            Step::Sleep { .. } | Step::Connect { .. } => {
+                if let Some(server) = server {
+                    if !discovery.mailbox.contains(&server) && discovery.mailbox.len() < MAX_ANSWERS
+                    {
+                        discovery.mailbox.push(server);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The connect of `conn` succeeded.
+    pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
+        let State::Discovering(discovery) = &self.state else {
+            return;
+        };
+        let Step::Connect {
+            servers,
+            next,
+            conn: trying,
+            ..
+        } = &discovery.step
+        else {
+            return;
+        };
+        if *trying != conn {
+            return;
+        }
+        let server = servers[*next];
+        self.actions.push_back(Action::CloseDiscovery);
+        self.events.push_back(Event::Connected { conn, server });
+        self.input = BytesMut::new();
+        match &self.request {
+            Some(request) => {
+                let frame = request.frame.clone();
+                self.send(now, conn, frame);
+            }
+            None => self.ready(now, conn),
+        }
+    }
+
+    /// The connect of `conn` failed.
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId) {
+        if self.connecting() == Some(conn) {
+            self.connect_failed(now, false);
+        }
+    }
+
+    /// Bytes arrived on `conn`.
+    pub fn handle_data(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
+        if self.current() != Some(conn) {
+            return;
+        }
+        self.input.extend_from_slice(data);
+        // A frame can end the connection's tenure (an unexpected reply that restores the
+        // state), so the connection is checked again before each one.
+        while self.current() == Some(conn) {
+            match self.frames.decode(&mut self.input) {
+                Ok(Some(payload)) => self.frame(now, conn, &payload),
+                Ok(None) => return,
+                Err(FrameError::TooLarge { len, max }) => {
+                    self.actions.push_back(Action::Close { conn });
+                    self.state = State::Detached;
+                    if self.request.take().is_some() {
+                        let error = ReplyError::FrameTooLarge { len, max };
+                        self.events.push_back(Event::Reply(Err(error)));
+                    } else {
+                        self.events.push_back(Event::Lost { conn });
+                    }
+                }
+            }
+        }
+        self.input = BytesMut::new();
+    }
+
+    /// `conn` closed or failed (`tcp_closed`, `tcp_error`). The driver has released it.
+    pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
+        match self.state {
+            State::Ready { conn: current, .. } if current == conn => {
+                self.state = State::Detached;
+                self.events.push_back(Event::Lost { conn });
+            }
+            State::Awaiting { conn: current, .. } if current == conn => {
+                self.events.push_back(Event::Resending {
+                    conn,
+                    reason: ResendReason::Closed,
+                });
+                self.discover(now);
+            }
+            // A connect that ends this way failed.
+            State::Discovering(_) if self.connecting() == Some(conn) => {
+                self.connect_failed(now, false);
+            }
+            _ => {}
+        }
+    }
+
+    /// When [`Loader::handle_timeout`] must next be called; `None` while nothing is timed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::Detached => None,
+            State::Ready { idle_until, .. } => Some(*idle_until),
+            State::Awaiting { until, .. } => Some(*until),
+            State::Discovering(discovery) => Some(match discovery.step {
+                Step::Collect { until, .. }
+                | Step::Sleep { until }
+                | Step::Connect { until, .. } => until,
+            }),
+        }
+    }
+
+    /// Acts on the timeout that is due by `now`, if any; at most one per call.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.poll_timeout().map_or(true, |due| due > now) {
+            return;
+        }
+        match &mut self.state {
+            State::Detached => {}
+            State::Ready { conn, .. } => {
+                let conn = *conn;
+                self.actions.push_back(Action::Close { conn });
+                self.events.push_back(Event::IdleClosed { conn });
+                self.state = State::Detached;
+            }
+            State::Awaiting { conn, .. } => {
+                let conn = *conn;
+                self.actions.push_back(Action::Close { conn });
+                self.events.push_back(Event::Resending {
+                    conn,
+                    reason: ResendReason::ReplyTimeout,
+                });
+                self.discover(now);
+            }
+            State::Discovering(discovery) => match &mut discovery.step {
+                Step::Collect {
+                    answers,
+                    sends_left,
+                    ..
+                } => {
+                    let done = *sends_left == 0 || answers.iter().any(|s| s.priority == 0);
+                    if done {
+                        let answers = std::mem::take(answers);
+                        self.end_round(now, answers);
+                    } else {
+                        self.send_queries(now);
+                    }
+                }
+                Step::Sleep { .. } => self.start_round(now),
+                Step::Connect { conn, .. } => {
+                    let conn = *conn;
+                    self.actions.push_back(Action::Close { conn });
+                    self.connect_failed(now, true);
+                }
+            },
+        }
+    }
+
+    /// The next thing the driver must do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next thing that happened.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// `find_master`: a fresh socket, an empty ignore list, a first round now.
+    fn discover(&mut self, now: Instant) {
+        self.actions.push_back(Action::OpenDiscovery);
+        self.state = State::Discovering(Discovery {
+            ignore: Vec::new(),
+            short_sleeps_left: self.config.timings.short_sleeps,
+            mailbox: Vec::new(),
+            step: Step::Sleep { until: now },
+        });
+        self.start_round(now);
+    }
+
+    /// `find_loop/5` with an empty accumulator: the first query of a round, then whatever
+    /// waited in the mailbox, read at once.
+    fn start_round(&mut self, now: Instant) {
+        let sends = self.config.timings.sends_per_round;
+        let State::Discovering(discovery) = &mut self.state else {
+            unreachable!("rounds run while discovering")
+        };
+        let mut answers = Vec::new();
+        for server in discovery.mailbox.drain(..) {
+            collect(&mut answers, server);
+        }
+        if sends == 0 {
+            // `find_loop(_U, 0, …)` returns its accumulator without sending or waiting.
+            self.end_round(now, answers);
+            return;
+        }
+        discovery.step = Step::Collect {
+            answers,
+            sends_left: sends,
+            until: now,
+        };
+        self.send_queries(now);
+    }
+
+    /// `send_all` and a new collect window.
+    fn send_queries(&mut self, now: Instant) {
+        for host in &self.config.hosts {
+            self.actions.push_back(Action::Query {
+                to: SocketAddrV4::new(*host, PORT),
+                datagram: self.query.clone(),
+            });
+        }
+        let window = self.config.timings.collect_window;
+        if let State::Discovering(Discovery {
+            step: Step::Collect {
+                sends_left, until, ..
+            },
+            ..
+        }) = &mut self.state
+        {
+            *sends_left -= 1;
+            *until = now + window;
+        }
+    }
+
+    /// `find_loop/8` after a round, and `find_master` on what it returns.
+    fn end_round(&mut self, now: Instant, answers: Vec<Server>) {
+        let timings = self.config.timings;
+        let State::Discovering(discovery) = &mut self.state else {
+            unreachable!("rounds run while discovering")
+        };
+        if answers.is_empty() {
+            let sleep = if discovery.short_sleeps_left > 0 {
+                discovery.short_sleeps_left -= 1;
+                timings.short_sleep
+            } else {
+                timings.long_sleep
+            };
+            self.events.push_back(Event::NoServerFound { sleep });
+            discovery.step = Step::Sleep { until: now + sleep };
+            return;
+        }
+        // `keysort(1, Servers -- Ignore)`: the sort leaves the order alone (its guard compares a
+        // tuple with an integer, which is never smaller), so newest first it stays.
+        let to_try: Vec<Server> = answers
+            .iter()
+            .filter(|server| !discovery.ignore.contains(server))
+            .copied()
+            .collect();
+        // `find_master` calls `find_loop` again with the original count of short sleeps.
+        discovery.short_sleeps_left = timings.short_sleeps;
+        self.events.push_back(Event::Discovered {
+            answered: answers,
+            to_try: to_try.clone(),
+        });
+        if to_try.is_empty() {
+            self.start_round(now);
+        } else {
+            self.connect(now, to_try, 0);
+        }
+    }
+
+    /// `connect_master` trying `servers[next]`.
+    fn connect(&mut self, now: Instant, servers: Vec<Server>, next: usize) {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.actions.push_back(Action::Connect {
+            conn,
+            to: servers[next].addr,
+        });
+        let until = now + self.config.timings.connect_timeout;
+        if let State::Discovering(discovery) = &mut self.state {
+            discovery.step = Step::Connect {
+                servers,
+                next,
+                conn,
+                until,
+            };
+        }
+    }
+
+    /// The open connection, if any.
+    fn current(&self) -> Option<ConnId> {
+        match self.state {
+            State::Ready { conn, .. } | State::Awaiting { conn, .. } => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// The connection being tried, if any.
+    fn connecting(&self) -> Option<ConnId> {
+        match &self.state {
+            State::Discovering(Discovery {
+                step: Step::Connect { conn, .. },
+                ..
+            }) => Some(*conn),
+            _ => None,
+        }
+    }
+
+    /// The next server, or, when none is left, all of them ignored and a new round.
+    fn connect_failed(&mut self, now: Instant, timed_out: bool) {
+        let State::Discovering(discovery) = &mut self.state else {
+            return;
+        };
+        let Step::Connect {
+            servers,
+            next,
+            conn,
+            ..
+        } = std::mem::replace(&mut discovery.step, Step::Sleep { until: now })
+        else {
+            return;
+        };
+        self.events.push_back(Event::ConnectFailed {
+            conn,
+            server: servers[next],
+            timed_out,
+        });
+        if next + 1 < servers.len() {
+            self.connect(now, servers, next + 1);
+        } else {
+            // `Servers ++ Ignore`.
+            let mut ignore = servers;
+            ignore.append(&mut discovery.ignore);
+            discovery.ignore = ignore;
+            discovery.short_sleeps_left = self.config.timings.short_sleeps;
+            self.start_round(now);
+        }
+    }
+
+    fn send(&mut self, now: Instant, conn: ConnId, frame: Bytes) {
+        self.actions.push_back(Action::Send { conn, frame });
+        self.state = State::Awaiting {
+            conn,
+            until: now + self.config.timings.reply_timeout,
+        };
+    }
+
+    fn ready(&mut self, now: Instant, conn: ConnId) {
+        self.state = State::Ready {
+            conn,
+            idle_until: now + self.config.timings.idle_timeout,
+        };
+    }
+
+    /// One complete frame from the current connection. With `{packet,4}` OTP gets each frame
+    /// as a message: the first while a request waits is its reply; any other reaches the main
+    /// loop, which drops it and starts its idle wait over.
+    fn frame(&mut self, now: Instant, conn: ConnId, payload: &[u8]) {
+        if !matches!(self.state, State::Awaiting { .. }) {
+            self.ready(now, conn);
+            return;
+        }
+        let request = self.request.take().expect("awaiting implies a request");
+        let reply = read_reply(payload, &self.terms);
+        match (&reply, request.origin) {
+            (Err(ReplyError::Unexpected(_)), Origin::Detached) => {
+                self.events.push_back(Event::Abandoned { conn });
+                self.state = State::Detached;
+            }
+            (Err(ReplyError::Unexpected(_)), Origin::Connected(old)) if old != conn => {
+                self.events.push_back(Event::Abandoned { conn });
+                self.ready(now, old);
+            }
+            _ => self.ready(now, conn),
+        }
+        self.events.push_back(Event::Reply(reply));
+    }
+}
+
+/// `find_collect`'s accumulator: a new answer goes in front, a known one is dropped.
+fn collect(answers: &mut Vec<Server>, server: Server) {
+    if !answers.contains(&server) && answers.len() < MAX_ANSWERS {
+        answers.insert(0, server);
+    }
+}

@@ -1,0 +1,24 @@
+//! The inet loader: what `erl_prim_loader -loader inet` does to find a boot server and ask it
+//! for files, as sans-IO code with OTP's timings as data.
+//!
+//! - [`Loader`]: the state machine, requests in, [`Action`]s and [`Event`]s out;
+//! - [`LoaderTimings`]: OTP's collect window, retries, sleeps and timeouts;
+//! - [`parse_hosts`]: which addresses a `-hosts` flag names;
+//! - [`read_reply`]: a reply frame as OTP's client reads it;
+//! - [`driver`]: the loader on tokio sockets.
+
+pub mod driver;
+mod hosts;
+pub mod loader;
+mod response;
+mod timings;
+
+pub use hosts::{parse_host, parse_hosts};
+pub use loader::{
+    Action, ConnId, Event, Loader, LoaderConfig, LoaderError, ResendReason, Server, MAX_ANSWERS,
+};
+pub use response::{read_reply, ReplyError, Response};
+pub use timings::LoaderTimings;
+
+#[cfg(test)]
+mod tests;

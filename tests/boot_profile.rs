@@ -1,0 +1,68 @@
+//! The boot profile `erlboot boot` replays by default (captures/otp25-boot.requests) is the
+//! request sequence of the real boot in captures/otp25-boot.pcap, split into its phases.
+
+#[path = "support/capture.rs"]
+mod capture;
+
+use std::path::Path;
+
+use erlboot::etf::{Decoder, Limits};
+use erlboot::proto::Request;
+
+/// The profile text the capture gives.
+fn profile_from_capture() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let boot = capture::read(&root.join("captures/otp25-boot.pcap"));
+    let decoder = Decoder::new(Limits::request());
+    let mut out = String::from(
+        "# The requests of a real OTP 25 boot (captures/otp25-boot.pcap), one per line:\n\
+         # COMMAND [NAME]. Lines starting with \"# phase\" start a phase.\n",
+    );
+    let mut phase = "";
+    for frame in &boot.streams[0].to_server_frames {
+        let request = Request::decode(&frame.payload, &decoder).unwrap();
+        let command = request.command().unwrap().atom();
+        // The phases of PROTOCOL.md §6.1: the boot script, the modules the boot script loads,
+        // the code server's scan of the library, then modules loaded on demand.
+        let next = match (&request, phase) {
+            (_, "") => "boot script",
+            (Request::Get(name), "boot script") if name.ends_with(".beam") => "boot script modules",
+            (Request::ListDir(_), "boot script modules") => "code path scan",
+            (Request::Get(name), "code path scan") if name.ends_with(".beam") => {
+                "modules on demand"
+            }
+            _ => phase,
+        };
+        if next != phase {
+            out.push_str(&format!("# phase {next}\n"));
+            phase = next;
+        }
+        match request.file_name() {
+            Some(name) => out.push_str(&format!("{command} {name}\n")),
+            None => out.push_str(&format!("{command}\n")),
+        }
+    }
+    out
+}
+
+#[test]
+fn the_default_profile_is_the_captured_boot() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let committed = std::fs::read_to_string(root.join("captures/otp25-boot.requests")).unwrap();
+    assert!(
+        committed == profile_from_capture(),
+        "captures/otp25-boot.requests differs from the capture; rewrite it with \
+         `cargo test --test boot_profile -- --ignored write_profile`"
+    );
+}
+
+#[test]
+#[ignore = "rewrites captures/otp25-boot.requests"]
+fn write_profile() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::write(
+        root.join("captures/otp25-boot.requests"),
+        profile_from_capture(),
+    )
+    .unwrap();
+}
