@@ -91,6 +91,12 @@ proptest! {
         prop_assert_eq!(Request::decode(&bytes, &decoder), general);
     }
 
+    /// Replies are written straight to bytes; those must be the bytes of their term.
+    #[test]
+    fn replies_encode_as_their_terms(reply in reply(), profile in profile()) {
+        prop_assert_eq!(reply.encode(profile).unwrap(), etf::encode(&reply.to_term(), profile).unwrap());
+    }
+
     #[test]
     fn replies_round_trip(reply in reply(), profile in profile()) {
         let bytes = reply.encode(profile).unwrap();

@@ -195,6 +195,13 @@ pub fn run(args: ServeArgs) -> Result<(), ServeCliError> {
         },
         cache_bytes: args.cache_size,
     });
+    if (1..60).contains(&args.idle_timeout) {
+        warn!(
+            "--idle-timeout {} s: OTP nodes close their own connection after 60 s without a \
+             request; one closed earlier by the server stalls the node's next request for 60 s",
+            args.idle_timeout
+        );
+    }
     let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
     let config = ServerConfig {
         tcp: SocketAddr::new(args.bind, args.port),

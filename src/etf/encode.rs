@@ -9,7 +9,7 @@
 use thiserror::Error;
 
 use super::tag;
-use super::term::{Atom, NodeId, Term};
+use super::term::{Atom, NodeId, Term, MAX_ATOM_CHARS};
 
 /// Which release's `term_to_binary/1` to reproduce.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -183,10 +183,13 @@ impl Writer<'_> {
     }
 
     fn atom(&mut self, atom: &Atom) {
-        let text = atom.as_str();
+        self.atom_text(atom.as_str(), atom.is_latin1());
+    }
+
+    fn atom_text(&mut self, text: &str, latin1: bool) {
         // An atom has at most 255 characters, so its Latin-1 form fits ATOM_EXT's 16-bit length
         // and its UTF-8 form (at most 1020 bytes) fits ATOM_UTF8_EXT's.
-        if self.profile == Profile::Otp25 && atom.is_latin1() {
+        if self.profile == Profile::Otp25 && latin1 {
             self.out.push(tag::ATOM);
             self.out
                 .extend_from_slice(&(text.chars().count() as u16).to_be_bytes());
@@ -233,6 +236,95 @@ impl Writer<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+/// A term written piece by piece, for encoders that know a term's shape and would otherwise
+/// build a [`Term`] only to encode it (the server's replies). The bytes are exactly those
+/// [`encode_into`] writes for the same term; the caller writes a container's elements after
+/// its header, in order.
+pub struct Emitter<'a> {
+    writer: Writer<'a>,
+}
+
+impl<'a> Emitter<'a> {
+    /// Starts a term: writes the version byte to `out`.
+    pub fn new(profile: Profile, out: &'a mut Vec<u8>) -> Emitter<'a> {
+        out.push(tag::VERSION);
+        Emitter {
+            writer: Writer { out, profile },
+        }
+    }
+
+    /// A tuple header; its `arity` elements follow.
+    pub fn tuple(&mut self, arity: u8) {
+        self.writer
+            .out
+            .extend_from_slice(&[tag::SMALL_TUPLE, arity]);
+    }
+
+    /// An atom of at most 255 characters (the caller's names are fixed and short).
+    pub fn atom(&mut self, name: &str) {
+        debug_assert!(name.chars().count() <= MAX_ATOM_CHARS);
+        self.writer
+            .atom_text(name, name.chars().all(|c| (c as u32) < 256));
+    }
+
+    /// An integer.
+    pub fn int(&mut self, value: i64) {
+        self.writer.int(value);
+    }
+
+    /// A non-negative integer, however large.
+    pub fn unsigned(&mut self, value: u64) {
+        match i64::try_from(value) {
+            Ok(value) => self.writer.int(value),
+            Err(_) => {
+                // Cannot fail: 8 digits.
+                let _ = self.writer.big(false, &value.to_le_bytes());
+            }
+        }
+    }
+
+    /// A string as a list of code points (`[]`, `STRING_EXT` or `LIST_EXT`, as `Term::string`).
+    pub fn string(&mut self, text: &str) -> Result<(), EncodeError> {
+        if text.is_empty() {
+            self.nil();
+            return Ok(());
+        }
+        let count = text.chars().count();
+        if count <= u16::MAX as usize && text.chars().all(|c| (c as u32) < 256) {
+            self.writer.out.push(tag::STRING);
+            self.writer
+                .out
+                .extend_from_slice(&(count as u16).to_be_bytes());
+            self.writer.out.extend(text.chars().map(|c| c as u8));
+            return Ok(());
+        }
+        self.list(count)?;
+        for c in text.chars() {
+            self.writer.int(i64::from(u32::from(c)));
+        }
+        self.nil();
+        Ok(())
+    }
+
+    /// A proper list's header; `len` elements and then [`Emitter::nil`] follow. An empty list
+    /// is just `nil`.
+    pub fn list(&mut self, len: usize) -> Result<(), EncodeError> {
+        self.writer.out.push(tag::LIST);
+        self.writer.u32(len32(len, "list")?);
+        Ok(())
+    }
+
+    /// `[]`, or the tail of a proper list.
+    pub fn nil(&mut self) {
+        self.writer.out.push(tag::NIL);
+    }
+
+    /// Any term.
+    pub fn term(&mut self, term: &Term) -> Result<(), EncodeError> {
+        self.writer.term(term)
     }
 }
 

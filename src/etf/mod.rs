@@ -18,6 +18,6 @@ pub mod tag;
 mod term;
 
 pub use decode::{decode, DecodeError, Decoder};
-pub use encode::{encode, encode_into, EncodeError, Profile};
+pub use encode::{encode, encode_into, Emitter, EncodeError, Profile};
 pub use limits::Limits;
 pub use term::{Atom, BigInt, NodeId, Term, MAX_ATOM_CHARS};

@@ -1,6 +1,6 @@
 //! The `#file_info{}` record (kernel/include/file.hrl), a 14-tuple on the wire.
 
-use crate::etf::{BigInt, Term};
+use crate::etf::{BigInt, Emitter, Term};
 
 /// What kind of file a `#file_info{}` describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -178,6 +178,33 @@ fn unsigned_term(value: u64) -> Term {
 }
 
 impl FileInfo {
+    /// Writes the record's tuple, as [`FileInfo::to_term`] encodes.
+    pub fn emit(&self, out: &mut Emitter<'_>) {
+        out.tuple(14);
+        out.atom("file_info");
+        out.unsigned(self.size);
+        out.atom(self.file_type.atom());
+        out.atom(self.access.atom());
+        for time in [self.atime, self.mtime, self.ctime] {
+            out.tuple(2);
+            out.tuple(3);
+            out.int(time.year.into());
+            out.int(time.month.into());
+            out.int(time.day.into());
+            out.tuple(3);
+            out.int(time.hour.into());
+            out.int(time.minute.into());
+            out.int(time.second.into());
+        }
+        out.int(self.mode.into());
+        out.unsigned(self.links);
+        out.unsigned(self.major_device);
+        out.unsigned(self.minor_device);
+        out.unsigned(self.inode);
+        out.int(self.uid.into());
+        out.int(self.gid.into());
+    }
+
     /// The record as a 14-tuple tagged `file_info`.
     pub fn to_term(&self) -> Term {
         Term::tuple([

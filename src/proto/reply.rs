@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::etf::{self, DecodeError, Decoder, EncodeError, Profile, Term};
+use crate::etf::{DecodeError, Decoder, Emitter, EncodeError, Profile, Term};
 
 use super::{Command, FileInfo};
 
@@ -58,7 +58,61 @@ impl Reply {
 
     /// The ETF payload of this reply, as the profile's `term_to_binary/1` encodes it.
     pub fn encode(&self, profile: Profile) -> Result<Vec<u8>, EncodeError> {
-        etf::encode(&self.to_term(), profile)
+        let mut out = Vec::new();
+        self.encode_into(profile, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the ETF payload to `out`: the same bytes as encoding [`Reply::to_term`], written
+    /// straight from the reply (a server answers hundreds of these per boot).
+    pub fn encode_into(&self, profile: Profile, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let mut e = Emitter::new(profile, out);
+        let command = match self {
+            Reply::Error(reason) => {
+                e.tuple(2);
+                e.atom("error");
+                return e.term(&reason.0);
+            }
+            Reply::Other(term) => return e.term(term),
+            _ => self.command().expect("a tagged reply"),
+        };
+        e.tuple(2);
+        e.atom(command.atom());
+        e.tuple(2);
+        let reason = match self {
+            Reply::Get(Err(r))
+            | Reply::ListDir(Err(r))
+            | Reply::ReadFileInfo(Err(r))
+            | Reply::ReadLinkInfo(Err(r))
+            | Reply::GetCwd(Err(r)) => r,
+            Reply::Get(Ok(contents)) => {
+                e.atom("ok");
+                return e.term(&Term::Binary(contents.clone()));
+            }
+            Reply::ListDir(Ok(names)) => {
+                e.atom("ok");
+                if !names.is_empty() {
+                    e.list(names.len())?;
+                    for name in names {
+                        e.string(name)?;
+                    }
+                }
+                e.nil();
+                return Ok(());
+            }
+            Reply::ReadFileInfo(Ok(info)) | Reply::ReadLinkInfo(Ok(info)) => {
+                e.atom("ok");
+                info.emit(&mut e);
+                return Ok(());
+            }
+            Reply::GetCwd(Ok(dir)) => {
+                e.atom("ok");
+                return e.string(dir);
+            }
+            Reply::Error(_) | Reply::Other(_) => unreachable!("answered above"),
+        };
+        e.atom("error");
+        e.term(&reason.0)
     }
 
     /// A `{Command, {error, Reason}}` reply for any command.

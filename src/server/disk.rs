@@ -324,14 +324,15 @@ fn access(path: &Path) -> Access {
     let Ok(path) = CString::new(path.as_os_str().as_bytes()) else {
         return Access::None;
     };
-    // SAFETY: `path` is a valid NUL-terminated string for the duration of both calls.
-    let (read, write) = unsafe {
-        (
-            libc::access(path.as_ptr(), libc::R_OK) == 0,
-            libc::access(path.as_ptr(), libc::W_OK) == 0,
-        )
+    let check = |mode| {
+        // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+        unsafe { libc::access(path.as_ptr(), mode) == 0 }
     };
-    match (read, write) {
+    // Both at once first: the common answer costs one system call.
+    if check(libc::R_OK | libc::W_OK) {
+        return Access::ReadWrite;
+    }
+    match (check(libc::R_OK), check(libc::W_OK)) {
         (true, true) => Access::ReadWrite,
         (true, false) => Access::Read,
         (false, true) => Access::Write,

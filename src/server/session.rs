@@ -343,7 +343,7 @@ impl<S: FileSource + ?Sized> Session<S> {
             _ => None,
         };
         let mut frame = vec![0; HEADER_LEN];
-        let encoded = etf::encode_into(&reply.to_term(), profile, &mut frame);
+        let encoded = reply.encode_into(profile, &mut frame);
         // Replies hold file names, file infos and error atoms, all within the format's limits;
         // should one ever not be, the client still gets an answer.
         let (frame, error) = match encoded {
@@ -351,7 +351,9 @@ impl<S: FileSource + ?Sized> Session<S> {
             Err(_) => {
                 let reply = Reply::error(command.unwrap_or(Command::Get), Reason::atom("eio"));
                 let mut frame = vec![0; HEADER_LEN];
-                etf::encode_into(&reply.to_term(), profile, &mut frame).expect("an error reply");
+                reply
+                    .encode_into(profile, &mut frame)
+                    .expect("an error reply");
                 (frame, Some(Reason::atom("eio")))
             }
         };
