@@ -93,10 +93,7 @@ pub fn run(args: BootArgs) -> Result<(), ClientError> {
     let phases = parse_profile(&text)?;
     let config = args.server.config()?;
     let timeout = args.server.timeout();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(ClientError::Runtime)?;
+    let runtime = super::client::runtime()?;
     runtime.block_on(async {
         let mut client = Client::new(config.clone());
         let clock = client.clock();

@@ -155,3 +155,11 @@ fn describe(reason: &str) -> String {
     };
     format!("{reason} ({meaning})")
 }
+
+/// The runtime a client command runs on: one thread is all a serial loader needs.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ClientError::Runtime)
+}

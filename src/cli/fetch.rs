@@ -44,10 +44,7 @@ pub struct FetchArgs {
 pub fn run(args: FetchArgs) -> Result<(), ClientError> {
     let config = args.server.config()?;
     let timeout = args.server.timeout();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(ClientError::Runtime)?;
+    let runtime = super::client::runtime()?;
     runtime.block_on(async {
         let mut client = Client::new(config.clone());
         let deadline = tokio::time::Instant::now() + timeout;
