@@ -126,7 +126,12 @@ impl DiskSource {
         if name.is_empty() {
             return Err(FileError::NoEntry);
         }
-        Ok(self.cwd.join(self.encoding.to_disk(name)?))
+        let name = PathBuf::from(self.encoding.to_disk(name)?);
+        Ok(if name.is_absolute() {
+            name
+        } else {
+            self.cwd.join(name)
+        })
     }
 
     /// A path to open for `name` inside the jail, and the file's metadata.

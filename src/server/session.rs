@@ -296,32 +296,42 @@ impl<S: FileSource + ?Sized> Session<S> {
             }
         };
         let command = request.command();
-        let name = request.file_name().map(str::to_owned);
         let source = &*self.source;
-        let reply = match request {
+        // The name moves into the record of what was served once it has been used.
+        let (reply, name) = match request {
             Request::Get(name) => match source.get(&name) {
                 Ok(contents) => return self.answer_get(Some(name), contents, profile),
-                Err(e) => Reply::Get(Err(e.reason())),
+                Err(e) => (Reply::Get(Err(e.reason())), Some(name)),
             },
-            Request::ListDir(name) => {
-                Reply::ListDir(source.list_dir(&name).map_err(|e| e.reason()))
-            }
-            Request::ReadFileInfo(name) => Reply::ReadFileInfo(
-                source
-                    .file_info(&name, Follow::Links)
-                    .map_err(|e| e.reason()),
+            Request::ListDir(name) => (
+                Reply::ListDir(source.list_dir(&name).map_err(|e| e.reason())),
+                Some(name),
             ),
-            Request::ReadLinkInfo(name) => Reply::ReadLinkInfo(
-                source
-                    .file_info(&name, Follow::NoLinks)
-                    .map_err(|e| e.reason()),
+            Request::ReadFileInfo(name) => (
+                Reply::ReadFileInfo(
+                    source
+                        .file_info(&name, Follow::Links)
+                        .map_err(|e| e.reason()),
+                ),
+                Some(name),
             ),
-            Request::GetCwd => Reply::GetCwd(source.cwd().map_err(|e| e.reason())),
-            Request::GetCwdDrive(drive) => {
-                Reply::GetCwd(Err(Reason::atom(drive_cwd_error(&drive))))
+            Request::ReadLinkInfo(name) => (
+                Reply::ReadLinkInfo(
+                    source
+                        .file_info(&name, Follow::NoLinks)
+                        .map_err(|e| e.reason()),
+                ),
+                Some(name),
+            ),
+            Request::GetCwd => (Reply::GetCwd(source.cwd().map_err(|e| e.reason())), None),
+            Request::GetCwdDrive(drive) => (
+                Reply::GetCwd(Err(Reason::atom(drive_cwd_error(&drive)))),
+                Some(drive),
+            ),
+            Request::BadArgument { command, .. } => {
+                (Reply::error(command, Reason::atom("badarg")), None)
             }
-            Request::BadArgument { command, .. } => Reply::error(command, Reason::atom("badarg")),
-            Request::Unknown(_) => Reply::Error(Reason::atom("unknown_command")),
+            Request::Unknown(_) => (Reply::Error(Reason::atom("unknown_command")), None),
         };
         self.answer(command, name, reply, profile)
     }
@@ -357,7 +367,7 @@ impl<S: FileSource + ?Sized> Session<S> {
                 (frame, Some(Reason::atom("eio")))
             }
         };
-        let mut frame = BytesMut::from(&frame[..]);
+        let mut frame = frame;
         let len = (frame.len() - HEADER_LEN) as u32;
         frame[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
         let served = Served {
@@ -367,7 +377,7 @@ impl<S: FileSource + ?Sized> Session<S> {
             reply_len: frame.len(),
         };
         let transmit = Transmit {
-            head: frame.freeze(),
+            head: Bytes::from(frame),
             body: Bytes::new(),
         };
         (transmit, served)
