@@ -198,11 +198,10 @@ impl DiskSource {
         Ok(contents)
     }
 
-    /// The archive a name splits into, parsed (and kept while its file is unchanged), with its
-    /// own `file_info`.
-    fn archive(&self, name: &str) -> Result<(Arc<Archive>, FileInfo), FileError> {
+    /// The archive a name splits into, parsed (and kept while its file is unchanged), with the
+    /// archive file's path and metadata.
+    fn archive(&self, name: &str) -> Result<(Arc<Archive>, PathBuf, Metadata), FileError> {
         let (path, meta) = self.open(name, Follow::Links)?;
-        let info = file_info(&path, &meta);
         if meta.is_dir() {
             return Err(FileError::IsDirectory);
         }
@@ -214,7 +213,7 @@ impl DiskSource {
             .get(&stamp.file())
         {
             if *cached == stamp {
-                return Ok((Arc::clone(archive), info));
+                return Ok((Arc::clone(archive), path, meta));
             }
         }
         if meta.len() > MAX_ARCHIVE_BYTES {
@@ -226,7 +225,7 @@ impl DiskSource {
             archives.clear();
         }
         archives.insert(stamp.file(), (stamp, Arc::clone(&archive)));
-        Ok((archive, info))
+        Ok((archive, path, meta))
     }
 }
 
@@ -246,7 +245,7 @@ impl FileSource for DiskSource {
         if let Some((archive, inner)) = archive::split(name) {
             // Whatever keeps OTP from listing inside an archive, it answers `enotdir`.
             return match self.archive(archive) {
-                Ok((archive, _)) => archive.list_dir(inner),
+                Ok((archive, ..)) => archive.list_dir(inner),
                 Err(_) => Err(FileError::NotDirectory),
             };
         }
@@ -274,8 +273,8 @@ impl FileSource for DiskSource {
                 let (path, meta) = self.open(archive, Follow::Links)?;
                 return Ok(Archive::directory_info(&file_info(&path, &meta)));
             }
-            let (archive, info) = self.archive(archive)?;
-            return archive.file_info(inner, &info);
+            let (archive, path, meta) = self.archive(archive)?;
+            return archive.file_info(inner, &file_info(&path, &meta));
         }
         let (path, meta) = self.open(name, follow)?;
         Ok(file_info(&path, &meta))
