@@ -317,6 +317,13 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
+    /// A binary's header; the caller writes its `len` bytes after it.
+    pub fn binary_header(&mut self, len: usize) -> Result<(), EncodeError> {
+        self.writer.out.push(tag::BINARY);
+        self.writer.u32(len32(len, "binary")?);
+        Ok(())
+    }
+
     /// `[]`, or the tail of a proper list.
     pub fn nil(&mut self) {
         self.writer.out.push(tag::NIL);

@@ -13,9 +13,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
-use crate::etf::{self, tag, Decoder, Limits, Profile, Term};
+use crate::etf::{tag, Decoder, Emitter, Limits, Profile, Term};
 use crate::proto::frame::HEADER_LEN;
 use crate::proto::{Command, FrameDecoder, FrameError, Reason, Reply, Request};
 use crate::time::Instant;
@@ -356,7 +356,7 @@ impl<S: FileSource + ?Sized> Session<S> {
         let encoded = reply.encode_into(profile, &mut frame);
         // Replies hold file names, file infos and error atoms, all within the format's limits;
         // should one ever not be, the client still gets an answer.
-        let (frame, error) = match encoded {
+        let (mut frame, error) = match encoded {
             Ok(()) => (frame, error),
             Err(_) => {
                 let reply = Reply::error(command.unwrap_or(Command::Get), Reason::atom("eio"));
@@ -367,7 +367,6 @@ impl<S: FileSource + ?Sized> Session<S> {
                 (frame, Some(Reason::atom("eio")))
             }
         };
-        let mut frame = frame;
         let len = (frame.len() - HEADER_LEN) as u32;
         frame[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
         let served = Served {
@@ -390,19 +389,17 @@ impl<S: FileSource + ?Sized> Session<S> {
         contents: Bytes,
         profile: Profile,
     ) -> (Transmit, Served) {
-        let empty = Term::tuple([
-            Term::atom("get"),
-            Term::tuple([Term::atom("ok"), Term::Binary(Bytes::new())]),
-        ]);
-        let mut head = BytesMut::with_capacity(32);
-        head.put_u32(0);
-        let mut term = Vec::with_capacity(24);
-        etf::encode_into(&empty, profile, &mut term).expect("a fixed term");
-        // The empty binary's length field is the last 4 bytes; the contents follow it.
-        let at = term.len() - 4;
-        let body_len = u32::try_from(contents.len()).ok();
-        let frame_len = body_len.and_then(|b| b.checked_add(term.len() as u32));
-        let (Some(body_len), Some(frame_len)) = (body_len, frame_len) else {
+        let mut head = vec![0; HEADER_LEN];
+        let mut e = Emitter::new(profile, &mut head);
+        e.tuple(2);
+        e.atom("get");
+        e.tuple(2);
+        e.atom("ok");
+        let fits = e.binary_header(contents.len()).is_ok();
+        let frame_len = (head.len() - HEADER_LEN)
+            .checked_add(contents.len())
+            .and_then(|len| u32::try_from(len).ok());
+        let (true, Some(frame_len)) = (fits, frame_len) else {
             // A file of 4 GiB or more cannot travel in one {packet,4} frame.
             return self.answer(
                 Some(Command::Get),
@@ -411,11 +408,9 @@ impl<S: FileSource + ?Sized> Session<S> {
                 profile,
             );
         };
-        term[at..].copy_from_slice(&body_len.to_be_bytes());
-        head.extend_from_slice(&term);
         head[..HEADER_LEN].copy_from_slice(&frame_len.to_be_bytes());
         let transmit = Transmit {
-            head: head.freeze(),
+            head: Bytes::from(head),
             body: contents,
         };
         let served = Served {
