@@ -36,6 +36,7 @@ fn boot(c: &mut Criterion) {
         cwd: cwd.clone(),
         encoding: NameEncoding::Utf8,
         cache_bytes: 256 << 20,
+        watch: false,
     }));
     let sent = answer(&disk, &input);
     // The same tree in memory: every file the boot fetched, at the same path.
@@ -44,9 +45,9 @@ fn boot(c: &mut Criterion) {
     session.handle_data(Instant::ZERO, &input);
     while session.poll_transmit().is_some() {}
     while let Some(served) = session.poll_served() {
-        if let (Some(name), None) = (served.name, served.error) {
-            if let Ok(contents) = disk.get(&name) {
-                tree = tree.with_file(&name, contents);
+        if let (Some(name), None) = (&served.name, &served.error) {
+            if let Ok(contents) = disk.get(name) {
+                tree = tree.with_file(name, contents);
             }
         }
     }

@@ -121,12 +121,13 @@ pub fn discovery(data: &[u8]) {
 /// advances the clock `byte - 200` seconds and fires the timeouts. Every reply must be one
 /// well-formed frame holding a reply term; the session must never hold more than one frame's
 /// worth of input, never answer more requests than it was sent, and never ask to be woken in
-/// the past.
+/// the past. A second session, fed the same script, remembers replies in a cache: it must
+/// answer byte for byte as the first.
 pub fn session(data: &[u8]) {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use crate::server::{MemorySource, Session, SessionConfig};
+    use crate::server::{MemorySource, ReplyCache, Session, SessionConfig};
     use crate::time::Instant;
 
     let tree = MemorySource::new("/cwd")
@@ -134,7 +135,10 @@ pub fn session(data: &[u8]) {
         .with_file("/cwd/mod.beam", &b"beam"[..])
         .with_symlink("/usr/lib/erlang/loop", "loop");
     let config = SessionConfig::default();
-    let mut session = Session::new(Arc::new(tree), config, Instant::ZERO);
+    let tree = Arc::new(tree);
+    let mut session = Session::new(Arc::clone(&tree), config, Instant::ZERO);
+    let mut remembering =
+        Session::new(tree, config, Instant::ZERO).with_replies(Arc::new(ReplyCache::new(1 << 16)));
     let frames = FrameDecoder::new(u32::MAX);
     let decoder = Decoder::new(LIMITS);
     let mut now = Instant::ZERO;
@@ -147,6 +151,7 @@ pub fn session(data: &[u8]) {
             let (chunk, tail) = tail.split_at(len);
             now = now + Duration::from_millis(u64::from(op));
             session.handle_data(now, chunk);
+            remembering.handle_data(now, chunk);
             sent.extend_from_slice(chunk);
             while let Ok(Some(_)) = frames.decode(&mut sent) {
                 requests += 1;
@@ -155,6 +160,7 @@ pub fn session(data: &[u8]) {
         } else {
             now = now + Duration::from_secs(u64::from(op - 200));
             session.handle_timeout(now);
+            remembering.handle_timeout(now);
             if let Some(deadline) = session.poll_timeout() {
                 assert!(deadline > now, "woken in the past");
             }
@@ -162,6 +168,12 @@ pub fn session(data: &[u8]) {
         }
         assert!(session.buffered() <= config.limits.max_request as usize + 4 + 256);
         while let Some(transmit) = session.poll_transmit() {
+            let remembered = remembering.poll_transmit().expect("the same replies");
+            assert_eq!(
+                remembered.to_vec(),
+                transmit.to_vec(),
+                "a remembered reply differs"
+            );
             replies += 1;
             let mut bytes = BytesMut::from(&transmit.to_vec()[..]);
             let payload = frames
@@ -175,6 +187,8 @@ pub fn session(data: &[u8]) {
                 "a reply of a known shape"
             );
         }
+        assert!(remembering.poll_transmit().is_none(), "the same replies");
+        assert_eq!(remembering.close_reason(), session.close_reason());
         assert!(replies <= requests);
     }
 }

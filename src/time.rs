@@ -15,6 +15,9 @@ impl Instant {
     /// The driver's epoch.
     pub const ZERO: Instant = Instant(Duration::ZERO);
 
+    /// The last instant there is: a deadline that never comes.
+    pub const MAX: Instant = Instant(Duration::MAX);
+
     /// The instant `since` after the epoch.
     pub const fn from_epoch(since: Duration) -> Instant {
         Instant(since)

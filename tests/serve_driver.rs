@@ -28,6 +28,7 @@ fn config(allow: &str, connections: ConnectionLimits, limits: SessionLimits) -> 
             ..SessionConfig::default()
         },
         connections,
+        reply_cache_bytes: 1 << 20,
     }
 }
 

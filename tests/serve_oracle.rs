@@ -15,10 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use erlboot::etf::{Decoder, Limits};
 use erlboot::etf::{Profile, Term};
+use erlboot::proto::FileInfo;
 use erlboot::proto::{Reply, Request};
 use erlboot::server::{
-    DiskConfig, DiskSource, FileSource, Jail, NameEncoding, Session, SessionConfig,
+    DiskConfig, DiskSource, FileSource, Jail, NameEncoding, ReplyCache, Session, SessionConfig,
 };
 use erlboot::time::Instant;
 use otp::{read_records, write_records, Otp};
@@ -55,20 +57,28 @@ fn otp_replies(otp: &Otp, cwd: &Path, requests: &[Vec<u8>]) -> Vec<Result<Vec<u8
 }
 
 /// The session's reply payload to each request.
+///
+/// The session remembers replies as a server does, and answers every request twice: the
+/// replies remembered must equal the ones first given.
 fn our_replies(source: DiskSource, requests: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let mut session = Session::new(Arc::new(source), SessionConfig::default(), Instant::ZERO);
-    requests
-        .iter()
-        .map(|payload| {
-            let frame = [&(payload.len() as u32).to_be_bytes()[..], payload].concat();
-            session.handle_data(Instant::ZERO, &frame);
-            session
-                .poll_transmit()
-                .expect("one reply per request")
-                .to_vec()[4..]
-                .to_vec()
-        })
-        .collect()
+    let replies = Arc::new(ReplyCache::new(64 << 20));
+    let mut session = Session::new(Arc::new(source), SessionConfig::default(), Instant::ZERO)
+        .with_replies(Arc::clone(&replies));
+    let mut answer = |payload: &Vec<u8>| {
+        let frame = [&(payload.len() as u32).to_be_bytes()[..], payload].concat();
+        session.handle_data(Instant::ZERO, &frame);
+        session
+            .poll_transmit()
+            .expect("one reply per request")
+            .to_vec()[4..]
+            .to_vec()
+    };
+    let first: Vec<Vec<u8>> = requests.iter().map(&mut answer).collect();
+    let second: Vec<Vec<u8>> = requests.iter().map(&mut answer).collect();
+    for (i, (a, b)) in first.iter().zip(&second).enumerate() {
+        assert_eq!(a, b, "request {i} answered differently the second time");
+    }
+    first
 }
 
 fn source(jail: Jail, cwd: &Path) -> DiskSource {
@@ -77,6 +87,7 @@ fn source(jail: Jail, cwd: &Path) -> DiskSource {
         cwd: cwd.to_owned(),
         encoding: NameEncoding::Utf8,
         cache_bytes: 1 << 20,
+        watch: true,
     })
 }
 
@@ -353,4 +364,125 @@ fn a_file_changed_on_disk_is_never_served_stale() {
     )
     .unwrap();
     assert_eq!(&source.get(&name).unwrap()[..], b"renamed");
+}
+
+/// A session of a server that remembers replies, over a jailed, watched tree.
+struct Remembering {
+    session: Session<DiskSource>,
+    replies: Arc<ReplyCache>,
+    root: PathBuf,
+}
+
+impl Remembering {
+    fn new(fixture: &Fixture) -> Remembering {
+        let source = source(Jail::new([fixture.root()]).unwrap(), &fixture.cwd());
+        assert!(source.watch_error().is_none(), "{:?}", source.watch_error());
+        let replies = Arc::new(ReplyCache::new(1 << 20));
+        let session = Session::new(Arc::new(source), SessionConfig::default(), Instant::ZERO)
+            .with_replies(Arc::clone(&replies));
+        Remembering {
+            session,
+            replies,
+            root: std::fs::canonicalize(fixture.root()).unwrap(),
+        }
+    }
+
+    fn ask(&mut self, request: Request) -> Reply {
+        let payload = request.encode(Profile::Otp25).unwrap();
+        let frame = [&(payload.len() as u32).to_be_bytes()[..], &payload].concat();
+        self.session.handle_data(Instant::ZERO, &frame);
+        let reply = self.session.poll_transmit().unwrap().to_vec();
+        Reply::decode(&reply[4..], &Decoder::new(Limits::reply())).unwrap()
+    }
+
+    fn name(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.root.display())
+    }
+
+    fn get(&mut self, rel: &str) -> Result<Vec<u8>, String> {
+        match self.ask(Request::Get(self.name(rel))) {
+            Reply::Get(Ok(contents)) => Ok(contents.to_vec()),
+            Reply::Get(Err(reason)) => Err(reason.as_atom().unwrap().to_owned()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn list(&mut self, rel: &str) -> Vec<String> {
+        match self.ask(Request::ListDir(self.name(rel))) {
+            Reply::ListDir(Ok(mut names)) => {
+                names.sort();
+                names
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn info(&mut self, rel: &str) -> FileInfo {
+        match self.ask(Request::ReadFileInfo(self.name(rel))) {
+            Reply::ReadFileInfo(Ok(info)) => info,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn remembered_replies_follow_every_change_on_disk() {
+    let fixture = Fixture::new();
+    settle_access_times(&fixture.root());
+    let mut s = Remembering::new(&fixture);
+    let root = s.root.clone();
+    let write = |rel: &str, contents: &[u8]| std::fs::write(root.join(rel), contents).unwrap();
+
+    assert_eq!(s.get("dir/a").unwrap(), b"a");
+    assert_eq!(s.get("dir/a").unwrap(), b"a");
+    assert!(s.replies.usage().1 > 0, "the reply was remembered");
+    for contents in [&b"b"[..], b"c", b"longer contents"] {
+        write("dir/a", contents);
+        assert_eq!(s.get("dir/a").unwrap(), contents);
+        assert_eq!(s.get("dir/a").unwrap(), contents);
+    }
+
+    // Names appearing and leaving.
+    assert_eq!(s.get("dir/later").unwrap_err(), "enoent");
+    assert_eq!(s.list("dir"), ["a", "b", "sub"]);
+    write("dir/later", b"now");
+    assert_eq!(s.get("dir/later").unwrap(), b"now");
+    assert_eq!(s.list("dir"), ["a", "b", "later", "sub"]);
+    std::fs::remove_file(root.join("dir/later")).unwrap();
+    assert_eq!(s.get("dir/later").unwrap_err(), "enoent");
+
+    // A new directory, and a file made in it at once: watched from the start.
+    assert_eq!(s.get("new/deep/f").unwrap_err(), "enoent");
+    std::fs::create_dir_all(root.join("new/deep")).unwrap();
+    write("new/deep/f", b"1");
+    assert_eq!(s.get("new/deep/f").unwrap(), b"1");
+    write("new/deep/f", b"2");
+    assert_eq!(s.get("new/deep/f").unwrap(), b"2");
+    std::fs::rename(root.join("new"), root.join("dir/moved")).unwrap();
+    assert_eq!(s.get("new/deep/f").unwrap_err(), "enoent");
+    write("dir/moved/deep/f", b"3");
+    assert_eq!(s.get("dir/moved/deep/f").unwrap(), b"3");
+
+    // Metadata.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = s.info("dir/b").mode;
+    std::fs::set_permissions(root.join("dir/b"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(s.info("dir/b").mode & 0o777, 0o600);
+    assert_ne!(s.info("dir/b").mode, mode);
+
+    // Renamed into place.
+    write("dir/a.new", b"renamed");
+    std::fs::rename(root.join("dir/a.new"), root.join("dir/a")).unwrap();
+    assert_eq!(s.get("dir/a").unwrap(), b"renamed");
+
+    // Through a link, and through a second link outside the roots: never remembered, and
+    // still right.
+    assert_eq!(s.get("link_dir/a").unwrap(), b"renamed");
+    write("dir/a", b"via link");
+    assert_eq!(s.get("link_dir/a").unwrap(), b"via link");
+    let outside = fixture.dir.join("outside/hard");
+    std::fs::hard_link(root.join("dir/b"), &outside).unwrap();
+    assert_eq!(s.get("dir/b").unwrap(), b"bb");
+    std::fs::write(&outside, b"changed outside").unwrap();
+    assert_eq!(s.get("dir/b").unwrap(), b"changed outside");
 }

@@ -107,7 +107,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = SessionLimits::default().max_request)]
     max_request: u32,
 
-    /// Bytes of file contents to keep in memory.
+    /// Bytes of file contents to keep in memory, and as many of reply frames.
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     cache_size: usize,
 
@@ -194,7 +194,11 @@ pub fn run(args: ServeArgs) -> Result<(), ServeCliError> {
             Encoding::Latin1 => NameEncoding::Latin1,
         },
         cache_bytes: args.cache_size,
+        watch: true,
     });
+    if let Some(error) = source.watch_error() {
+        warn!(%error, "not watching the roots for changes: every request is checked on disk");
+    }
     if (1..60).contains(&args.idle_timeout) {
         warn!(
             "--idle-timeout {} s: OTP nodes close their own connection after 60 s without a \
@@ -220,6 +224,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeCliError> {
             max_connections: args.max_connections,
             max_per_ip: args.max_per_ip,
         },
+        reply_cache_bytes: args.cache_size,
     };
     let runtime = tokio::runtime::Runtime::new().map_err(ServeCliError::Runtime)?;
     runtime.block_on(async {

@@ -8,6 +8,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -15,8 +16,9 @@ use crate::proto::{Access, DateTime, FileInfo, FileType};
 
 use super::archive::{self, Archive};
 use super::cache::{Cache, FileId, Stamp};
-use super::files::{FileError, FileSource, Follow};
+use super::files::{FileError, FileSource, Follow, Question, Reuse, Version};
 use super::jail::Jail;
+use super::watch::{Watch, WatchError};
 
 /// How file names map between the code points on the wire and the bytes on disk, as OTP's
 /// `file:native_name_encoding()` decides it.
@@ -66,6 +68,9 @@ pub struct DiskConfig {
     pub encoding: NameEncoding,
     /// Bytes of file contents to keep in memory.
     pub cache_bytes: usize,
+    /// Watch the roots for changes (see [`Watch`]), so that answers about files under them
+    /// may be remembered. Only a jail of roots can be watched.
+    pub watch: bool,
 }
 
 /// Files from the local file system.
@@ -75,6 +80,11 @@ pub struct DiskConfig {
 /// costs one `stat`, and is trusted when that `stat` finds the same file (a name that now leads
 /// elsewhere is resolved again). A name that does not exist is absent whatever the jail says,
 /// which costs one `stat` too.
+///
+/// With a [`Watch`] on the roots the source has a [`version`](FileSource::version), and lets
+/// answers be remembered ([`reuse`](FileSource::reuse)) when every file and directory they
+/// depend on lies in a watched directory: names under a root with no symbolic link on the way,
+/// files with a single link, and file infos whose access time cannot move unseen.
 pub struct DiskSource {
     jail: Jail,
     cwd: PathBuf,
@@ -83,6 +93,7 @@ pub struct DiskSource {
     cache: Mutex<Cache>,
     verified: Mutex<HashMap<(PathBuf, bool), FileId>>,
     archives: Mutex<HashMap<FileId, (Stamp, Arc<Archive>)>>,
+    watch: Result<Watch, Option<WatchError>>,
 }
 
 /// Parsed `.ez` archives kept at most; the memory is then cleared and refilled.
@@ -104,7 +115,12 @@ impl DiskSource {
             .encoding
             .from_disk(config.cwd.as_os_str())
             .ok_or(FileError::BadName);
+        let watch = match (&config.jail, config.watch) {
+            (Jail::Roots(roots), true) => Watch::new(roots, &config.cwd).map_err(Some),
+            _ => Err(None),
+        };
         DiskSource {
+            watch,
             jail: config.jail,
             cwd: config.cwd,
             cwd_name,
@@ -119,6 +135,11 @@ impl DiskSource {
     pub fn cache_usage(&self) -> (usize, usize) {
         let cache = self.cache.lock().expect("cache lock");
         (cache.used(), cache.len())
+    }
+
+    /// Why the roots are not watched though the configuration asked for it, if they are not.
+    pub fn watch_error(&self) -> Option<&WatchError> {
+        self.watch.as_ref().err().and_then(Option::as_ref)
     }
 
     /// The absolute path a wire name stands for, before resolution.
@@ -282,6 +303,148 @@ impl FileSource for DiskSource {
 
     fn cwd(&self) -> Result<String, FileError> {
         self.cwd_name.clone()
+    }
+
+    fn version(&self) -> Option<Version> {
+        self.watch.as_ref().ok()?.version()
+    }
+
+    fn reuse(&self, question: Question<'_>, info: Option<&FileInfo>) -> Reuse {
+        let Ok(watch) = &self.watch else {
+            return Reuse::Never;
+        };
+        let (name, follow) = match question {
+            Question::Cwd => return Reuse::For(Duration::MAX),
+            Question::Get(name) | Question::ListDir(name) => (name, Follow::Links),
+            Question::FileInfo(name, follow) => (name, follow),
+        };
+        // Inside an archive every answer comes from the archive file.
+        let (name, follow, in_archive) = match archive::split(name) {
+            Some((archive, _)) => (archive, Follow::Links, true),
+            None => (name, follow, false),
+        };
+        // A trailing slash makes the kernel follow a final link.
+        let follow = if name.ends_with('/') {
+            Follow::Links
+        } else {
+            follow
+        };
+        let Ok(path) = self.path(name) else {
+            // Names that cannot be file names are refused whatever the disk holds.
+            return Reuse::For(Duration::MAX);
+        };
+        let Some(path) = normal(&path) else {
+            return Reuse::Never;
+        };
+        if !watch.covers(&path) || !symlink_free(&path, follow) {
+            return Reuse::Never;
+        }
+        let meta = match follow {
+            Follow::Links => std::fs::metadata(&path),
+            Follow::NoLinks => std::fs::symlink_metadata(&path),
+        };
+        let Ok(meta) = meta else {
+            // Whatever makes it fail (absence, permissions) is a change the watch sees.
+            return Reuse::For(Duration::MAX);
+        };
+        let kind = meta.file_type();
+        if kind.is_file() && meta.nlink() > 1 {
+            // A change made through another link outside the roots raises no event here.
+            return Reuse::Never;
+        }
+        if !(kind.is_file() || kind.is_dir() || kind.is_symlink()) {
+            // Devices and pipes change without writes to the file system.
+            return Reuse::Never;
+        }
+        match info {
+            None => Reuse::For(Duration::MAX),
+            Some(_) if in_archive => Reuse::Never,
+            // The answer must be what the disk says now, and stay so.
+            Some(answer) if *answer == file_info(&path, &meta) => steady_access_time(&path, &meta),
+            Some(_) => Reuse::NotYet,
+        }
+    }
+}
+
+/// `path` without `.` components, or `None` if it has `..` ones (which a kernel resolves
+/// through the directory a link led to, not lexically).
+fn normal(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => return None,
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    Some(normal)
+}
+
+/// Whether resolving `path` (absolute, normal) meets no symbolic link but, with
+/// [`Follow::NoLinks`], a final one: then every directory the kernel consults for it is one of
+/// its own ancestors.
+fn symlink_free(path: &Path, follow: Follow) -> bool {
+    let path = match follow {
+        Follow::Links => path,
+        Follow::NoLinks => match path.parent() {
+            Some(parent) => parent,
+            None => path,
+        },
+    };
+    let absent =
+        |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR));
+    // The shallowest part of the path that does not resolve must not exist at all: a dangling
+    // link there would lead somewhere unwatched.
+    let mut missing = None;
+    for ancestor in path.ancestors() {
+        match std::fs::canonicalize(ancestor) {
+            Ok(real) => {
+                return real == ancestor
+                    && missing.map_or(true, |m: &Path| {
+                        std::fs::symlink_metadata(m).is_err_and(|e| absent(&e))
+                    })
+            }
+            Err(e) if absent(&e) => missing = Some(ancestor),
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// How long a file info stays true while nothing changes the file: reading a file or listing
+/// a directory may move its access time without any event. Under `noatime` it never moves;
+/// under `relatime` it moves only while it is not later than the modification and change
+/// times, or once it is a day old (the kernel's `relatime_need_update`).
+fn steady_access_time(path: &Path, meta: &Metadata) -> Reuse {
+    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
+        return Reuse::Never;
+    };
+    // SAFETY: `stat` is plain data that statvfs fills; both pointers are valid for the call.
+    let flags = unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c_path.as_ptr(), &mut stat) != 0 {
+            return Reuse::Never;
+        }
+        stat.f_flag
+    };
+    if flags & libc::ST_NOATIME != 0 || (meta.is_dir() && flags & libc::ST_NODIRATIME != 0) {
+        return Reuse::For(Duration::MAX);
+    }
+    if flags & libc::ST_RELATIME == 0 {
+        return Reuse::Never;
+    }
+    let atime = (meta.atime(), meta.atime_nsec());
+    if atime <= (meta.mtime(), meta.mtime_nsec()) || atime <= (meta.ctime(), meta.ctime_nsec()) {
+        return Reuse::NotYet;
+    }
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    // A second of margin for the kernel's coarser clock.
+    match u64::try_from(meta.atime() + 24 * 60 * 60 - 1 - now) {
+        Ok(left) if left > 0 => Reuse::For(Duration::from_secs(left)),
+        _ => Reuse::NotYet,
     }
 }
 

@@ -9,19 +9,21 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
-use crate::time::Instant;
 
 use super::files::FileSource;
 use super::policy::{AllowList, ConnectionLimits};
+use super::replies::ReplyCache;
 use super::responder::{Responder, Verdict, Versions};
 use super::session::{Session, SessionConfig, Transmit};
 
@@ -47,6 +49,8 @@ pub struct ServerConfig {
     pub session: SessionConfig,
     /// Server-wide connection limits.
     pub connections: ConnectionLimits,
+    /// Bytes of reply frames remembered for the sources that allow it (0: none).
+    pub reply_cache_bytes: usize,
 }
 
 /// Why the server could not run.
@@ -122,6 +126,7 @@ impl Server {
             tasks.spawn(answer_discovery(udp, responder));
         }
         let registry = Arc::new(Registry::new(self.config.connections));
+        let replies = Arc::new(ReplyCache::new(self.config.reply_cache_bytes));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -145,10 +150,10 @@ impl Server {
                         warn!(%peer, limits = ?self.config.connections, "connection refused: connection limit reached");
                         continue;
                     };
-                    let source = Arc::clone(&self.source);
-                    let config = self.config.session;
+                    let session = Session::new(Arc::clone(&self.source), self.config.session, clock.now())
+                        .with_replies(Arc::clone(&replies));
                     tasks.spawn(async move {
-                        serve_connection(stream, peer, source, config, clock).await;
+                        serve_connection(stream, peer, session, clock).await;
                         drop(slot);
                     });
                 }
@@ -259,13 +264,11 @@ async fn answer_discovery(socket: UdpSocket, responder: Responder) {
 async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    source: Arc<dyn FileSource>,
-    config: SessionConfig,
+    mut session: Session<dyn FileSource>,
     clock: Clock,
 ) {
     // Replies are whole messages, written at once; Nagle would only delay them.
     let _ = stream.set_nodelay(true);
-    let mut session = Session::new(source, config, clock.now());
     let (mut requests, mut errors, mut sent) = (0u64, 0u64, 0u64);
     info!(%peer, "connection opened");
     // One timer for the connection's life. It is moved only when the session's deadline comes
@@ -284,7 +287,7 @@ async fn serve_connection(
         while let Some(served) = session.poll_served() {
             requests += 1;
             errors += u64::from(served.error.is_some());
-            debug!(%peer, command = ?served.command, name = ?served.name, error = ?served.error.map(|r| r.to_string()), "request");
+            debug!(%peer, command = ?served.command, name = ?served.name, error = ?served.error.as_ref().map(|r| r.to_string()), "request");
         }
         if let Some(reason) = session.close_reason() {
             break reason.to_string();
@@ -298,14 +301,10 @@ async fn serve_connection(
             (None, _) => armed = None,
         }
         tokio::select! {
-            ready = stream.readable() => {
-                if let Err(error) = ready {
-                    break format!("read failed: {error}");
-                }
-                match read_into(&stream, &mut session, clock.now()) {
+            read = std::future::poll_fn(|cx| poll_read_into(&mut stream, cx, &mut session, &clock)) => {
+                match read {
                     Ok(0) => break "closed by the client".to_owned(),
                     Ok(_) => {}
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                     Err(error) => break format!("read failed: {error}"),
                 }
             }
@@ -325,18 +324,25 @@ thread_local! {
 }
 
 /// Reads what is ready into the session.
-fn read_into<S: FileSource + ?Sized>(
-    stream: &TcpStream,
+///
+/// Through `poll_read` rather than `try_read`: a read that does not fill the buffer tells the
+/// runtime the socket is drained, which saves the second `recv` (answered `EAGAIN`) that
+/// every request would otherwise cost.
+fn poll_read_into<S: FileSource + ?Sized>(
+    stream: &mut TcpStream,
+    cx: &mut Context<'_>,
     session: &mut Session<S>,
-    now: Instant,
-) -> io::Result<usize> {
+    clock: &Clock,
+) -> Poll<io::Result<usize>> {
     READ_BUFFER.with(|buf| {
         let mut buf = buf.borrow_mut();
         buf.clear();
         buf.reserve(READ_CHUNK);
-        let n = stream.try_read_buf(&mut *buf)?;
-        session.handle_data(now, &buf[..n]);
-        Ok(n)
+        let mut read = ReadBuf::uninit(&mut buf.spare_capacity_mut()[..READ_CHUNK]);
+        ready!(Pin::new(stream).poll_read(cx, &mut read))?;
+        let data = read.filled();
+        session.handle_data(clock.now(), data);
+        Poll::Ready(Ok(data.len()))
     })
 }
 

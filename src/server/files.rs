@@ -5,6 +5,8 @@
 //! [`DiskSource`](super::DiskSource) (the real file system, jailed and cached) and
 //! [`MemorySource`](super::MemorySource) (a tree held in memory, for the simulator and replay).
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use crate::proto::{FileInfo, Reason};
@@ -17,6 +19,36 @@ pub enum Follow {
     Links,
     /// `read_link_info`: describe the link.
     NoLinks,
+}
+
+/// A state of a source: an answer given at one version may be given again while the source is
+/// at the same version, as far as [`FileSource::reuse`] allows.
+pub type Version = u64;
+
+/// A question a session asks its source, as [`FileSource::reuse`] is told it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Question<'a> {
+    /// [`FileSource::get`].
+    Get(&'a str),
+    /// [`FileSource::list_dir`].
+    ListDir(&'a str),
+    /// [`FileSource::file_info`].
+    FileInfo(&'a str, Follow),
+    /// [`FileSource::cwd`].
+    Cwd,
+}
+
+/// Whether an answer may be given again without asking the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reuse {
+    /// No: nothing would tell when this answer changes.
+    Never,
+    /// Not this answer, but a later answer to the same question may be (a file time that can
+    /// still move without a change the source would see).
+    NotYet,
+    /// Yes, while the source stays at the version it was at before the question was asked,
+    /// and for at most this long.
+    For(Duration),
 }
 
 /// The file operations a boot session needs, answered as OTP's `prim_file` would answer them.
@@ -34,6 +66,19 @@ pub trait FileSource: Send + Sync {
 
     /// The directory relative names resolve against, which `get_cwd` reports.
     fn cwd(&self) -> Result<String, FileError>;
+
+    /// The source's version now, or `None` if it cannot tell when its answers change (the
+    /// default): then every request is answered afresh.
+    fn version(&self) -> Option<Version> {
+        None
+    }
+
+    /// Whether the answer just given to `question` may be given again (see [`Reuse`]);
+    /// `info` is that answer when it was a file info. Asked only of a source with a version.
+    fn reuse(&self, question: Question<'_>, info: Option<&FileInfo>) -> Reuse {
+        let _ = (question, info);
+        Reuse::Never
+    }
 }
 
 /// Why a file operation failed: the POSIX error OTP's file layer would name.

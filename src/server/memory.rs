@@ -12,12 +12,13 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::proto::{Access, DateTime, FileInfo, FileType};
 
-use super::files::{FileError, FileSource, Follow};
+use super::files::{FileError, FileSource, Follow, Question, Reuse, Version};
 
 /// Symbolic links followed at most, as Linux's `MAXSYMLINKS`.
 const MAX_LINKS: usize = 40;
@@ -243,6 +244,15 @@ impl FileSource for MemorySource {
 
     fn cwd(&self) -> Result<String, FileError> {
         Ok(self.cwd.clone())
+    }
+
+    /// A tree in memory never changes once built.
+    fn version(&self) -> Option<Version> {
+        Some(0)
+    }
+
+    fn reuse(&self, _: Question<'_>, _: Option<&FileInfo>) -> Reuse {
+        Reuse::For(Duration::MAX)
     }
 }
 

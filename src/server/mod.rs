@@ -5,6 +5,8 @@
 //! - [`Responder`]: discovery, `EBOOTQ` in, `EBOOTR` out;
 //! - [`FileSource`]: where files come from — [`DiskSource`] (jailed, cached) or
 //!   [`MemorySource`];
+//! - [`ReplyCache`]: reply frames remembered while the source stays unchanged ([`watch`]
+//!   tells when a tree on disk changes);
 //! - [`policy`]: the allow list and the limits;
 //! - [`driver`]: the tokio server that puts these on sockets.
 
@@ -17,13 +19,16 @@ pub mod installation;
 pub mod jail;
 pub mod memory;
 pub mod policy;
+pub mod replies;
 pub mod responder;
 pub mod session;
+pub mod watch;
 
 pub use disk::{DiskConfig, DiskSource, NameEncoding};
-pub use files::{FileError, FileSource, Follow};
+pub use files::{FileError, FileSource, Follow, Question, Reuse, Version};
 pub use jail::Jail;
 pub use memory::MemorySource;
 pub use policy::{AllowList, Cidr, ConnectionLimits, SessionLimits};
+pub use replies::ReplyCache;
 pub use responder::{Responder, Verdict, Versions};
 pub use session::{CloseReason, ReplyEncoding, Served, Session, SessionConfig, Transmit};

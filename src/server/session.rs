@@ -20,8 +20,9 @@ use crate::proto::frame::HEADER_LEN;
 use crate::proto::{Command, FrameDecoder, FrameError, Reason, Reply, Request};
 use crate::time::Instant;
 
-use super::files::{FileSource, Follow};
+use super::files::{FileSource, Follow, Question, Reuse};
 use super::policy::SessionLimits;
+use super::replies::{self, Lookup, ReplyCache};
 
 /// How replies are encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +146,7 @@ pub struct Served {
 /// One connection's protocol state.
 pub struct Session<S: ?Sized> {
     source: Arc<S>,
+    replies: Option<Arc<ReplyCache>>,
     config: SessionConfig,
     frames: FrameDecoder,
     terms: Decoder,
@@ -152,7 +154,7 @@ pub struct Session<S: ?Sized> {
     requests: VecDeque<Bytes>,
     last_input: Instant,
     partial_since: Option<Instant>,
-    served: VecDeque<Served>,
+    served: VecDeque<Arc<Served>>,
     closed: Option<CloseReason>,
 }
 
@@ -165,6 +167,7 @@ impl<S: FileSource + ?Sized> Session<S> {
     pub fn new(source: Arc<S>, config: SessionConfig, now: Instant) -> Session<S> {
         Session {
             source,
+            replies: None,
             config,
             frames: FrameDecoder::new(config.limits.max_request),
             terms: Decoder::new(Limits::request()),
@@ -175,6 +178,13 @@ impl<S: FileSource + ?Sized> Session<S> {
             served: VecDeque::new(),
             closed: None,
         }
+    }
+
+    /// The same session, answering from `replies` what the source allows to be remembered,
+    /// and remembering there what it answers afresh. Sessions of one server share one cache.
+    pub fn with_replies(mut self, replies: Arc<ReplyCache>) -> Session<S> {
+        self.replies = Some(replies);
+        self
     }
 
     /// Takes bytes the client sent. Complete frames queue as requests; a frame over the size
@@ -215,7 +225,34 @@ impl<S: FileSource + ?Sized> Session<S> {
             return None;
         }
         let payload = self.requests.pop_front()?;
-        let (transmit, served) = self.reply_to(&payload);
+        let (transmit, served) = match (&self.replies, self.source.version()) {
+            (Some(replies), Some(version)) => {
+                // A request is as old as the input that completed it.
+                let now = self.last_input;
+                match replies.lookup(&payload, version, now) {
+                    Lookup::Hit(transmit, served) => (transmit, served),
+                    Lookup::Skip => self.reply_to(&payload, false).0,
+                    Lookup::Miss => {
+                        let ((transmit, served), reuse) = self.reply_to(&payload, true);
+                        match reuse {
+                            Reuse::For(lifetime) => replies.insert(
+                                payload,
+                                version,
+                                transmit.clone(),
+                                Arc::clone(&served),
+                                now + lifetime,
+                            ),
+                            Reuse::Never => replies.skip(payload, version, Instant::MAX),
+                            Reuse::NotYet => {
+                                replies.skip(payload, version, now + replies::RETRY_AFTER)
+                            }
+                        }
+                        (transmit, served)
+                    }
+                }
+            }
+            _ => self.reply_to(&payload, false).0,
+        };
         self.served.push_back(served);
         Some(transmit)
     }
@@ -257,7 +294,7 @@ impl<S: FileSource + ?Sized> Session<S> {
     }
 
     /// What the session answered since the last call, oldest first.
-    pub fn poll_served(&mut self) -> Option<Served> {
+    pub fn poll_served(&mut self) -> Option<Arc<Served>> {
         self.served.pop_front()
     }
 
@@ -286,54 +323,72 @@ impl<S: FileSource + ?Sized> Session<S> {
     /// - a command whose argument is not a file name (`{get,<<"/x">>}`, `{list_dir,42}`) gets
     ///   `{Command,{error,badarg}}` where OTP crashes the connection;
     /// - `{'EXIT',X}` gets `{error,unknown_command}` where OTP answers `{error,X}`.
-    fn reply_to(&self, payload: &[u8]) -> (Transmit, Served) {
+    ///
+    /// With `ask_reuse`, also whether the source lets the reply be given again (replies that
+    /// depend on the request alone always may be).
+    fn reply_to(&self, payload: &[u8], ask_reuse: bool) -> ((Transmit, Arc<Served>), Reuse) {
+        let always = Reuse::For(std::time::Duration::MAX);
         let profile = self.config.encoding.profile_for(payload);
         let request = match Request::decode(payload, &self.terms) {
             Ok(request) => request,
             Err(_) => {
                 let reason = Reason(Term::tuple([Term::atom("badarg"), Term::List(Vec::new())]));
-                return self.answer(None, None, Reply::Error(reason), profile);
+                return (
+                    self.answer(None, None, Reply::Error(reason), profile),
+                    always,
+                );
             }
         };
         let command = request.command();
         let source = &*self.source;
+        let reuse = |question, info| match ask_reuse {
+            true => source.reuse(question, info),
+            false => Reuse::Never,
+        };
         // The name moves into the record of what was served once it has been used.
-        let (reply, name) = match request {
-            Request::Get(name) => match source.get(&name) {
-                Ok(contents) => return self.answer_get(Some(name), contents, profile),
-                Err(e) => (Reply::Get(Err(e.reason())), Some(name)),
-            },
-            Request::ListDir(name) => (
-                Reply::ListDir(source.list_dir(&name).map_err(|e| e.reason())),
-                Some(name),
-            ),
-            Request::ReadFileInfo(name) => (
-                Reply::ReadFileInfo(
-                    source
-                        .file_info(&name, Follow::Links)
-                        .map_err(|e| e.reason()),
-                ),
-                Some(name),
-            ),
-            Request::ReadLinkInfo(name) => (
-                Reply::ReadLinkInfo(
-                    source
-                        .file_info(&name, Follow::NoLinks)
-                        .map_err(|e| e.reason()),
-                ),
-                Some(name),
-            ),
-            Request::GetCwd => (Reply::GetCwd(source.cwd().map_err(|e| e.reason())), None),
+        let (reply, name, reuse) = match request {
+            Request::Get(name) => {
+                let contents = source.get(&name);
+                let reuse = reuse(Question::Get(&name), None);
+                match contents {
+                    Ok(contents) => return (self.answer_get(Some(name), contents, profile), reuse),
+                    Err(e) => (Reply::Get(Err(e.reason())), Some(name), reuse),
+                }
+            }
+            Request::ListDir(name) => {
+                let names = source.list_dir(&name).map_err(|e| e.reason());
+                let reuse = reuse(Question::ListDir(&name), None);
+                (Reply::ListDir(names), Some(name), reuse)
+            }
+            Request::ReadFileInfo(name) | Request::ReadLinkInfo(name) => {
+                let follow = match command {
+                    Some(Command::ReadLinkInfo) => Follow::NoLinks,
+                    _ => Follow::Links,
+                };
+                let info = source.file_info(&name, follow);
+                let reuse = reuse(Question::FileInfo(&name, follow), info.as_ref().ok());
+                let info = info.map_err(|e| e.reason());
+                let reply = match follow {
+                    Follow::Links => Reply::ReadFileInfo(info),
+                    Follow::NoLinks => Reply::ReadLinkInfo(info),
+                };
+                (reply, Some(name), reuse)
+            }
+            Request::GetCwd => {
+                let cwd = source.cwd().map_err(|e| e.reason());
+                (Reply::GetCwd(cwd), None, reuse(Question::Cwd, None))
+            }
             Request::GetCwdDrive(drive) => (
                 Reply::GetCwd(Err(Reason::atom(drive_cwd_error(&drive)))),
                 Some(drive),
+                always,
             ),
             Request::BadArgument { command, .. } => {
-                (Reply::error(command, Reason::atom("badarg")), None)
+                (Reply::error(command, Reason::atom("badarg")), None, always)
             }
-            Request::Unknown(_) => (Reply::Error(Reason::atom("unknown_command")), None),
+            Request::Unknown(_) => (Reply::Error(Reason::atom("unknown_command")), None, always),
         };
-        self.answer(command, name, reply, profile)
+        (self.answer(command, name, reply, profile), reuse)
     }
 
     fn answer(
@@ -342,7 +397,7 @@ impl<S: FileSource + ?Sized> Session<S> {
         name: Option<String>,
         reply: Reply,
         profile: Profile,
-    ) -> (Transmit, Served) {
+    ) -> (Transmit, Arc<Served>) {
         let error = match &reply {
             Reply::Get(Err(r))
             | Reply::ListDir(Err(r))
@@ -369,12 +424,12 @@ impl<S: FileSource + ?Sized> Session<S> {
         };
         let len = (frame.len() - HEADER_LEN) as u32;
         frame[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
-        let served = Served {
+        let served = Arc::new(Served {
             command,
             name,
             error,
             reply_len: frame.len(),
-        };
+        });
         let transmit = Transmit {
             head: Bytes::from(frame),
             body: Bytes::new(),
@@ -388,7 +443,7 @@ impl<S: FileSource + ?Sized> Session<S> {
         name: Option<String>,
         contents: Bytes,
         profile: Profile,
-    ) -> (Transmit, Served) {
+    ) -> (Transmit, Arc<Served>) {
         let mut head = vec![0; HEADER_LEN];
         let mut e = Emitter::new(profile, &mut head);
         e.tuple(2);
@@ -413,12 +468,12 @@ impl<S: FileSource + ?Sized> Session<S> {
             head: Bytes::from(head),
             body: contents,
         };
-        let served = Served {
+        let served = Arc::new(Served {
             command: Some(Command::Get),
             name,
             error: None,
             reply_len: transmit.len(),
-        };
+        });
         (transmit, served)
     }
 }

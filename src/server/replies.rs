@@ -1,0 +1,264 @@
+//! The reply cache: whole reply frames remembered by the bytes of their request, shared by the
+//! sessions of a server, valid while the file source stays at one version.
+//!
+//! A boot asks the same few hundred questions as every other boot of the same release, so a
+//! server that remembers its answers sends most replies straight from memory: no decoding, no
+//! file system, no encoding. The source says which answers may be remembered and for how long
+//! ([`FileSource::reuse`](super::FileSource::reuse)); the whole cache is dropped as soon as the
+//! source's version moves on. It is bounded in bytes and forgets its oldest entries first.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::time::Instant;
+
+use super::files::Version;
+use super::session::{Served, Transmit};
+
+/// Bytes an entry is counted for beyond its request and reply.
+const ENTRY_OVERHEAD: usize = 96;
+
+/// How long a question whose answer could not be remembered yet is answered afresh before the
+/// source is asked again whether it can be.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What the cache knows of a request.
+#[derive(Clone, Debug)]
+pub enum Lookup {
+    /// The reply, and what serving it means for the logs.
+    Hit(Transmit, Arc<Served>),
+    /// Answer it afresh and do not offer the answer to the cache.
+    Skip,
+    /// Answer it afresh, then offer the answer.
+    Miss,
+}
+
+/// Reply frames by request bytes.
+pub struct ReplyCache {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    version: Version,
+    used: usize,
+    entries: HashMap<Bytes, Entry>,
+    /// Requests in the order they were remembered, for forgetting the oldest first.
+    order: VecDeque<Bytes>,
+}
+
+enum Entry {
+    Reply {
+        transmit: Transmit,
+        served: Arc<Served>,
+        until: Instant,
+    },
+    Skip {
+        until: Instant,
+    },
+}
+
+impl Entry {
+    fn until(&self) -> Instant {
+        match self {
+            Entry::Reply { until, .. } | Entry::Skip { until } => *until,
+        }
+    }
+}
+
+impl ReplyCache {
+    /// A cache of at most `capacity` bytes (requests and replies); 0 remembers nothing.
+    pub fn new(capacity: usize) -> ReplyCache {
+        ReplyCache {
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// What is known of `request` (a frame's payload) at `version` and `now`.
+    pub fn lookup(&self, request: &[u8], version: Version, now: Instant) -> Lookup {
+        let mut inner = self.inner.lock().expect("reply cache lock");
+        inner.move_to(version);
+        match inner.entries.get(request) {
+            Some(entry) if entry.until() <= now => Lookup::Miss,
+            Some(Entry::Reply {
+                transmit, served, ..
+            }) => Lookup::Hit(transmit.clone(), Arc::clone(served)),
+            Some(Entry::Skip { .. }) => Lookup::Skip,
+            None => Lookup::Miss,
+        }
+    }
+
+    /// Remembers the reply to `request`, given at `version`, until `until`.
+    pub fn insert(
+        &self,
+        request: Bytes,
+        version: Version,
+        transmit: Transmit,
+        served: Arc<Served>,
+        until: Instant,
+    ) {
+        let cost = request.len() + transmit.len() + ENTRY_OVERHEAD;
+        self.remember(
+            request,
+            version,
+            cost,
+            Entry::Reply {
+                transmit,
+                served,
+                until,
+            },
+        );
+    }
+
+    /// Remembers that `request` is to be answered afresh at `version` until `until`.
+    pub fn skip(&self, request: Bytes, version: Version, until: Instant) {
+        let cost = request.len() + ENTRY_OVERHEAD;
+        self.remember(request, version, cost, Entry::Skip { until });
+    }
+
+    /// Bytes and entries held.
+    pub fn usage(&self) -> (usize, usize) {
+        let inner = self.inner.lock().expect("reply cache lock");
+        (inner.used, inner.entries.len())
+    }
+
+    fn remember(&self, request: Bytes, version: Version, cost: usize, entry: Entry) {
+        if cost > self.capacity {
+            return;
+        }
+        let mut inner = self.inner.lock().expect("reply cache lock");
+        inner.move_to(version);
+        if inner.version != version {
+            // Answered at a version already left behind.
+            return;
+        }
+        if let Some(old) = inner.entries.remove(&request) {
+            inner.used -= cost_of(&request, &old);
+            inner.order.retain(|r| r != &request);
+        }
+        while inner.used + cost > self.capacity {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = inner.entries.remove(&oldest) {
+                inner.used -= cost_of(&oldest, &old);
+            }
+        }
+        inner.used += cost;
+        inner.order.push_back(request.clone());
+        inner.entries.insert(request, entry);
+    }
+}
+
+impl Inner {
+    /// Forgets everything when the source has moved to a newer version.
+    fn move_to(&mut self, version: Version) {
+        if version > self.version {
+            self.version = version;
+            self.used = 0;
+            self.entries.clear();
+            self.order.clear();
+        }
+    }
+}
+
+fn cost_of(request: &[u8], entry: &Entry) -> usize {
+    match entry {
+        Entry::Reply { transmit, .. } => request.len() + transmit.len() + ENTRY_OVERHEAD,
+        Entry::Skip { .. } => request.len() + ENTRY_OVERHEAD,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(bytes: &'static [u8]) -> (Transmit, Arc<Served>) {
+        let transmit = Transmit {
+            head: Bytes::from_static(bytes),
+            body: Bytes::new(),
+        };
+        let served = Arc::new(Served {
+            command: None,
+            name: None,
+            error: None,
+            reply_len: bytes.len(),
+        });
+        (transmit, served)
+    }
+
+    const T0: Instant = Instant::ZERO;
+    const FOREVER: Instant = Instant::from_epoch(Duration::MAX);
+
+    fn hit(cache: &ReplyCache, request: &[u8], version: Version, now: Instant) -> Option<Bytes> {
+        match cache.lookup(request, version, now) {
+            Lookup::Hit(transmit, _) => Some(transmit.head),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn replies_hold_until_the_version_moves_or_they_expire() {
+        let cache = ReplyCache::new(1 << 20);
+        let (t, s) = reply(b"one");
+        cache.insert(Bytes::from_static(b"q1"), 1, t.clone(), s.clone(), FOREVER);
+        let until = T0 + Duration::from_secs(5);
+        cache.insert(Bytes::from_static(b"q2"), 1, t, s, until);
+        assert_eq!(hit(&cache, b"q1", 1, T0).as_deref(), Some(&b"one"[..]));
+        assert_eq!(hit(&cache, b"q2", 1, T0).as_deref(), Some(&b"one"[..]));
+        assert!(matches!(cache.lookup(b"q2", 1, until), Lookup::Miss));
+        assert!(matches!(cache.lookup(b"q3", 1, T0), Lookup::Miss));
+        // A newer version forgets everything.
+        assert!(matches!(cache.lookup(b"q1", 2, T0), Lookup::Miss));
+        assert_eq!(cache.usage(), (0, 0));
+    }
+
+    #[test]
+    fn answers_from_an_older_version_are_not_remembered() {
+        let cache = ReplyCache::new(1 << 20);
+        assert!(matches!(cache.lookup(b"q", 3, T0), Lookup::Miss));
+        let (t, s) = reply(b"stale");
+        cache.insert(Bytes::from_static(b"q"), 2, t, s, FOREVER);
+        assert!(matches!(cache.lookup(b"q", 3, T0), Lookup::Miss));
+        assert_eq!(cache.usage(), (0, 0));
+    }
+
+    #[test]
+    fn skips_expire_into_misses() {
+        let cache = ReplyCache::new(1 << 20);
+        cache.skip(Bytes::from_static(b"q"), 0, T0 + RETRY_AFTER);
+        assert!(matches!(cache.lookup(b"q", 0, T0), Lookup::Skip));
+        assert!(matches!(
+            cache.lookup(b"q", 0, T0 + RETRY_AFTER),
+            Lookup::Miss
+        ));
+    }
+
+    #[test]
+    fn the_oldest_entries_go_first_and_the_bound_holds() {
+        let cost = 2 + 3 + ENTRY_OVERHEAD;
+        let cache = ReplyCache::new(3 * cost);
+        for (i, request) in [b"q1", b"q2", b"q3", b"q4"].into_iter().enumerate() {
+            let (t, s) = reply(b"abc");
+            cache.insert(Bytes::from_static(request), 0, t, s, FOREVER);
+            assert!(cache.usage().0 <= 3 * cost, "after {i}");
+        }
+        assert!(hit(&cache, b"q1", 0, T0).is_none());
+        assert!(hit(&cache, b"q4", 0, T0).is_some());
+        assert_eq!(cache.usage(), (3 * cost, 3));
+        // Replacing an entry does not count it twice.
+        let (t, s) = reply(b"abc");
+        cache.insert(Bytes::from_static(b"q4"), 0, t, s, FOREVER);
+        assert_eq!(cache.usage(), (3 * cost, 3));
+        // An entry larger than the whole cache is not kept.
+        let tiny = ReplyCache::new(10);
+        let (t, s) = reply(b"abc");
+        tiny.insert(Bytes::from_static(b"q"), 0, t, s, FOREVER);
+        assert_eq!(tiny.usage(), (0, 0));
+    }
+}
