@@ -225,36 +225,41 @@ impl<S: FileSource + ?Sized> Session<S> {
             return None;
         }
         let payload = self.requests.pop_front()?;
-        let (transmit, served) = match (&self.replies, self.source.version()) {
-            (Some(replies), Some(version)) => {
-                // A request is as old as the input that completed it.
-                let now = self.last_input;
-                match replies.lookup(&payload, version, now) {
-                    Lookup::Hit(transmit, served) => (transmit, served),
-                    Lookup::Skip => self.reply_to(&payload, false).0,
-                    Lookup::Miss => {
-                        let ((transmit, served), reuse) = self.reply_to(&payload, true);
-                        match reuse {
-                            Reuse::For(lifetime) => replies.insert(
-                                payload,
-                                version,
-                                transmit.clone(),
-                                Arc::clone(&served),
-                                now + lifetime,
-                            ),
-                            Reuse::Never => replies.skip(payload, version, Instant::MAX),
-                            Reuse::NotYet => {
-                                replies.skip(payload, version, now + replies::RETRY_AFTER)
-                            }
-                        }
-                        (transmit, served)
-                    }
-                }
-            }
-            _ => self.reply_to(&payload, false).0,
+        let (transmit, served) = match &self.replies {
+            Some(replies) => self.reply_remembering(replies, payload),
+            None => self.reply_to(&payload, false).0,
         };
         self.served.push_back(served);
         Some(transmit)
+    }
+
+    /// The reply from `replies` if it holds one for this request at the source's version;
+    /// otherwise a fresh one, offered to `replies` as the source allows.
+    fn reply_remembering(&self, replies: &ReplyCache, payload: Bytes) -> (Transmit, Arc<Served>) {
+        let Some(version) = self.source.version() else {
+            return self.reply_to(&payload, false).0;
+        };
+        // A request is as old as the input that completed it.
+        let now = self.last_input;
+        match replies.lookup(&payload, version, now) {
+            Lookup::Hit(transmit, served) => (transmit, served),
+            Lookup::Skip => self.reply_to(&payload, false).0,
+            Lookup::Miss => {
+                let ((transmit, served), reuse) = self.reply_to(&payload, true);
+                match reuse {
+                    Reuse::For(lifetime) => replies.insert(
+                        payload,
+                        version,
+                        transmit.clone(),
+                        Arc::clone(&served),
+                        now + lifetime,
+                    ),
+                    Reuse::Never => replies.skip(payload, version, Instant::MAX),
+                    Reuse::NotYet => replies.skip(payload, version, now + replies::RETRY_AFTER),
+                }
+                (transmit, served)
+            }
+        }
     }
 
     /// When [`Session::handle_timeout`] must next be called.
