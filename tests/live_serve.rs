@@ -854,48 +854,57 @@ fn node_survives_the_servers_idle_timeout() {
 
 /// The node's code path starts with ".", which the code server makes absolute with the
 /// *server's* working directory (`get_cwd`), so a module in `--cwd` is loadable, as a module in
-/// the cwd of OTP's boot server is.
+/// the cwd of OTP's boot server is. Recompiled between two boots from the same server, the
+/// module is loaded anew: a reply the server remembered is not served stale.
 #[test]
 fn node_loads_a_module_from_the_servers_cwd() {
     require("erlc", "compiling the test module");
     let scratch = Scratch::new_in(&std::env::temp_dir());
     let dir = scratch.path.canonicalize().unwrap();
-    std::fs::write(
-        dir.join("erlboot_live_hello.erl"),
-        "-module(erlboot_live_hello).\n-export([hi/0]).\nhi() -> {hello, lists:sum([1,2,3])}.\n",
-    )
-    .unwrap();
-    let out = Command::new("erlc")
-        .arg("-o")
-        .arg(&dir)
-        .arg(dir.join("erlboot_live_hello.erl"))
-        .output()
-        .expect("erlc");
-    assert!(out.status.success(), "erlc: {out:?}");
+    let compile = |body: &str| {
+        std::fs::write(
+            dir.join("erlboot_live_hello.erl"),
+            format!("-module(erlboot_live_hello).\n-export([hi/0]).\nhi() -> {body}.\n"),
+        )
+        .unwrap();
+        let out = Command::new("erlc")
+            .arg("-o")
+            .arg(&dir)
+            .arg(dir.join("erlboot_live_hello.erl"))
+            .output()
+            .expect("erlc");
+        assert!(out.status.success(), "erlc: {out:?}");
+    };
+    compile("{hello, lists:sum([1,2,3])}");
     let d = dir.to_str().unwrap();
     let ns = Netns::new();
     let _server = Server::start(&ns, &["--allow", "127.0.0.1", "--root", d, "--cwd", d]);
-    let mut command = Otp::System.erl(&ns);
-    command.args([
-        "-loader",
-        "inet",
-        "-hosts",
-        "127.0.0.1",
-        "-noshell",
-        "-eval",
-        r#"io:format("cwd module ~p ~s~n",
-                     [erlboot_live_hello:hi(), code:which(erlboot_live_hello)]),
-           init:stop()."#,
-    ]);
-    let run = ns.run(command, BOOT_TIMEOUT);
-    run.assert_success("a node calling a module from the server's --cwd");
-    assert!(
-        run.stdout.contains(&format!(
-            "cwd module {{hello,6}} {d}/erlboot_live_hello.beam"
-        )),
-        "{}",
-        run.stdout
-    );
+    let boot = |expected: &str| {
+        let mut command = Otp::System.erl(&ns);
+        command.args([
+            "-loader",
+            "inet",
+            "-hosts",
+            "127.0.0.1",
+            "-noshell",
+            "-eval",
+            r#"io:format("cwd module ~p ~s~n",
+                         [erlboot_live_hello:hi(), code:which(erlboot_live_hello)]),
+               init:stop()."#,
+        ]);
+        let run = ns.run(command, BOOT_TIMEOUT);
+        run.assert_success("a node calling a module from the server's --cwd");
+        assert!(
+            run.stdout.contains(&format!(
+                "cwd module {expected} {d}/erlboot_live_hello.beam"
+            )),
+            "{}",
+            run.stdout
+        );
+    };
+    boot("{hello,6}");
+    compile("{changed, lists:sum([1,2,3,4])}");
+    boot("{changed,10}");
 }
 
 /// A module inside an `.ez` archive under a root, put on the code path with `-pa`, loads
