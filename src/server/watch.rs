@@ -98,6 +98,8 @@ pub struct Watch {
     roots: Vec<PathBuf>,
     /// Directories watched on their own, and the only names in them that matter (`None`: all).
     single: HashMap<PathBuf, Option<Vec<OsString>>>,
+    /// The same, by watch descriptor, for telling which events matter.
+    single_wds: HashMap<i32, Option<Vec<OsString>>>,
     state: Mutex<State>,
 }
 
@@ -105,8 +107,6 @@ struct State {
     version: u64,
     /// Watch descriptor → the directory's path, for naming the directories created in it.
     dirs: HashMap<i32, PathBuf>,
-    /// Watch descriptor → the names that matter, for the directories watched on their own.
-    single: HashMap<i32, Option<Vec<OsString>>>,
     /// Set once a change could not be followed: the watch no longer vouches for anything.
     broken: bool,
 }
@@ -140,14 +140,23 @@ impl Watch {
                 child = parent;
             }
         }
+        let mut single_wds = HashMap::new();
+        for (dir, names) in &single {
+            check_local(dir)?;
+            let wd = add_watch(fd.as_raw_fd(), dir).map_err(|source| WatchError::Directory {
+                path: dir.clone(),
+                source,
+            })?;
+            single_wds.insert(wd, names.clone());
+        }
         let watch = Watch {
             fd,
             roots: roots.to_vec(),
             single,
+            single_wds,
             state: Mutex::new(State {
                 version: 0,
                 dirs: HashMap::new(),
-                single: HashMap::new(),
                 broken: false,
             }),
         };
@@ -155,16 +164,6 @@ impl Watch {
             let mut state = watch.state.lock().expect("watch lock");
             for root in &watch.roots {
                 watch.add_tree(root, &mut state.dirs, true)?;
-            }
-            for (dir, names) in &watch.single {
-                check_local(dir)?;
-                let wd = add_watch(watch.fd.as_raw_fd(), dir).map_err(|source| {
-                    WatchError::Directory {
-                        path: dir.clone(),
-                        source,
-                    }
-                })?;
-                state.single.insert(wd, names.clone());
             }
         }
         Ok(watch)
@@ -234,7 +233,7 @@ impl Watch {
                     continue;
                 }
                 if !state.dirs.contains_key(&event.wd) {
-                    match state.single.get(&event.wd) {
+                    match self.single_wds.get(&event.wd) {
                         // An ancestor's other entries do not matter.
                         Some(Some(names))
                             if !names.iter().any(|n| matters(n, name))
