@@ -9,9 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use erlboot::server::{
-    DiskConfig, DiskSource, FileSource, Jail, MemorySource, NameEncoding, Session, SessionConfig,
-};
+use erlboot::disk::{DiskConfig, DiskSource, Jail, NameEncoding};
+use erlboot::server::{FileSource, MemorySource, Session, SessionConfig};
 use erlboot::time::Instant;
 
 fn boot_frames() -> Vec<u8> {

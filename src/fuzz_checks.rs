@@ -194,7 +194,7 @@ pub fn session(data: &[u8]) {
 }
 
 /// The limits the archive target parses with.
-pub const ARCHIVE_LIMITS: crate::server::archive::Limits = crate::server::archive::Limits {
+pub const ARCHIVE_LIMITS: crate::archive::ArchiveLimits = crate::archive::ArchiveLimits {
     max_entries: 4096,
     max_nodes: 1 << 14,
     max_entry_size: 1 << 20,
@@ -205,8 +205,8 @@ pub const ARCHIVE_LIMITS: crate::server::archive::Limits = crate::server::archiv
 /// panicking: each entry name is found by `get` and `read_file_info` in both passes, and the
 /// directory above each entry lists it.
 pub fn archive(data: &[u8]) {
+    use crate::archive::{self, Archive, Pass};
     use crate::proto::{Access, DateTime, FileInfo, FileType};
-    use crate::server::archive::{self, Archive, Pass};
     use crate::server::FileError;
 
     let text = String::from_utf8_lossy(data);

@@ -7,13 +7,20 @@
 //!
 //! - [`etf`]: the bounded External Term Format codec;
 //! - [`proto`]: discovery datagrams, framing, and the typed requests and replies;
-//! - [`server`]: the boot server's session, file sources, policy and tokio driver;
+//! - [`server`]: the boot server's session, responder, reply cache, memory source and policy;
 //! - [`client`]: the inet loader (`erl_prim_loader -loader inet`) as a sans-IO state machine;
-//! - [`time`]: the driver-supplied clock every state machine runs on.
+//! - [`archive`]: `.ez` archives read as OTP reads them, from bytes;
+//! - [`time`]: the driver-supplied clock every state machine runs on;
+//!
+//! and the code that touches the operating system:
+//! - [`disk`]: the real file system as a file source (jailed, cached, watched);
+//! - [`net`]: the drivers that run the server and the client on sockets.
 
+pub mod archive;
 pub mod client;
-pub mod clock;
+pub mod disk;
 pub mod etf;
+pub mod net;
 pub mod proto;
 pub mod server;
 pub mod time;

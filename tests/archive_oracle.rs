@@ -13,9 +13,9 @@ mod zip;
 use std::path::Path;
 
 use bytes::Bytes;
+use erlboot::archive::{self, Archive, DosSeconds, Pass};
 use erlboot::etf::{self, Decoder, Limits, Profile, Term};
 use erlboot::proto::FileInfo;
-use erlboot::server::archive::{self, Archive, DosSeconds, Pass};
 use erlboot::server::FileError;
 use otp::Otp;
 

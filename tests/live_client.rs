@@ -9,9 +9,9 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use erlboot::client::driver::Client;
 use erlboot::client::{Event, LoaderConfig, LoaderTimings, Response};
 use erlboot::etf::Term;
+use erlboot::net::Client;
 use erlboot::proto::Request;
 use netns::{require, Finished, Netns, Proc};
 

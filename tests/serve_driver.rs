@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use erlboot::etf::{Profile, Term};
+use erlboot::net::{Server, ServerConfig};
 use erlboot::proto::frame::encode_term_frame;
-use erlboot::server::driver::{Server, ServerConfig};
 use erlboot::server::{
     AllowList, ConnectionLimits, MemorySource, SessionConfig, SessionLimits, Versions,
 };

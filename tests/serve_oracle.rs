@@ -15,13 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use erlboot::disk::{DiskConfig, DiskSource, Jail, NameEncoding};
 use erlboot::etf::{Decoder, Limits};
 use erlboot::etf::{Profile, Term};
 use erlboot::proto::FileInfo;
 use erlboot::proto::{Reply, Request};
-use erlboot::server::{
-    DiskConfig, DiskSource, FileSource, Jail, NameEncoding, ReplyCache, Session, SessionConfig,
-};
+use erlboot::server::{FileSource, ReplyCache, Session, SessionConfig};
 use erlboot::time::Instant;
 use otp::{read_records, write_records, Otp};
 

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use erlboot::client::driver::Client;
 use erlboot::client::Event;
 use erlboot::etf::Term;
+use erlboot::net::Client;
 use erlboot::proto::{Command, Request};
 use erlboot::time::Instant;
 

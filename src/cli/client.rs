@@ -6,10 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use erlboot::client::driver::{CallError, Client};
 use erlboot::client::{LoaderConfig, ReplyError, Response};
+use erlboot::disk::{erts_versions, profile_of};
+use erlboot::net::{CallError, Client};
 use erlboot::proto::Request;
-use erlboot::server::installation::{erts_versions, profile_of};
 use thiserror::Error;
 
 /// The Erlang installation whose ERTS version is announced when none is given.

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use erlboot::client::driver::Client;
 use erlboot::etf::Term;
+use erlboot::net::Client;
 use erlboot::proto::Request;
 
 use super::client::{ask, ClientError, ServerArgs};

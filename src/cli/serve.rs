@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use erlboot::disk::{erts_versions, profile_of};
+use erlboot::disk::{DiskConfig, DiskSource, Jail, NameEncoding};
 use erlboot::etf::Profile;
+use erlboot::net::{ServeError, Server, ServerConfig};
 use erlboot::proto::discovery;
-use erlboot::server::driver::{ServeError, Server, ServerConfig};
-use erlboot::server::installation::{erts_versions, profile_of};
 use erlboot::server::{
-    AllowList, Cidr, ConnectionLimits, DiskConfig, DiskSource, Jail, NameEncoding, ReplyEncoding,
-    SessionConfig, SessionLimits, Versions,
+    AllowList, Cidr, ConnectionLimits, ReplyEncoding, SessionConfig, SessionLimits, Versions,
 };
 use thiserror::Error;
 use tracing::{info, warn};

@@ -107,7 +107,7 @@ pub struct ConnId(pub u64);
 
 /// A boot server as discovery found it: `{Priority, IP, Port}` in OTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Server {
+pub struct Discovered {
     /// The priority byte of its answer (always 0 from OTP servers).
     pub priority: u8,
     /// The answer's source address, with the TCP port the answer named.
@@ -172,16 +172,16 @@ pub enum Event {
     /// A round ended with answers.
     Discovered {
         /// Every answer, newest first.
-        answered: Vec<Server>,
+        answered: Vec<Discovered>,
         /// Those to try, in order: the answers not in the ignore list.
-        to_try: Vec<Server>,
+        to_try: Vec<Discovered>,
     },
     /// A connect failed or timed out; the next server is tried.
     ConnectFailed {
         /// The connection.
         conn: ConnId,
         /// The server.
-        server: Server,
+        server: Discovered,
         /// Whether the loader gave up waiting rather than the driver reporting a failure.
         timed_out: bool,
     },
@@ -190,7 +190,7 @@ pub enum Event {
         /// The connection.
         conn: ConnId,
         /// The server.
-        server: Server,
+        server: Discovered,
     },
     /// The outstanding request will be sent again after a new discovery.
     Resending {
@@ -280,11 +280,11 @@ enum State {
 #[derive(Debug)]
 struct Discovery {
     /// Exact triples whose connect failed, newest failures first (`Servers ++ Ignore`).
-    ignore: Vec<Server>,
+    ignore: Vec<Discovered>,
     /// Empty rounds left that sleep short (`Tries`).
     short_sleeps_left: u32,
     /// Answers that arrived while not collecting, in arrival order, once each.
-    mailbox: Vec<Server>,
+    mailbox: Vec<Discovered>,
     step: Step,
 }
 
@@ -292,7 +292,7 @@ struct Discovery {
 enum Step {
     /// `find_collect`: answers so far (newest first), sends left, end of the window.
     Collect {
-        answers: Vec<Server>,
+        answers: Vec<Discovered>,
         sends_left: u32,
         until: Instant,
     },
@@ -300,7 +300,7 @@ enum Step {
     Sleep { until: Instant },
     /// `connect_master`: trying `servers[next]` as `conn`.
     Connect {
-        servers: Vec<Server>,
+        servers: Vec<Discovered>,
         next: usize,
         conn: ConnId,
         until: Instant,
@@ -369,7 +369,7 @@ impl Loader {
             return;
         };
         // OTP's pattern `[$E,$B,$O,$O,$T,$R,Priority,T1,T0 | _Version]`.
-        let server = Answer::parse(datagram).ok().map(|answer| Server {
+        let server = Answer::parse(datagram).ok().map(|answer| Discovered {
             priority: answer.priority,
             addr: SocketAddrV4::new(*from.ip(), answer.port),
         });
@@ -606,7 +606,7 @@ impl Loader {
     }
 
     /// `find_loop/8` after a round, and `find_master` on what it returns.
-    fn end_round(&mut self, now: Instant, answers: Vec<Server>) {
+    fn end_round(&mut self, now: Instant, answers: Vec<Discovered>) {
         let timings = self.config.timings;
         let State::Discovering(discovery) = &mut self.state else {
             unreachable!("rounds run while discovering")
@@ -624,7 +624,7 @@ impl Loader {
         }
         // `keysort(1, Servers -- Ignore)`: the sort leaves the order alone (its guard compares a
         // tuple with an integer, which is never smaller), so newest first it stays.
-        let to_try: Vec<Server> = answers
+        let to_try: Vec<Discovered> = answers
             .iter()
             .filter(|server| !discovery.ignore.contains(server))
             .copied()
@@ -643,7 +643,7 @@ impl Loader {
     }
 
     /// `connect_master` trying `servers[next]`.
-    fn connect(&mut self, now: Instant, servers: Vec<Server>, next: usize) {
+    fn connect(&mut self, now: Instant, servers: Vec<Discovered>, next: usize) {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
         self.actions.push_back(Action::Connect {
@@ -752,7 +752,7 @@ impl Loader {
 }
 
 /// `find_collect`'s accumulator: a new answer goes in front, a known one is dropped.
-fn collect(answers: &mut Vec<Server>, server: Server) {
+fn collect(answers: &mut Vec<Discovered>, server: Discovered) {
     if !answers.contains(&server) && answers.len() < MAX_ANSWERS {
         answers.insert(0, server);
     }

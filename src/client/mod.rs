@@ -4,18 +4,18 @@
 //! - [`Loader`]: the state machine, requests in, [`Action`]s and [`Event`]s out;
 //! - [`LoaderTimings`]: OTP's collect window, retries, sleeps and timeouts;
 //! - [`parse_hosts`]: which addresses a `-hosts` flag names;
-//! - [`read_reply`]: a reply frame as OTP's client reads it;
-//! - [`driver`]: the loader on tokio sockets.
+//! - [`read_reply`]: a reply frame as OTP's client reads it.
+//!
+//! The driver that puts the loader on sockets is [`crate::net::Client`].
 
-pub mod driver;
 mod hosts;
-pub mod loader;
+mod loader;
 mod response;
 mod timings;
 
 pub use hosts::{parse_host, parse_hosts};
 pub use loader::{
-    Action, ConnId, Event, Loader, LoaderConfig, LoaderError, ResendReason, Server, MAX_ANSWERS,
+    Action, ConnId, Discovered, Event, Loader, LoaderConfig, LoaderError, ResendReason, MAX_ANSWERS,
 };
 pub use response::{read_reply, ReplyError, Response};
 pub use timings::LoaderTimings;

@@ -43,8 +43,8 @@ fn udp_from(ip: Ipv4Addr) -> SocketAddrV4 {
     SocketAddrV4::new(ip, 4368)
 }
 
-fn server(priority: u8, ip: Ipv4Addr, port: u16) -> Server {
-    Server {
+fn server(priority: u8, ip: Ipv4Addr, port: u16) -> Discovered {
+    Discovered {
         priority,
         addr: SocketAddrV4::new(ip, port),
     }

@@ -1,34 +1,26 @@
-//! The boot server: what `erl_boot_server` does, as a sans-IO session over a file source, plus
-//! the policy that guards it and the tokio driver that runs it on sockets.
+//! The boot server as sans-IO code: what `erl_boot_server` does, with the policy that guards it.
 //!
 //! - [`Session`]: one connection, request frames in, reply frames out;
 //! - [`Responder`]: discovery, `EBOOTQ` in, `EBOOTR` out;
-//! - [`FileSource`]: where files come from — [`DiskSource`] (jailed, cached) or
-//!   [`MemorySource`];
-//! - [`ReplyCache`]: reply frames remembered while the source stays unchanged ([`watch`]
-//!   tells when a tree on disk changes);
-//! - [`policy`]: the allow list and the limits;
-//! - [`driver`]: the tokio server that puts these on sockets.
+//! - [`FileSource`]: where files come from — [`MemorySource`] here, the disk in
+//!   [`crate::disk`];
+//! - [`ReplyCache`]: reply frames remembered while the source stays unchanged;
+//! - [`AllowList`], [`ConnectionLimits`], [`SessionLimits`]: who may boot, and how much.
+//!
+//! The drivers that put these on sockets are in [`crate::net`].
 
-pub mod archive;
-mod cache;
-pub mod disk;
-pub mod driver;
-pub mod files;
-pub mod installation;
-pub mod jail;
-pub mod memory;
-pub mod policy;
-pub mod replies;
-pub mod responder;
-pub mod session;
-pub mod watch;
+mod files;
+mod memory;
+mod policy;
+mod replies;
+mod responder;
+mod session;
 
-pub use disk::{DiskConfig, DiskSource, NameEncoding};
 pub use files::{FileError, FileSource, Follow, Question, Reuse, Version};
-pub use jail::Jail;
 pub use memory::MemorySource;
-pub use policy::{AllowList, Cidr, ConnectionLimits, SessionLimits};
+pub use policy::{AllowList, Cidr, CidrError, ConnectionLimits, SessionLimits};
 pub use replies::ReplyCache;
 pub use responder::{Responder, Verdict, Versions};
-pub use session::{CloseReason, ReplyEncoding, Served, Session, SessionConfig, Transmit};
+pub use session::{
+    request_profile, CloseReason, ReplyEncoding, Served, Session, SessionConfig, Transmit,
+};

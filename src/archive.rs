@@ -49,15 +49,15 @@
 //!
 //! Where OTP's connection process crashes (a bad local header, an unknown compression method,
 //! corrupt deflate data: the `throw` escapes `prim_zip:open/3` or zlib raises), this module
-//! answers [`FileError::Io`]; where an entry would inflate past [`Limits::max_entry_size`],
+//! answers [`FileError::Io`]; where an entry would inflate past [`ArchiveLimits::max_entry_size`],
 //! [`FileError::NoMemory`].
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use super::files::FileError;
 use crate::proto::{Access, DateTime, FileInfo, FileType};
+use crate::server::FileError;
 
 /// The archive extension, `init:archive_extension()`.
 pub const EXTENSION: &str = ".ez";
@@ -103,7 +103,7 @@ pub enum DosSeconds {
 
 /// Bounds on what an untrusted archive may make the reader hold or produce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub struct ArchiveLimits {
     /// Central directory entries.
     pub max_entries: usize,
     /// Entries plus the virtual directories added for them.
@@ -113,9 +113,9 @@ pub struct Limits {
     pub max_entry_size: usize,
 }
 
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
+impl Default for ArchiveLimits {
+    fn default() -> ArchiveLimits {
+        ArchiveLimits {
             max_entries: 65_535,
             max_nodes: 1 << 20,
             max_entry_size: 256 << 20,
@@ -140,7 +140,7 @@ pub enum ArchiveError {
     /// The central directory is cut short or malformed (OTP: `bad_central_directory`).
     #[error("bad zip central directory")]
     BadCentralDirectory,
-    /// More central directory entries than [`Limits::max_entries`].
+    /// More central directory entries than [`ArchiveLimits::max_entries`].
     #[error("{count} zip entries, more than the limit of {max}")]
     TooManyEntries {
         /// Entries the end record declares.
@@ -148,7 +148,7 @@ pub enum ArchiveError {
         /// The limit.
         max: usize,
     },
-    /// More entries and virtual directories than [`Limits::max_nodes`].
+    /// More entries and virtual directories than [`ArchiveLimits::max_nodes`].
     #[error("more than {max} files and directories in the archive")]
     TooManyNodes {
         /// The limit.
@@ -204,7 +204,7 @@ pub struct Archive {
     data: Bytes,
     entries: Vec<Entry>,
     nodes: Vec<Node>,
-    limits: Limits,
+    limits: ArchiveLimits,
     seconds: DosSeconds,
 }
 
@@ -285,13 +285,13 @@ impl Dirs {
 }
 
 impl Archive {
-    /// Parses an archive with the default [`Limits`].
+    /// Parses an archive with the default [`ArchiveLimits`].
     pub fn parse(data: Bytes) -> Result<Archive, ArchiveError> {
-        Archive::parse_with(data, Limits::default())
+        Archive::parse_with(data, ArchiveLimits::default())
     }
 
     /// Parses an archive as `prim_zip:open/3` does, within `limits`.
-    pub fn parse_with(data: Bytes, limits: Limits) -> Result<Archive, ArchiveError> {
+    pub fn parse_with(data: Bytes, limits: ArchiveLimits) -> Result<Archive, ArchiveError> {
         let end_record = Archive::end_record(&data)?;
         let count = usize::from(u16_at(end_record, 6));
         let cd_size = u32_at(end_record, 8) as usize;
@@ -370,7 +370,7 @@ impl Archive {
     }
 
     /// The entries with OTP's virtual directories inserted (`ensure_virtual_dirs/6`).
-    fn nodes(entries: &[Entry], limits: Limits) -> Result<Vec<Node>, ArchiveError> {
+    fn nodes(entries: &[Entry], limits: ArchiveLimits) -> Result<Vec<Node>, ArchiveError> {
         let mut dirs = Dirs::default();
         let mut nodes = Vec::with_capacity(entries.len());
         for (index, entry) in entries.iter().enumerate() {
@@ -633,7 +633,7 @@ fn dos_date_time(date: u16, time: u16) -> DateTime {
 }
 
 #[cfg(test)]
-#[path = "../../tests/support/zip.rs"]
+#[path = "../tests/support/zip.rs"]
 mod test_zip;
 
 #[cfg(test)]
@@ -645,10 +645,10 @@ mod tests {
         Archive::parse(Bytes::from(data))
     }
 
-    fn small(max_entry_size: usize) -> Limits {
-        Limits {
+    fn small(max_entry_size: usize) -> ArchiveLimits {
+        ArchiveLimits {
             max_entry_size,
-            ..Limits::default()
+            ..ArchiveLimits::default()
         }
     }
 
@@ -906,7 +906,7 @@ mod tests {
             .map(|i| zip::stored(format!("d{i}/e{i}/f").as_bytes(), b""))
             .collect();
         let data = Bytes::from(build(&entries));
-        let limits = |max_entries, max_nodes| Limits {
+        let limits = |max_entries, max_nodes| ArchiveLimits {
             max_entries,
             max_nodes,
             max_entry_size: 1,

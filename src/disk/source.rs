@@ -14,11 +14,11 @@ use bytes::Bytes;
 
 use crate::proto::{Access, DateTime, FileInfo, FileType};
 
-use super::archive::{self, Archive};
 use super::cache::{Cache, FileId, Stamp};
-use super::files::{FileError, FileSource, Follow, Question, Reuse, Version};
 use super::jail::Jail;
 use super::watch::{Watch, WatchError};
+use crate::archive::{self, Archive};
+use crate::server::{FileError, FileSource, Follow, Question, Reuse, Version};
 
 /// How file names map between the code points on the wire and the bytes on disk, as OTP's
 /// `file:native_name_encoding()` decides it.

@@ -16,12 +16,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
-use crate::clock::Clock;
+use super::clock::Clock;
 use crate::proto::Request;
 use crate::time::Instant;
 
-use super::loader::{Action, ConnId, Event, Loader, LoaderConfig, LoaderError};
-use super::response::{ReplyError, Response};
+use crate::client::{Action, ConnId, Event, Loader, LoaderConfig, LoaderError};
+use crate::client::{ReplyError, Response};
 
 /// What the sockets report.
 enum Network {

@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use super::files::FileError;
+use crate::server::FileError;
 
 /// The roots a server serves, or none (OTP's "any readable file").
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,13 +19,12 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::clock::Clock;
+use super::clock::Clock;
 
-use super::files::FileSource;
-use super::policy::{AllowList, ConnectionLimits};
-use super::replies::ReplyCache;
-use super::responder::{Responder, Verdict, Versions};
-use super::session::{Session, SessionConfig, Transmit};
+use crate::server::{
+    AllowList, ConnectionLimits, FileSource, ReplyCache, Responder, Session, SessionConfig,
+    Transmit, Verdict, Versions,
+};
 
 /// Pending connections the kernel queues before `accept` (OTP's boot server uses 5).
 const LISTEN_BACKLOG: u32 = 4096;
