@@ -20,9 +20,9 @@ fn boot_frames() -> Vec<u8> {
 
 /// Answers every request of the boot; returns the reply bytes.
 fn answer<S: FileSource + ?Sized>(source: &Arc<S>, input: &[u8]) -> usize {
-    let mut session = Session::new(Arc::clone(source), SessionConfig::default(), Instant::ZERO);
+    let mut session = Session::new(SessionConfig::default(), Instant::ZERO);
     session.handle_data(Instant::ZERO, input);
-    std::iter::from_fn(|| session.poll_transmit())
+    std::iter::from_fn(|| session.poll_transmit_from(&**source))
         .map(|t| t.len())
         .sum()
 }
@@ -40,9 +40,9 @@ fn boot(c: &mut Criterion) {
     let sent = answer(&disk, &input);
     // The same tree in memory: every file the boot fetched, at the same path.
     let mut tree = MemorySource::new(cwd.to_str().unwrap());
-    let mut session = Session::new(Arc::clone(&disk), SessionConfig::default(), Instant::ZERO);
+    let mut session = Session::new(SessionConfig::default(), Instant::ZERO);
     session.handle_data(Instant::ZERO, &input);
-    while session.poll_transmit().is_some() {}
+    while session.poll_transmit_from(&*disk).is_some() {}
     while let Some(served) = session.poll_served() {
         if let (Some(name), None) = (&served.name, &served.error) {
             if let Ok(contents) = disk.get(name) {

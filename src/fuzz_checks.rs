@@ -136,9 +136,9 @@ pub fn session(data: &[u8]) {
         .with_symlink("/usr/lib/erlang/loop", "loop");
     let config = SessionConfig::default();
     let tree = Arc::new(tree);
-    let mut session = Session::new(Arc::clone(&tree), config, Instant::ZERO);
+    let mut session = Session::new(config, Instant::ZERO);
     let mut remembering =
-        Session::new(tree, config, Instant::ZERO).with_replies(Arc::new(ReplyCache::new(1 << 16)));
+        Session::new(config, Instant::ZERO).with_replies(Arc::new(ReplyCache::new(1 << 16)));
     let frames = FrameDecoder::new(u32::MAX);
     let decoder = Decoder::new(LIMITS);
     let mut now = Instant::ZERO;
@@ -167,8 +167,10 @@ pub fn session(data: &[u8]) {
             rest = tail;
         }
         assert!(session.buffered() <= config.limits.max_request as usize + 4 + 256);
-        while let Some(transmit) = session.poll_transmit() {
-            let remembered = remembering.poll_transmit().expect("the same replies");
+        while let Some(transmit) = session.poll_transmit_from(&*tree) {
+            let remembered = remembering
+                .poll_transmit_from(&*tree)
+                .expect("the same replies");
             assert_eq!(
                 remembered.to_vec(),
                 transmit.to_vec(),
@@ -187,7 +189,10 @@ pub fn session(data: &[u8]) {
                 "a reply of a known shape"
             );
         }
-        assert!(remembering.poll_transmit().is_none(), "the same replies");
+        assert!(
+            remembering.poll_transmit_from(&*tree).is_none(),
+            "the same replies"
+        );
         assert_eq!(remembering.close_reason(), session.close_reason());
         assert!(replies <= requests);
     }

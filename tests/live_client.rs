@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use erlboot::client::{Event, LoaderConfig, LoaderTimings, Response};
 use erlboot::etf::Term;
-use erlboot::net::Client;
+use erlboot::net::{Client, TokioRuntime};
 use erlboot::proto::Request;
 use netns::{require, Finished, Netns, Proc};
 
@@ -247,10 +247,9 @@ fn a_server_restart_mid_session_is_survived() {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let mut client = Client::new(config);
-            let deadline = || Some(tokio::time::Instant::now() + WAIT);
+            let mut client = Client::new(TokioRuntime::new(), config);
             let lists = client
-                .call(&beam("lists"), deadline())
+                .call(&beam("lists"), Some(client.now() + WAIT))
                 .await
                 .unwrap()
                 .unwrap();
@@ -262,7 +261,7 @@ fn a_server_restart_mid_session_is_survived() {
             first.kill();
             let _second = otp_boot_server(ns_ref, "127.0.0.1");
             let maps = client
-                .call(&beam("maps"), deadline())
+                .call(&beam("maps"), Some(client.now() + WAIT))
                 .await
                 .unwrap()
                 .unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use erlboot::etf::{Profile, Term};
-use erlboot::net::{Server, ServerConfig};
+use erlboot::net::{Blocking, Server, ServerConfig, TokioRuntime};
 use erlboot::proto::frame::encode_term_frame;
 use erlboot::server::{
     AllowList, ConnectionLimits, MemorySource, SessionConfig, SessionLimits, Versions,
@@ -37,7 +37,9 @@ async fn start(
     config: ServerConfig,
 ) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let tree = MemorySource::new("/srv").with_file("/srv/hello", &b"hello"[..]);
-    let server = Server::bind(config, Arc::new(tree)).await.unwrap();
+    let server = Server::bind(TokioRuntime::new(), config, Blocking(Arc::new(tree)))
+        .await
+        .unwrap();
     let addr = server.tcp_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server.run(async move {

@@ -61,13 +61,13 @@ fn otp_replies(otp: &Otp, cwd: &Path, requests: &[Vec<u8>]) -> Vec<Result<Vec<u8
 /// replies remembered must equal the ones first given.
 fn our_replies(source: DiskSource, requests: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let replies = Arc::new(ReplyCache::new(64 << 20));
-    let mut session = Session::new(Arc::new(source), SessionConfig::default(), Instant::ZERO)
-        .with_replies(Arc::clone(&replies));
+    let mut session =
+        Session::new(SessionConfig::default(), Instant::ZERO).with_replies(Arc::clone(&replies));
     let mut answer = |payload: &Vec<u8>| {
         let frame = [&(payload.len() as u32).to_be_bytes()[..], payload].concat();
         session.handle_data(Instant::ZERO, &frame);
         session
-            .poll_transmit()
+            .poll_transmit_from(&source)
             .expect("one reply per request")
             .to_vec()[4..]
             .to_vec()
@@ -367,7 +367,8 @@ fn a_file_changed_on_disk_is_never_served_stale() {
 
 /// A session of a server that remembers replies, over a jailed, watched tree.
 struct Remembering {
-    session: Session<DiskSource>,
+    session: Session,
+    source: DiskSource,
     replies: Arc<ReplyCache>,
     root: PathBuf,
 }
@@ -377,10 +378,11 @@ impl Remembering {
         let source = source(Jail::new([fixture.root()]).unwrap(), &fixture.cwd());
         assert!(source.watch_error().is_none(), "{:?}", source.watch_error());
         let replies = Arc::new(ReplyCache::new(1 << 20));
-        let session = Session::new(Arc::new(source), SessionConfig::default(), Instant::ZERO)
+        let session = Session::new(SessionConfig::default(), Instant::ZERO)
             .with_replies(Arc::clone(&replies));
         Remembering {
             session,
+            source,
             replies,
             root: std::fs::canonicalize(fixture.root()).unwrap(),
         }
@@ -390,7 +392,11 @@ impl Remembering {
         let payload = request.encode(Profile::Otp25).unwrap();
         let frame = [&(payload.len() as u32).to_be_bytes()[..], &payload].concat();
         self.session.handle_data(Instant::ZERO, &frame);
-        let reply = self.session.poll_transmit().unwrap().to_vec();
+        let reply = self
+            .session
+            .poll_transmit_from(&self.source)
+            .unwrap()
+            .to_vec();
         Reply::decode(&reply[4..], &Decoder::new(Limits::reply())).unwrap()
     }
 

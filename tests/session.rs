@@ -29,14 +29,15 @@ fn at(secs: u64) -> Instant {
     Instant::from_epoch(Duration::from_secs(secs))
 }
 
-fn session() -> Session<MemorySource> {
-    Session::new(tree(), SessionConfig::default(), at(0))
+fn session() -> Session {
+    Session::new(SessionConfig::default(), at(0))
 }
 
 /// Feeds `input` and collects every reply frame.
-fn replies(session: &mut Session<MemorySource>, input: &[u8]) -> Vec<Vec<u8>> {
+fn replies(session: &mut Session, input: &[u8]) -> Vec<Vec<u8>> {
     session.handle_data(at(0), input);
-    std::iter::from_fn(|| session.poll_transmit().map(|t| t.to_vec())).collect()
+    let tree = tree();
+    std::iter::from_fn(|| session.poll_transmit_from(&*tree).map(|t| t.to_vec())).collect()
 }
 
 fn frame(term: &Term, profile: Profile) -> Vec<u8> {
@@ -63,7 +64,7 @@ fn golden_replies_mirror_the_clients_release() {
         encoding: ReplyEncoding::Fixed(Profile::Otp25),
         ..SessionConfig::default()
     };
-    let mut s = Session::new(tree(), fixed, at(0));
+    let mut s = Session::new(fixed, at(0));
     assert_eq!(replies(&mut s, &get_29), [ok_25]);
 }
 
@@ -220,7 +221,7 @@ fn deep_nesting_is_refused_by_size_or_by_depth() {
         },
         ..SessionConfig::default()
     };
-    let mut s = Session::new(tree(), roomy, at(0));
+    let mut s = Session::new(roomy, at(0));
     let out = replies(&mut s, &raw_frame(&nested));
     let badarg = Term::tuple([
         Term::atom("error"),
@@ -271,7 +272,7 @@ fn an_oversized_length_closes_without_buffering() {
         })
     );
     assert_eq!(s.buffered(), 0);
-    assert!(s.poll_transmit().is_none());
+    assert!(s.poll_transmit_from(&*tree()).is_none());
     assert!(s.poll_timeout().is_none());
 }
 
@@ -301,7 +302,7 @@ fn silence_closes_at_the_idle_timeout_and_requests_postpone_it() {
     assert_eq!(s.poll_timeout(), Some(at(0) + idle));
     let get_cwd = frame(&Term::atom("get_cwd"), Profile::Otp25);
     s.handle_data(at(30), &get_cwd);
-    assert!(s.poll_transmit().is_some());
+    assert!(s.poll_transmit_from(&*tree()).is_some());
     assert_eq!(s.poll_timeout(), Some(at(30) + idle));
     s.handle_timeout(at(30) + (idle - Duration::from_millis(1)));
     assert!(s.close_reason().is_none());
@@ -309,7 +310,7 @@ fn silence_closes_at_the_idle_timeout_and_requests_postpone_it() {
     assert_eq!(s.close_reason(), Some(&CloseReason::Idle(idle)));
     s.handle_data(at(200), &get_cwd);
     assert!(
-        s.poll_transmit().is_none(),
+        s.poll_transmit_from(&*tree()).is_none(),
         "a closed session answers nothing"
     );
 }
@@ -324,7 +325,7 @@ fn no_timeouts_means_no_deadline() {
         },
         ..SessionConfig::default()
     };
-    let mut s = Session::new(tree(), config, at(0));
+    let mut s = Session::new(config, at(0));
     s.handle_data(at(0), &[0, 0]);
     assert_eq!(s.poll_timeout(), None);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use erlboot::client::Event;
 use erlboot::etf::Term;
-use erlboot::net::Client;
+use erlboot::net::{Client, TokioRuntime};
 use erlboot::proto::{Command, Request};
 use erlboot::time::Instant;
 
@@ -95,15 +95,15 @@ pub fn run(args: BootArgs) -> Result<(), ClientError> {
     let timeout = args.server.timeout();
     let runtime = super::client::runtime()?;
     runtime.block_on(async {
-        let mut client = Client::new(config.clone());
-        let clock = client.clock();
+        let mut client = Client::new(TokioRuntime::new(), config.clone());
+        let clock = client.runtime().clock();
         let mut report = Vec::new();
         let (mut requests, mut errors, mut bytes) = (0usize, 0usize, 0usize);
         for phase in &phases {
             let start = clock.now();
             let (mut phase_errors, mut phase_bytes) = (0, 0);
             for request in &phase.requests {
-                let deadline = tokio::time::Instant::now() + timeout;
+                let deadline = client.now() + timeout;
                 match super::client::ask(&mut client, &config, request, deadline, timeout).await {
                     Ok(response) => {
                         if let Term::Binary(contents) = response.value() {

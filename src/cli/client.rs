@@ -8,8 +8,9 @@ use std::time::Duration;
 use clap::Args;
 use erlboot::client::{LoaderConfig, ReplyError, Response};
 use erlboot::disk::{erts_versions, profile_of};
-use erlboot::net::{CallError, Client};
+use erlboot::net::{CallError, Client, TokioRuntime};
 use erlboot::proto::Request;
+use erlboot::time::Instant;
 use thiserror::Error;
 
 /// The Erlang installation whose ERTS version is announced when none is given.
@@ -113,10 +114,10 @@ fn resolve(host: &str) -> Result<Vec<Ipv4Addr>, ClientError> {
 
 /// Asks one thing, within the deadline; a server error becomes a [`ClientError::Server`].
 pub async fn ask(
-    client: &mut Client,
+    client: &mut Client<TokioRuntime>,
     config: &LoaderConfig,
     request: &Request,
-    deadline: tokio::time::Instant,
+    deadline: Instant,
     timeout: Duration,
 ) -> Result<Response, ClientError> {
     let name = request.file_name().unwrap_or("get_cwd").to_owned();

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use erlboot::etf::Term;
-use erlboot::net::Client;
+use erlboot::net::{Client, TokioRuntime};
 use erlboot::proto::Request;
 
 use super::client::{ask, ClientError, ServerArgs};
@@ -46,8 +46,8 @@ pub fn run(args: FetchArgs) -> Result<(), ClientError> {
     let timeout = args.server.timeout();
     let runtime = super::client::runtime()?;
     runtime.block_on(async {
-        let mut client = Client::new(config.clone());
-        let deadline = tokio::time::Instant::now() + timeout;
+        let mut client = Client::new(TokioRuntime::new(), config.clone());
+        let deadline = client.now() + timeout;
         if let Some(dir) = args.list_dir {
             let response = ask(
                 &mut client,

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use erlboot::disk::{erts_versions, profile_of};
 use erlboot::disk::{DiskConfig, DiskSource, Jail, NameEncoding};
 use erlboot::etf::Profile;
-use erlboot::net::{ServeError, Server, ServerConfig};
+use erlboot::net::{Blocking, ServeError, Server, ServerConfig, TokioRuntime};
 use erlboot::proto::discovery;
 use erlboot::server::{
     AllowList, Cidr, ConnectionLimits, ReplyEncoding, SessionConfig, SessionLimits, Versions,
@@ -228,7 +228,8 @@ pub fn run(args: ServeArgs) -> Result<(), ServeCliError> {
     };
     let runtime = tokio::runtime::Runtime::new().map_err(ServeCliError::Runtime)?;
     runtime.block_on(async {
-        let server = Server::bind(config.clone(), Arc::new(source)).await?;
+        let files = Blocking(Arc::new(source));
+        let server = Server::bind(TokioRuntime::new(), config.clone(), files).await?;
         let versions = match &config.versions {
             Versions::Any => "any".to_owned(),
             Versions::Exact(list) => list.join(","),

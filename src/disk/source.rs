@@ -309,14 +309,14 @@ impl FileSource for DiskSource {
         self.watch.as_ref().ok()?.version()
     }
 
-    fn reuse(&self, question: Question<'_>, info: Option<&FileInfo>) -> Reuse {
+    fn reuse(&self, question: &Question, info: Option<&FileInfo>) -> Reuse {
         let Ok(watch) = &self.watch else {
             return Reuse::Never;
         };
         let (name, follow) = match question {
             Question::Cwd => return Reuse::For(Duration::MAX),
-            Question::Get(name) | Question::ListDir(name) => (name, Follow::Links),
-            Question::FileInfo(name, follow) => (name, follow),
+            Question::Get(name) | Question::ListDir(name) => (name.as_str(), Follow::Links),
+            Question::FileInfo(name, follow) => (name.as_str(), *follow),
         };
         // Inside an archive every answer comes from the archive file.
         let (name, follow, in_archive) = match archive::split(name) {

@@ -1,8 +1,9 @@
-//! The tokio driver of the inet loader: the [`Loader`]'s actions on real sockets.
+//! The client driver: the inet loader's actions on a [`Runtime`]'s sockets.
 //!
-//! Every protocol decision is the loader's; this performs its actions (a UDP socket for
+//! Every protocol decision is the [`Loader`]'s; this performs its actions (a UDP socket for
 //! discovery, TCP connections) and hands back what the network does, with the time. Sockets
-//! report through one channel, so the loader sees events in the order they happened.
+//! report through one channel, so the loader sees events in the order they happened. The
+//! same code runs on tokio (`erlboot fetch`, `erlboot boot`) and on a simulated network.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -10,21 +11,23 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
-use super::clock::Clock;
+use crate::client::{Action, ConnId, Event, Loader, LoaderConfig, LoaderError};
+use crate::client::{ReplyError, Response};
+use crate::proto::discovery::MAX_DATAGRAM;
 use crate::proto::Request;
 use crate::time::Instant;
 
-use crate::client::{Action, ConnId, Event, Loader, LoaderConfig, LoaderError};
-use crate::client::{ReplyError, Response};
+use super::runtime::{Runtime, TcpStream, Timer, UdpSocket};
+
+/// Bytes read from a connection at a time.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// What the sockets report.
-enum Network {
+enum Network<S> {
     Datagram {
         socket: u64,
         from: SocketAddrV4,
@@ -32,7 +35,7 @@ enum Network {
     },
     Connected {
         conn: ConnId,
-        stream: TcpStream,
+        stream: S,
     },
     ConnectFailed {
         conn: ConnId,
@@ -57,32 +60,33 @@ pub enum CallError {
     Deadline,
 }
 
-/// One TCP connection's tasks and write half.
-struct Conn {
+/// One TCP connection's task and write half.
+struct Conn<W> {
     task: JoinHandle<()>,
-    writer: Option<OwnedWriteHalf>,
+    writer: Option<W>,
 }
 
-/// The inet loader on tokio sockets.
-pub struct Client {
+type WriteHalf<R> = <<R as Runtime>::Stream as TcpStream>::WriteHalf;
+
+/// The inet loader on a runtime's sockets.
+pub struct Client<R: Runtime> {
+    runtime: R,
     loader: Loader,
-    clock: Clock,
-    discovery: Option<(u64, Arc<UdpSocket>, JoinHandle<()>)>,
+    discovery: Option<(u64, Arc<R::Udp>, JoinHandle<()>)>,
     sockets: u64,
-    conns: BTreeMap<ConnId, Conn>,
-    tx: mpsc::UnboundedSender<Network>,
-    rx: mpsc::UnboundedReceiver<Network>,
+    conns: BTreeMap<ConnId, Conn<WriteHalf<R>>>,
+    tx: mpsc::UnboundedSender<Network<R::Stream>>,
+    rx: mpsc::UnboundedReceiver<Network<R::Stream>>,
     events: Vec<(Instant, Event)>,
 }
 
-impl Client {
+impl<R: Runtime> Client<R> {
     /// A client that starts discovering at once, as a booting node does.
-    pub fn new(config: LoaderConfig) -> Client {
-        let clock = Clock::start();
+    pub fn new(runtime: R, config: LoaderConfig) -> Client<R> {
         let (tx, rx) = mpsc::unbounded_channel();
         Client {
-            loader: Loader::new(config, clock.now()),
-            clock,
+            loader: Loader::new(config, runtime.now()),
+            runtime,
             discovery: None,
             sockets: 0,
             conns: BTreeMap::new(),
@@ -92,9 +96,14 @@ impl Client {
         }
     }
 
-    /// The driver's clock (its epoch is when the client was made).
-    pub fn clock(&self) -> Clock {
-        self.clock
+    /// The runtime the client runs on.
+    pub fn runtime(&self) -> &R {
+        &self.runtime
+    }
+
+    /// The time now, on the runtime's clock.
+    pub fn now(&self) -> Instant {
+        self.runtime.now()
     }
 
     /// What the loader did since the last call, with when: discovery rounds, connects,
@@ -107,10 +116,11 @@ impl Client {
     pub async fn call(
         &mut self,
         request: &Request,
-        deadline: Option<tokio::time::Instant>,
+        deadline: Option<Instant>,
     ) -> Result<Result<Response, ReplyError>, CallError> {
         self.perform().await;
-        self.loader.request(self.clock.now(), request)?;
+        self.loader.request(self.runtime.now(), request)?;
+        let mut timer = self.runtime.timer(self.runtime.now());
         loop {
             self.perform().await;
             while let Some(event) = self.loader.poll_event() {
@@ -118,32 +128,34 @@ impl Client {
                     Event::Reply(reply) => return Ok(reply),
                     event => {
                         log(&event);
-                        self.events.push((self.clock.now(), event));
+                        self.events.push((self.runtime.now(), event));
                     }
                 }
             }
-            let wake = self.loader.poll_timeout().map(|at| self.clock.to_tokio(at));
-            let wake = match (wake, deadline) {
+            let wake = match (self.loader.poll_timeout(), deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            if let Some(wake) = wake {
+                timer.reset(wake);
+            }
             tokio::select! {
                 report = self.rx.recv() => {
                     let report = report.expect("the client holds a sender");
                     self.deliver(report);
                 }
-                () = sleep_until(wake) => {
-                    if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                () = &mut timer, if wake.is_some() => {
+                    if deadline.is_some_and(|d| self.runtime.now() >= d) {
                         return Err(CallError::Deadline);
                     }
-                    self.loader.handle_timeout(self.clock.now());
+                    self.loader.handle_timeout(self.runtime.now());
                 }
             }
         }
     }
 
-    fn deliver(&mut self, report: Network) {
-        let now = self.clock.now();
+    fn deliver(&mut self, report: Network<R::Stream>) {
+        let now = self.runtime.now();
         match report {
             Network::Datagram {
                 socket,
@@ -164,7 +176,7 @@ impl Client {
                 entry.writer = Some(writer);
                 let tx = self.tx.clone();
                 entry.task = tokio::spawn(async move {
-                    let mut buf = vec![0; 64 * 1024];
+                    let mut buf = vec![0; READ_CHUNK];
                     loop {
                         match reader.read(&mut buf).await {
                             Ok(0) | Err(_) => {
@@ -218,8 +230,9 @@ impl Client {
                 }
                 Action::Connect { conn, to } => {
                     let tx = self.tx.clone();
+                    let runtime = self.runtime.clone();
                     let task = tokio::spawn(async move {
-                        let report = match TcpStream::connect(SocketAddr::V4(to)).await {
+                        let report = match runtime.connect(SocketAddr::V4(to)).await {
                             Ok(stream) => Network::Connected { conn, stream },
                             Err(_) => Network::ConnectFailed { conn },
                         };
@@ -243,7 +256,8 @@ impl Client {
         }
         self.sockets += 1;
         let id = self.sockets;
-        let socket = match UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).await {
+        let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        let socket = match self.runtime.bind_udp(any).await {
             Ok(socket) => Arc::new(socket),
             // Without a socket the queries go nowhere, and the loader's rounds find no server,
             // as OTP's would.
@@ -256,7 +270,7 @@ impl Client {
         let tx = self.tx.clone();
         let reader = Arc::clone(&socket);
         let task = tokio::spawn(async move {
-            let mut buf = vec![0; 64 * 1024];
+            let mut buf = vec![0; MAX_DATAGRAM];
             while let Ok((n, from)) = reader.recv_from(&mut buf).await {
                 let SocketAddr::V4(from) = from else { continue };
                 let bytes = buf[..n].to_vec();
@@ -286,7 +300,7 @@ impl Client {
     }
 }
 
-impl Drop for Client {
+impl<R: Runtime> Drop for Client<R> {
     fn drop(&mut self) {
         for conn in self.conns.values() {
             conn.task.abort();
@@ -303,12 +317,5 @@ fn log(event: &Event) {
         Event::Connected { server, .. } => info!(server = %server.addr, "connected"),
         Event::Resending { reason, .. } => info!(?reason, "resending after a new discovery"),
         event => debug!(?event, "loader"),
-    }
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -1,36 +1,39 @@
-//! The tokio driver: the boot server on real sockets.
+//! The server driver: the boot server on a [`Runtime`]'s sockets.
 //!
-//! It owns the sockets and the clock and nothing else: every protocol decision is the
-//! [`Session`]'s or the [`Responder`]'s. One task per TCP connection, one for UDP discovery,
-//! and the accept loop, which enforces the allow list and the connection limits.
+//! It owns the sockets, the timers and the file answers and nothing else: every protocol
+//! decision is the [`Session`]'s, the [`Responder`]'s or the [`Admission`]'s. One task per
+//! TCP connection, one for UDP discovery, and the accept loop. The same code runs on tokio
+//! (`erlboot serve`) and on a simulated network.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::clock::Clock;
-
+use crate::proto::discovery::MAX_DATAGRAM;
 use crate::server::{
-    AllowList, ConnectionLimits, FileSource, ReplyCache, Responder, Session, SessionConfig,
-    Transmit, Verdict, Versions,
+    Admission, AllowList, CloseReason, ConnectionLimits, FileAnswer, ReplyCache, Responder,
+    Session, SessionConfig, Transmit, Verdict, Versions,
 };
+use crate::time::Instant;
 
-/// Pending connections the kernel queues before `accept` (OTP's boot server uses 5).
-const LISTEN_BACKLOG: u32 = 4096;
+use super::files::FileAnswerer;
+use super::runtime::{Runtime, TcpListener, TcpStream, Timer, UdpSocket};
 
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// How long the accept loop backs off after a failed accept (out of descriptors, most likely).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Everything the server needs besides its files.
 #[derive(Clone, Debug)]
@@ -67,35 +70,74 @@ pub enum ServeError {
     },
 }
 
-/// A bound boot server, ready to run.
-pub struct Server {
-    listener: TcpListener,
-    udp: Option<UdpSocket>,
-    config: ServerConfig,
-    source: Arc<dyn FileSource>,
+/// What can be changed while a server runs.
+#[derive(Clone, Debug)]
+pub struct Control {
+    admission: Arc<Mutex<Admission>>,
+    responder: Option<Arc<Mutex<Responder>>>,
 }
 
-impl Server {
+impl Control {
+    /// Replaces the allow list, for discovery and for new connections; open ones stay.
+    pub fn set_allow(&self, allow: AllowList) {
+        if let Some(responder) = &self.responder {
+            lock(responder).set_allow(allow.clone());
+        }
+        lock(&self.admission).set_allow(allow);
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        lock(&self.admission).open()
+    }
+}
+
+/// A bound boot server, ready to run.
+pub struct Server<R: Runtime, F: FileAnswerer> {
+    runtime: R,
+    listener: R::Listener,
+    udp: Option<R::Udp>,
+    config: ServerConfig,
+    files: Arc<F>,
+    control: Control,
+}
+
+impl<R: Runtime, F: FileAnswerer> Server<R, F> {
     /// Binds the TCP listener and the UDP socket.
-    pub async fn bind(
-        config: ServerConfig,
-        source: Arc<dyn FileSource>,
-    ) -> Result<Server, ServeError> {
+    pub async fn bind(runtime: R, config: ServerConfig, files: F) -> Result<Self, ServeError> {
         let bind_error = |what, addr| move |source| ServeError::Bind { what, addr, source };
-        let listener = listen(config.tcp).map_err(bind_error("tcp", config.tcp))?;
+        let listener = runtime
+            .listen(config.tcp)
+            .await
+            .map_err(bind_error("tcp", config.tcp))?;
         let udp = match config.udp {
             Some(addr) => Some(
-                UdpSocket::bind(addr)
+                runtime
+                    .bind_udp(addr)
                     .await
                     .map_err(bind_error("udp", addr))?,
             ),
             None => None,
         };
+        let tcp_port = listener
+            .local_addr()
+            .map_err(bind_error("tcp", config.tcp))?
+            .port();
+        let responder = udp.as_ref().map(|_| {
+            let responder = Responder::new(config.allow.clone(), config.versions.clone(), tcp_port);
+            Arc::new(Mutex::new(responder))
+        });
+        let admission = Admission::new(config.allow.clone(), config.connections);
         Ok(Server {
+            runtime,
             listener,
             udp,
             config,
-            source,
+            files: Arc::new(files),
+            control: Control {
+                admission: Arc::new(Mutex::new(admission)),
+                responder,
+            },
         })
     }
 
@@ -111,127 +153,92 @@ impl Server {
         self.udp.as_ref().and_then(|s| s.local_addr().ok())
     }
 
+    /// What can be changed while the server runs.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
     /// Serves until `shutdown` completes, then closes every connection and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let clock = Clock::start();
-        let tcp_port = self.tcp_addr().port();
+        let Server {
+            runtime,
+            listener,
+            udp,
+            config,
+            files,
+            control,
+        } = self;
         let mut tasks = JoinSet::new();
-        if let Some(udp) = self.udp {
-            let responder = Responder::new(
-                self.config.allow.clone(),
-                self.config.versions.clone(),
-                tcp_port,
-            );
+        if let (Some(udp), Some(responder)) = (udp, control.responder.clone()) {
             tasks.spawn(answer_discovery(udp, responder));
         }
-        let registry = Arc::new(Registry::new(self.config.connections));
-        let replies = Arc::new(ReplyCache::new(self.config.reply_cache_bytes));
+        let replies = Arc::new(ReplyCache::new(config.reply_cache_bytes));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                accepted = self.listener.accept() => {
+                accepted = listener.accept() => {
                     let (stream, peer) = match accepted {
                         Ok(accepted) => accepted,
                         Err(error) => {
-                            // Out of descriptors, most likely: back off instead of spinning.
                             warn!(%error, "accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                            let mut backoff = runtime.timer(runtime.now() + ACCEPT_BACKOFF);
+                            (&mut backoff).await;
                             continue;
                         }
                     };
-                    if !self.config.allow.allows(peer.ip()) {
-                        warn!(%peer, "connection refused: not on the allow list");
+                    let admitted = lock(&control.admission).admit(peer.ip());
+                    if let Err(refusal) = admitted {
+                        warn!(%peer, %refusal, "connection refused");
                         continue;
                     }
-                    let Some(slot) = Registry::claim(&registry, peer.ip()) else {
-                        warn!(%peer, limits = ?self.config.connections, "connection refused: connection limit reached");
-                        continue;
-                    };
-                    let session = Session::new(Arc::clone(&self.source), self.config.session, clock.now())
+                    let slot = Slot { admission: Arc::clone(&control.admission), peer: peer.ip() };
+                    let session = Session::new(config.session, runtime.now())
                         .with_replies(Arc::clone(&replies));
+                    let connection = Connection {
+                        runtime: runtime.clone(),
+                        files: Arc::clone(&files),
+                        replies: Arc::clone(&replies),
+                        peer,
+                    };
                     tasks.spawn(async move {
-                        serve_connection(stream, peer, session, clock).await;
+                        connection.serve(stream, session).await;
                         drop(slot);
                     });
                 }
             }
         }
-        info!(connections = registry.open(), "shutting down");
+        info!(
+            connections = control.open_connections(),
+            reason = %CloseReason::Shutdown,
+            "shutting down"
+        );
         tasks.shutdown().await;
     }
 }
 
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The state behind these locks is updated in single steps that cannot panic half-way.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Open connections, overall and per address.
-struct Registry {
-    limits: ConnectionLimits,
-    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
-}
-
-/// A claimed connection slot, given back on drop.
+/// An admitted connection, released when its task ends (or is aborted at shutdown).
 struct Slot {
-    registry: Arc<Registry>,
-    ip: IpAddr,
-}
-
-impl Registry {
-    fn new(limits: ConnectionLimits) -> Registry {
-        Registry {
-            limits,
-            open: Mutex::new((0, HashMap::new())),
-        }
-    }
-
-    fn claim(registry: &Arc<Registry>, ip: IpAddr) -> Option<Slot> {
-        let mut open = registry.open.lock().expect("registry lock");
-        let (total, per_ip) = &mut *open;
-        let mine = per_ip.entry(ip).or_insert(0);
-        if *total >= registry.limits.max_connections || *mine >= registry.limits.max_per_ip {
-            if *mine == 0 {
-                per_ip.remove(&ip);
-            }
-            return None;
-        }
-        *total += 1;
-        *mine += 1;
-        Some(Slot {
-            registry: Arc::clone(registry),
-            ip,
-        })
-    }
-
-    fn open(&self) -> usize {
-        self.open.lock().expect("registry lock").0
-    }
+    admission: Arc<Mutex<Admission>>,
+    peer: IpAddr,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut open = self.registry.open.lock().expect("registry lock");
-        let (total, per_ip) = &mut *open;
-        *total -= 1;
-        if let Some(mine) = per_ip.get_mut(&self.ip) {
-            *mine -= 1;
-            if *mine == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
+        lock(&self.admission).release(self.peer);
     }
 }
 
-async fn answer_discovery(socket: UdpSocket, responder: Responder) {
-    let mut buf = vec![0; 64 * 1024];
+async fn answer_discovery<U: UdpSocket>(socket: U, responder: Arc<Mutex<Responder>>) {
+    let mut buf = vec![0; MAX_DATAGRAM];
     loop {
         let (len, source) = match socket.recv_from(&mut buf).await {
             Ok(received) => received,
@@ -240,7 +247,8 @@ async fn answer_discovery(socket: UdpSocket, responder: Responder) {
                 continue;
             }
         };
-        match responder.handle_datagram(source.ip(), &buf[..len]) {
+        let verdict = lock(&responder).handle_datagram(source.ip(), &buf[..len]);
+        match verdict {
             Verdict::Answer(answer) => {
                 debug!(%source, "discovery answered");
                 if let Err(error) = socket.send_to(&answer, source).await {
@@ -260,60 +268,108 @@ async fn answer_discovery(socket: UdpSocket, responder: Responder) {
     }
 }
 
-async fn serve_connection(
-    mut stream: TcpStream,
+/// What one connection's task holds besides its socket and session.
+struct Connection<R, F> {
+    runtime: R,
+    files: Arc<F>,
+    replies: Arc<ReplyCache>,
     peer: SocketAddr,
-    mut session: Session<dyn FileSource>,
-    clock: Clock,
-) {
-    // Replies are whole messages, written at once; Nagle would only delay them.
-    let _ = stream.set_nodelay(true);
-    let (mut requests, mut errors, mut sent) = (0u64, 0u64, 0u64);
-    info!(%peer, "connection opened");
-    // One timer for the connection's life. It is moved only when the session's deadline comes
-    // earlier than the armed one: a deadline that moved later (every request postpones the
-    // idle timeout) is found when the armed timer fires, far cheaper than re-arming per request.
-    let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
-    tokio::pin!(sleep);
-    let mut armed: Option<tokio::time::Instant> = None;
-    let end = 'connection: loop {
-        while let Some(transmit) = session.poll_transmit() {
-            if let Err(error) = write_transmit(&mut stream, &transmit).await {
-                break 'connection format!("write failed: {error}");
+}
+
+type Answering = Pin<Box<dyn Future<Output = FileAnswer> + Send>>;
+
+impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
+    async fn serve(self, mut stream: R::Stream, mut session: Session) {
+        let peer = self.peer;
+        // Replies are whole messages, written at once; Nagle would only delay them.
+        let _ = stream.set_nodelay(true);
+        let (mut requests, mut errors, mut sent) = (0u64, 0u64, 0u64);
+        info!(%peer, "connection opened");
+        // One timer for the connection's life. It is moved only when the session's deadline
+        // comes earlier than the armed one: a deadline that moved later (every request
+        // postpones the idle timeout) is found when the armed timer fires, far cheaper than
+        // re-arming per request.
+        let mut timer = self.runtime.timer(self.runtime.now());
+        let mut armed: Option<Instant> = None;
+        // The answer to the session's question, while one is out. The connection reads nothing
+        // meanwhile: a client waits for its reply, and a pipelining one waits in its socket.
+        let mut answering: Option<Answering> = None;
+        let end = 'connection: loop {
+            while let Some(transmit) = session.poll_transmit() {
+                if let Err(error) = write_transmit(&mut stream, &transmit).await {
+                    break 'connection CloseReason::WriteFailed(error.kind());
+                }
+                sent += transmit.len() as u64;
             }
-            sent += transmit.len() as u64;
-        }
-        while let Some(served) = session.poll_served() {
-            requests += 1;
-            errors += u64::from(served.error.is_some());
-            debug!(%peer, command = ?served.command, name = ?served.name, error = ?served.error.as_ref().map(|r| r.to_string()), "request");
-        }
-        if let Some(reason) = session.close_reason() {
-            break reason.to_string();
-        }
-        match (session.poll_timeout().map(|at| clock.to_tokio(at)), armed) {
-            (Some(deadline), Some(at)) if deadline >= at => {}
-            (Some(deadline), _) => {
-                sleep.as_mut().reset(deadline);
-                armed = Some(deadline);
+            while let Some(served) = session.poll_served() {
+                requests += 1;
+                errors += u64::from(served.error.is_some());
+                debug!(%peer, command = ?served.command, name = ?served.name, error = ?served.error.as_ref().map(|r| r.to_string()), "request");
             }
-            (None, _) => armed = None,
-        }
-        tokio::select! {
-            read = std::future::poll_fn(|cx| poll_read_into(&mut stream, cx, &mut session, &clock)) => {
-                match read {
-                    Ok(0) => break "closed by the client".to_owned(),
-                    Ok(_) => {}
-                    Err(error) => break format!("read failed: {error}"),
+            if let Some(reason) = session.close_reason() {
+                break reason.clone();
+            }
+            if answering.is_none() {
+                if let Some(question) = session.poll_question() {
+                    let files = Arc::clone(&self.files);
+                    answering = Some(Box::pin(async move { files.answer(question).await }));
                 }
             }
-            () = &mut sleep, if armed.is_some() => {
-                armed = None;
-                session.handle_timeout(clock.now());
+            match (session.poll_timeout(), armed) {
+                (Some(deadline), Some(at)) if deadline >= at => {}
+                (Some(deadline), _) => {
+                    timer.reset(deadline);
+                    armed = Some(deadline);
+                }
+                (None, _) => armed = None,
             }
-        }
-    };
-    info!(%peer, requests, errors, bytes_sent = sent, reason = %end, "connection closed");
+            tokio::select! {
+                answer = async { answering.as_mut().expect("an answer is awaited").await }, if answering.is_some() => {
+                    answering = None;
+                    session.handle_answer(self.runtime.now(), answer);
+                }
+                read = std::future::poll_fn(|cx| self.poll_read_into(&mut stream, cx, &mut session)), if answering.is_none() => {
+                    match read {
+                        Ok(0) => break CloseReason::ClosedByClient,
+                        Ok(_) => {}
+                        Err(error) => break CloseReason::ReadFailed(error.kind()),
+                    }
+                }
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    session.handle_timeout(self.runtime.now());
+                }
+            }
+        };
+        info!(%peer, requests, errors, bytes_sent = sent, reason = %end, "connection closed");
+    }
+
+    /// Reads what is ready into the session, after telling the reply cache the source's
+    /// version (a request must never get a reply remembered before a change it follows).
+    ///
+    /// Through `poll_read` rather than an attempted read: a read that does not fill the buffer
+    /// tells the runtime the socket is drained, which saves the second `recv` (answered
+    /// `EAGAIN`) that every request would otherwise cost.
+    fn poll_read_into(
+        &self,
+        stream: &mut R::Stream,
+        cx: &mut Context<'_>,
+        session: &mut Session,
+    ) -> Poll<io::Result<usize>> {
+        READ_BUFFER.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.clear();
+            buf.reserve(READ_CHUNK);
+            let mut read = ReadBuf::uninit(&mut buf.spare_capacity_mut()[..READ_CHUNK]);
+            ready!(Pin::new(stream).poll_read(cx, &mut read))?;
+            let data = read.filled();
+            if !data.is_empty() {
+                self.replies.observe(self.files.version());
+            }
+            session.handle_data(self.runtime.now(), data);
+            Poll::Ready(Ok(data.len()))
+        })
+    }
 }
 
 thread_local! {
@@ -322,30 +378,10 @@ thread_local! {
     static READ_BUFFER: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(READ_CHUNK));
 }
 
-/// Reads what is ready into the session.
-///
-/// Through `poll_read` rather than `try_read`: a read that does not fill the buffer tells the
-/// runtime the socket is drained, which saves the second `recv` (answered `EAGAIN`) that
-/// every request would otherwise cost.
-fn poll_read_into<S: FileSource + ?Sized>(
-    stream: &mut TcpStream,
-    cx: &mut Context<'_>,
-    session: &mut Session<S>,
-    clock: &Clock,
-) -> Poll<io::Result<usize>> {
-    READ_BUFFER.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        buf.clear();
-        buf.reserve(READ_CHUNK);
-        let mut read = ReadBuf::uninit(&mut buf.spare_capacity_mut()[..READ_CHUNK]);
-        ready!(Pin::new(stream).poll_read(cx, &mut read))?;
-        let data = read.filled();
-        session.handle_data(clock.now(), data);
-        Poll::Ready(Ok(data.len()))
-    })
-}
-
-async fn write_transmit(stream: &mut TcpStream, transmit: &Transmit) -> io::Result<()> {
+async fn write_transmit<W: AsyncWrite + Unpin>(
+    stream: &mut W,
+    transmit: &Transmit,
+) -> io::Result<()> {
     if transmit.body.is_empty() {
         return stream.write_all(&transmit.head).await;
     }

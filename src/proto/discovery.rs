@@ -9,6 +9,9 @@ pub const QUERY_PREFIX: &[u8; 6] = b"EBOOTQ";
 /// What every answer starts with; priority, TCP port and the server's version follow.
 pub const ANSWER_PREFIX: &[u8; 6] = b"EBOOTR";
 
+/// The buffer a discovery socket reads datagrams into: the largest UDP payload, rounded up.
+pub const MAX_DATAGRAM: usize = 64 * 1024;
+
 /// A datagram that is not the message it was read as.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum DiscoveryError {

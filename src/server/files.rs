@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::etf::Profile;
 use crate::proto::{FileInfo, Reason};
 
 /// Whether a file-info lookup follows a final symbolic link (`read_file_info`) or describes the
 /// link itself (`read_link_info`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Follow {
     /// `read_file_info`: describe what the link points to.
     Links,
@@ -25,17 +26,79 @@ pub enum Follow {
 /// at the same version, as far as [`FileSource::reuse`] allows.
 pub type Version = u64;
 
-/// A question a session asks its source, as [`FileSource::reuse`] is told it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Question<'a> {
+/// What a session needs to know from its source to answer one request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Question {
     /// [`FileSource::get`].
-    Get(&'a str),
+    Get(String),
     /// [`FileSource::list_dir`].
-    ListDir(&'a str),
+    ListDir(String),
     /// [`FileSource::file_info`].
-    FileInfo(&'a str, Follow),
+    FileInfo(String, Follow),
     /// [`FileSource::cwd`].
     Cwd,
+}
+
+impl Question {
+    /// The file name asked about, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Question::Get(name) | Question::ListDir(name) | Question::FileInfo(name, _) => {
+                Some(name)
+            }
+            Question::Cwd => None,
+        }
+    }
+}
+
+/// A question as a session hands it to its driver: what to read, for which client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileQuestion {
+    /// What to read.
+    pub question: Question,
+    /// The encoding profile of the client's release (OTP 25 or OTP 26+), for answers that
+    /// differ between releases (file times inside `.ez` archives).
+    pub profile: Profile,
+    /// Whether the session would remember the answer: only then is [`FileAnswer::reuse`]
+    /// worth working out.
+    pub remember: bool,
+}
+
+/// What a source found for a question.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// A file's contents.
+    Contents(Bytes),
+    /// A directory's names.
+    Names(Vec<String>),
+    /// A `#file_info{}`.
+    Info(FileInfo),
+    /// The working directory.
+    Cwd(String),
+}
+
+/// The answer to a [`FileQuestion`], as the driver hands it back to the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileAnswer {
+    /// What was found, or the error OTP's file layer would give.
+    pub result: Result<Found, FileError>,
+    /// Whether the answer may be given again ([`Reuse::Never`] unless the question asked).
+    pub reuse: Reuse,
+    /// The source's version read before the question was answered: a remembered answer is
+    /// tied to it.
+    pub version: Option<Version>,
+}
+
+impl FileAnswer {
+    /// An answer that failed with `error` and may not be remembered: what a driver hands back
+    /// when the source could not be asked at all.
+    pub fn failed(error: FileError) -> FileAnswer {
+        FileAnswer {
+            result: Err(error),
+            reuse: Reuse::Never,
+            version: None,
+        }
+    }
 }
 
 /// Whether an answer may be given again without asking the source.
@@ -75,9 +138,37 @@ pub trait FileSource: Send + Sync {
 
     /// Whether the answer just given to `question` may be given again (see [`Reuse`]);
     /// `info` is that answer when it was a file info. Asked only of a source with a version.
-    fn reuse(&self, question: Question<'_>, info: Option<&FileInfo>) -> Reuse {
+    fn reuse(&self, question: &Question, info: Option<&FileInfo>) -> Reuse {
         let _ = (question, info);
         Reuse::Never
+    }
+
+    /// Answers a session's question: the version first, then the answer, then (if the
+    /// question asks) whether it may be given again. This may block on the file system: a
+    /// driver on an async runtime calls it off its workers.
+    fn answer(&self, question: &FileQuestion) -> FileAnswer {
+        let version = self.version();
+        let result = match &question.question {
+            Question::Get(name) => self.get(name).map(Found::Contents),
+            Question::ListDir(name) => self.list_dir(name).map(Found::Names),
+            Question::FileInfo(name, follow) => self.file_info(name, *follow).map(Found::Info),
+            Question::Cwd => self.cwd().map(Found::Cwd),
+        };
+        let reuse = match (question.remember, version) {
+            (true, Some(_)) => {
+                let info = match &result {
+                    Ok(Found::Info(info)) => Some(info),
+                    _ => None,
+                };
+                self.reuse(&question.question, info)
+            }
+            _ => Reuse::Never,
+        };
+        FileAnswer {
+            result,
+            reuse,
+            version,
+        }
     }
 }
 

@@ -251,7 +251,7 @@ impl FileSource for MemorySource {
         Some(0)
     }
 
-    fn reuse(&self, _: Question<'_>, _: Option<&FileInfo>) -> Reuse {
+    fn reuse(&self, _: &Question, _: Option<&FileInfo>) -> Reuse {
         Reuse::For(Duration::MAX)
     }
 }

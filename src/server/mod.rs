@@ -5,10 +5,12 @@
 //! - [`FileSource`]: where files come from — [`MemorySource`] here, the disk in
 //!   [`crate::disk`];
 //! - [`ReplyCache`]: reply frames remembered while the source stays unchanged;
+//! - [`Admission`]: the allow list and the connection limits at accept;
 //! - [`AllowList`], [`ConnectionLimits`], [`SessionLimits`]: who may boot, and how much.
 //!
 //! The drivers that put these on sockets are in [`crate::net`].
 
+mod admission;
 mod files;
 mod memory;
 mod policy;
@@ -16,7 +18,10 @@ mod replies;
 mod responder;
 mod session;
 
-pub use files::{FileError, FileSource, Follow, Question, Reuse, Version};
+pub use admission::{Admission, Refusal};
+pub use files::{
+    FileAnswer, FileError, FileQuestion, FileSource, Follow, Found, Question, Reuse, Version,
+};
 pub use memory::MemorySource;
 pub use policy::{AllowList, Cidr, CidrError, ConnectionLimits, SessionLimits};
 pub use replies::ReplyCache;

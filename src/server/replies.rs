@@ -8,6 +8,7 @@
 //! source's version moves on. It is bounded in bytes and forgets its oldest entries first.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub enum Lookup {
 /// Reply frames by request bytes.
 pub struct ReplyCache {
     capacity: usize,
+    /// The source's version as its driver last read it, plus one; 0 while unknown.
+    observed: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -75,8 +78,28 @@ impl ReplyCache {
     pub fn new(capacity: usize) -> ReplyCache {
         ReplyCache {
             capacity,
+            observed: AtomicU64::new(0),
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Tells the cache the source's version, read by the driver after a request arrived and
+    /// before it is looked up; `None` when the source cannot tell (nothing is then served from
+    /// the cache). Versions only move on: an older one read late by another connection is
+    /// ignored.
+    pub fn observe(&self, version: Option<Version>) {
+        match version {
+            Some(version) => {
+                self.observed
+                    .fetch_max(version.saturating_add(1), Ordering::AcqRel);
+            }
+            None => self.observed.store(0, Ordering::Release),
+        }
+    }
+
+    /// The version last observed, if any.
+    pub fn observed(&self) -> Option<Version> {
+        self.observed.load(Ordering::Acquire).checked_sub(1)
     }
 
     /// What is known of `request` (a frame's payload) at `version` and `now`.

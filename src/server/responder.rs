@@ -57,6 +57,11 @@ impl Responder {
         }
     }
 
+    /// Replaces the allow list.
+    pub fn set_allow(&mut self, allow: AllowList) {
+        self.allow = allow;
+    }
+
     /// The verdict on `datagram` from `source`.
     pub fn handle_datagram(&self, source: IpAddr, datagram: &[u8]) -> Verdict {
         if !self.allow.allows(source) {

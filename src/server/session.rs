@@ -1,11 +1,16 @@
 //! One client connection of the boot server, sans-IO: request bytes in, reply frames out.
 //!
 //! The driver feeds what it reads with [`Session::handle_data`], writes every
-//! [`Session::poll_transmit`] until it returns `None`, sleeps until [`Session::poll_timeout`]
+//! [`Session::poll_transmit`] until it returns `None`, answers the [`Session::poll_question`]
+//! (a file to read, asked of its [`FileSource`] wherever the driver likes: a blocking pool, a
+//! simulated disk) with [`Session::handle_answer`], sleeps until [`Session::poll_timeout`]
 //! and then calls [`Session::handle_timeout`], and closes the socket once
-//! [`Session::close_reason`] is set. Requests are answered one at a time, in order, as OTP's
-//! connection process answers them; a driver that reads only after draining the replies bounds
-//! what a pipelining client can make the server hold.
+//! [`Session::close_reason`] is set. The session never touches a file system itself: a reply
+//! the [`ReplyCache`] remembers goes out at once, anything else waits for its answer.
+//!
+//! Requests are answered one at a time, in order, as OTP's connection process answers them;
+//! a driver that reads only after draining the replies and answering the question bounds what
+//! a pipelining client can make the server hold.
 //!
 //! Where OTP's server crashes the connection or leaks its stack trace, the session answers a
 //! short, defined error and keeps the connection (the list is in the README).
@@ -20,7 +25,9 @@ use crate::proto::frame::HEADER_LEN;
 use crate::proto::{Command, FrameDecoder, FrameError, Reason, Reply, Request};
 use crate::time::Instant;
 
-use super::files::{FileSource, Follow, Question, Reuse};
+use super::files::{
+    FileAnswer, FileError, FileQuestion, FileSource, Follow, Found, Question, Reuse, Version,
+};
 use super::policy::SessionLimits;
 use super::replies::{self, Lookup, ReplyCache};
 
@@ -111,7 +118,8 @@ impl Transmit {
     }
 }
 
-/// Why a session ended.
+/// Why a connection ended: decided by the session (limits, timeouts) or seen by its driver
+/// (the client, the network, shutdown).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CloseReason {
     /// The client announced a frame larger than the limit.
@@ -128,6 +136,18 @@ pub enum CloseReason {
     /// A request frame stayed incomplete for the frame timeout.
     #[error("request frame incomplete after {0:?}")]
     PartialFrame(std::time::Duration),
+    /// The client closed the connection.
+    #[error("closed by the client")]
+    ClosedByClient,
+    /// Reading from the connection failed.
+    #[error("read failed: {0}")]
+    ReadFailed(std::io::ErrorKind),
+    /// Writing to the connection failed.
+    #[error("write failed: {0}")]
+    WriteFailed(std::io::ErrorKind),
+    /// The server shut down.
+    #[error("server shutting down")]
+    Shutdown,
 }
 
 /// What a session did, for logs and for the simulator's invariants.
@@ -144,35 +164,58 @@ pub struct Served {
 }
 
 /// One connection's protocol state.
-pub struct Session<S: ?Sized> {
-    source: Arc<S>,
+pub struct Session {
     replies: Option<Arc<ReplyCache>>,
     config: SessionConfig,
     frames: FrameDecoder,
     terms: Decoder,
     input: BytesMut,
     requests: VecDeque<Bytes>,
+    /// The request whose file question is out, answered before any later one.
+    waiting: Option<Waiting>,
+    /// Replies made from answers, not yet taken.
+    ready: VecDeque<Transmit>,
     last_input: Instant,
     partial_since: Option<Instant>,
     served: VecDeque<Arc<Served>>,
     closed: Option<CloseReason>,
 }
 
+/// A request waiting for its file answer.
+struct Waiting {
+    payload: Bytes,
+    command: Option<Command>,
+    question: FileQuestion,
+    asked: bool,
+    /// The reply cache's version when the request was looked up, if the answer is to be
+    /// offered to it.
+    remember: Option<Version>,
+}
+
 /// Above this much spare capacity an emptied input buffer is released, so that thousands of
 /// idle connections hold almost nothing.
 const IDLE_BUFFER_CAPACITY: usize = 4096;
 
-impl<S: FileSource + ?Sized> Session<S> {
-    /// A session that opened at `now` and answers from `source`.
-    pub fn new(source: Arc<S>, config: SessionConfig, now: Instant) -> Session<S> {
+/// What the session makes of a request before asking its source.
+enum Step {
+    /// The reply, which depends on the request alone.
+    Reply(Transmit, Arc<Served>),
+    /// The source must be asked.
+    Ask(Option<Command>, Question),
+}
+
+impl Session {
+    /// A session that opened at `now`.
+    pub fn new(config: SessionConfig, now: Instant) -> Session {
         Session {
-            source,
             replies: None,
             config,
             frames: FrameDecoder::new(config.limits.max_request),
             terms: Decoder::new(Limits::request()),
             input: BytesMut::new(),
             requests: VecDeque::new(),
+            waiting: None,
+            ready: VecDeque::new(),
             last_input: now,
             partial_since: None,
             served: VecDeque::new(),
@@ -181,8 +224,9 @@ impl<S: FileSource + ?Sized> Session<S> {
     }
 
     /// The same session, answering from `replies` what the source allows to be remembered,
-    /// and remembering there what it answers afresh. Sessions of one server share one cache.
-    pub fn with_replies(mut self, replies: Arc<ReplyCache>) -> Session<S> {
+    /// and remembering there what it answers afresh. Sessions of one server share one cache;
+    /// the driver tells it the source's version ([`ReplyCache::observe`]).
+    pub fn with_replies(mut self, replies: Arc<ReplyCache>) -> Session {
         self.replies = Some(replies);
         self
     }
@@ -219,34 +263,117 @@ impl<S: FileSource + ?Sized> Session<S> {
         }
     }
 
-    /// The next reply frame to send, answering the next queued request.
+    /// The next reply frame to send. Replies go out in request order: once a request needs
+    /// the file system, this returns `None` until [`Session::handle_answer`] has its answer
+    /// (the question is in [`Session::poll_question`]).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if self.closed.is_some() {
             return None;
         }
+        if let Some(transmit) = self.ready.pop_front() {
+            return Some(transmit);
+        }
+        if self.waiting.is_some() {
+            return None;
+        }
         let payload = self.requests.pop_front()?;
-        let (transmit, served) = match &self.replies {
-            Some(replies) => self.reply_remembering(replies, payload),
-            None => self.reply_to(&payload, false).0,
-        };
-        self.served.push_back(served);
-        Some(transmit)
-    }
-
-    /// The reply from `replies` if it holds one for this request at the source's version;
-    /// otherwise a fresh one, offered to `replies` as the source allows.
-    fn reply_remembering(&self, replies: &ReplyCache, payload: Bytes) -> (Transmit, Arc<Served>) {
-        let Some(version) = self.source.version() else {
-            return self.reply_to(&payload, false).0;
-        };
         // A request is as old as the input that completed it.
         let now = self.last_input;
-        match replies.lookup(&payload, version, now) {
-            Lookup::Hit(transmit, served) => (transmit, served),
-            Lookup::Skip => self.reply_to(&payload, false).0,
-            Lookup::Miss => {
-                let ((transmit, served), reuse) = self.reply_to(&payload, true);
-                match reuse {
+        let profile = self.config.encoding.profile_for(&payload);
+        let mut remember = None;
+        if let Some(replies) = &self.replies {
+            if let Some(version) = replies.observed() {
+                match replies.lookup(&payload, version, now) {
+                    Lookup::Hit(transmit, served) => {
+                        self.served.push_back(served);
+                        return Some(transmit);
+                    }
+                    Lookup::Skip => {}
+                    Lookup::Miss => remember = Some(version),
+                }
+            }
+        }
+        match self.step(&payload, profile) {
+            Step::Reply(transmit, served) => {
+                if let (Some(replies), Some(version)) = (&self.replies, remember) {
+                    replies.insert(
+                        payload,
+                        version,
+                        transmit.clone(),
+                        Arc::clone(&served),
+                        Instant::MAX,
+                    );
+                }
+                self.served.push_back(served);
+                Some(transmit)
+            }
+            Step::Ask(command, question) => {
+                self.waiting = Some(Waiting {
+                    payload,
+                    command,
+                    question: FileQuestion {
+                        question,
+                        profile,
+                        remember: remember.is_some(),
+                    },
+                    asked: false,
+                    remember,
+                });
+                None
+            }
+        }
+    }
+
+    /// What the session needs read from its source before it can answer, once per question.
+    /// The driver answers it (from disk, memory, a simulated disk: at once or later) with
+    /// [`Session::handle_answer`].
+    pub fn poll_question(&mut self) -> Option<FileQuestion> {
+        if self.closed.is_some() {
+            return None;
+        }
+        if self.waiting.is_none() {
+            // Requests whose replies need no file go out first; the next question, if any,
+            // is then known.
+            let transmit = self.poll_transmit();
+            if let Some(transmit) = transmit {
+                self.ready.push_front(transmit);
+            }
+        }
+        let waiting = self.waiting.as_mut().filter(|w| !w.asked)?;
+        waiting.asked = true;
+        Some(waiting.question.clone())
+    }
+
+    /// Whether a question is out and its answer not yet handed in.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting.as_ref().is_some_and(|w| w.asked)
+    }
+
+    /// Takes the answer to the question from [`Session::poll_question`], at `now`; its reply
+    /// is then the next [`Session::poll_transmit`].
+    pub fn handle_answer(&mut self, now: Instant, answer: FileAnswer) {
+        let Some(waiting) = self.waiting.take().filter(|w| w.asked) else {
+            return;
+        };
+        // The time spent waiting was the server's, not the client's.
+        self.last_input = self.last_input.max(now);
+        if self.partial_since.is_some() {
+            self.partial_since = Some(now);
+        }
+        if self.closed.is_some() {
+            return;
+        }
+        let Waiting {
+            payload,
+            command,
+            question,
+            remember,
+            ..
+        } = waiting;
+        let (transmit, served) = self.answer_from_source(command, question, answer.result);
+        if let (Some(replies), Some(_)) = (&self.replies, remember) {
+            if let Some(version) = answer.version {
+                match answer.reuse {
                     Reuse::For(lifetime) => replies.insert(
                         payload,
                         version,
@@ -257,14 +384,31 @@ impl<S: FileSource + ?Sized> Session<S> {
                     Reuse::Never => replies.skip(payload, version, Instant::MAX),
                     Reuse::NotYet => replies.skip(payload, version, now + replies::RETRY_AFTER),
                 }
-                (transmit, served)
             }
+        }
+        self.served.push_back(served);
+        self.ready.push_back(transmit);
+    }
+
+    /// The next reply, answering any question at once from `source`: for replay, tests and
+    /// benchmarks, where blocking the caller on the source is fine.
+    pub fn poll_transmit_from<S: FileSource + ?Sized>(&mut self, source: &S) -> Option<Transmit> {
+        if let Some(replies) = &self.replies {
+            replies.observe(source.version());
+        }
+        loop {
+            if let Some(transmit) = self.poll_transmit() {
+                return Some(transmit);
+            }
+            let question = self.poll_question()?;
+            let answer = source.answer(&question);
+            self.handle_answer(self.last_input, answer);
         }
     }
 
-    /// When [`Session::handle_timeout`] must next be called.
+    /// When [`Session::handle_timeout`] must next be called: never while a question is out.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed.is_some() {
+        if self.closed.is_some() || self.waiting.is_some() {
             return None;
         }
         let limits = &self.config.limits;
@@ -281,7 +425,7 @@ impl<S: FileSource + ?Sized> Session<S> {
 
     /// Closes the session if a timeout has passed by `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.closed.is_some() {
+        if self.closed.is_some() || self.waiting.is_some() {
             return;
         }
         let limits = self.config.limits;
@@ -292,7 +436,8 @@ impl<S: FileSource + ?Sized> Session<S> {
             }
         }
         if let Some(timeout) = limits.idle_timeout {
-            if now - self.last_input >= timeout && self.requests.is_empty() {
+            if now - self.last_input >= timeout && self.requests.is_empty() && self.ready.is_empty()
+            {
                 self.close(CloseReason::Idle(timeout));
             }
         }
@@ -316,11 +461,13 @@ impl<S: FileSource + ?Sized> Session<S> {
     fn close(&mut self, reason: CloseReason) {
         self.closed = Some(reason);
         self.requests.clear();
+        self.ready.clear();
+        self.waiting = None;
         self.input = BytesMut::new();
         self.partial_since = None;
     }
 
-    /// The reply to one request frame's payload.
+    /// What one request frame's payload needs: a reply at once, or a question first.
     ///
     /// As OTP 25 for every well-formed request; the deliberate differences:
     /// - bytes that are not a term (or exceed the decoder's limits) get
@@ -328,159 +475,171 @@ impl<S: FileSource + ?Sized> Session<S> {
     /// - a command whose argument is not a file name (`{get,<<"/x">>}`, `{list_dir,42}`) gets
     ///   `{Command,{error,badarg}}` where OTP crashes the connection;
     /// - `{'EXIT',X}` gets `{error,unknown_command}` where OTP answers `{error,X}`.
-    ///
-    /// With `ask_reuse`, also whether the source lets the reply be given again (replies that
-    /// depend on the request alone always may be).
-    fn reply_to(&self, payload: &[u8], ask_reuse: bool) -> ((Transmit, Arc<Served>), Reuse) {
-        let always = Reuse::For(std::time::Duration::MAX);
-        let profile = self.config.encoding.profile_for(payload);
+    fn step(&self, payload: &[u8], profile: Profile) -> Step {
         let request = match Request::decode(payload, &self.terms) {
             Ok(request) => request,
             Err(_) => {
                 let reason = Reason(Term::tuple([Term::atom("badarg"), Term::List(Vec::new())]));
-                return (
-                    self.answer(None, None, Reply::Error(reason), profile),
-                    always,
-                );
+                let (t, s) = answer(None, None, Reply::Error(reason), profile);
+                return Step::Reply(t, s);
             }
         };
         let command = request.command();
-        let source = &*self.source;
-        let reuse = |question, info| match ask_reuse {
-            true => source.reuse(question, info),
-            false => Reuse::Never,
+        let question = match request {
+            Request::Get(name) => Question::Get(name),
+            Request::ListDir(name) => Question::ListDir(name),
+            Request::ReadFileInfo(name) => Question::FileInfo(name, Follow::Links),
+            Request::ReadLinkInfo(name) => Question::FileInfo(name, Follow::NoLinks),
+            Request::GetCwd => Question::Cwd,
+            Request::GetCwdDrive(drive) => {
+                let reply = Reply::GetCwd(Err(Reason::atom(drive_cwd_error(&drive))));
+                let (t, s) = answer(command, Some(drive), reply, profile);
+                return Step::Reply(t, s);
+            }
+            Request::BadArgument { command, .. } => {
+                let reply = Reply::error(command, Reason::atom("badarg"));
+                let (t, s) = answer(Some(command), None, reply, profile);
+                return Step::Reply(t, s);
+            }
+            Request::Unknown(_) => {
+                let reply = Reply::Error(Reason::atom("unknown_command"));
+                let (t, s) = answer(None, None, reply, profile);
+                return Step::Reply(t, s);
+            }
         };
+        Step::Ask(command, question)
+    }
+
+    /// The reply to a request from its source's answer.
+    fn answer_from_source(
+        &self,
+        command: Option<Command>,
+        question: FileQuestion,
+        result: Result<Found, FileError>,
+    ) -> (Transmit, Arc<Served>) {
+        let profile = question.profile;
+        let mismatch = || FileError::Io;
         // The name moves into the record of what was served once it has been used.
-        let (reply, name, reuse) = match request {
-            Request::Get(name) => {
-                let contents = source.get(&name);
-                let reuse = reuse(Question::Get(&name), None);
-                match contents {
-                    Ok(contents) => return (self.answer_get(Some(name), contents, profile), reuse),
-                    Err(e) => (Reply::Get(Err(e.reason())), Some(name), reuse),
+        match question.question {
+            Question::Get(name) => match result {
+                Ok(Found::Contents(contents)) => answer_get(Some(name), contents, profile),
+                other => {
+                    let error = other.err().unwrap_or_else(mismatch);
+                    answer(
+                        command,
+                        Some(name),
+                        Reply::Get(Err(error.reason())),
+                        profile,
+                    )
                 }
-            }
-            Request::ListDir(name) => {
-                let names = source.list_dir(&name).map_err(|e| e.reason());
-                let reuse = reuse(Question::ListDir(&name), None);
-                (Reply::ListDir(names), Some(name), reuse)
-            }
-            Request::ReadFileInfo(name) | Request::ReadLinkInfo(name) => {
-                let follow = match command {
-                    Some(Command::ReadLinkInfo) => Follow::NoLinks,
-                    _ => Follow::Links,
+            },
+            Question::ListDir(name) => {
+                let names = match result {
+                    Ok(Found::Names(names)) => Ok(names),
+                    other => Err(other.err().unwrap_or_else(mismatch).reason()),
                 };
-                let info = source.file_info(&name, follow);
-                let reuse = reuse(Question::FileInfo(&name, follow), info.as_ref().ok());
-                let info = info.map_err(|e| e.reason());
+                answer(command, Some(name), Reply::ListDir(names), profile)
+            }
+            Question::FileInfo(name, follow) => {
+                let info = match result {
+                    Ok(Found::Info(info)) => Ok(info),
+                    other => Err(other.err().unwrap_or_else(mismatch).reason()),
+                };
                 let reply = match follow {
                     Follow::Links => Reply::ReadFileInfo(info),
                     Follow::NoLinks => Reply::ReadLinkInfo(info),
                 };
-                (reply, Some(name), reuse)
+                answer(command, Some(name), reply, profile)
             }
-            Request::GetCwd => {
-                let cwd = source.cwd().map_err(|e| e.reason());
-                (Reply::GetCwd(cwd), None, reuse(Question::Cwd, None))
+            Question::Cwd => {
+                let cwd = match result {
+                    Ok(Found::Cwd(cwd)) => Ok(cwd),
+                    other => Err(other.err().unwrap_or_else(mismatch).reason()),
+                };
+                answer(command, None, Reply::GetCwd(cwd), profile)
             }
-            Request::GetCwdDrive(drive) => (
-                Reply::GetCwd(Err(Reason::atom(drive_cwd_error(&drive)))),
-                Some(drive),
-                always,
-            ),
-            Request::BadArgument { command, .. } => {
-                (Reply::error(command, Reason::atom("badarg")), None, always)
-            }
-            Request::Unknown(_) => (Reply::Error(Reason::atom("unknown_command")), None, always),
-        };
-        (self.answer(command, name, reply, profile), reuse)
+        }
     }
+}
 
-    fn answer(
-        &self,
-        command: Option<Command>,
-        name: Option<String>,
-        reply: Reply,
-        profile: Profile,
-    ) -> (Transmit, Arc<Served>) {
-        let error = match &reply {
-            Reply::Get(Err(r))
-            | Reply::ListDir(Err(r))
-            | Reply::ReadFileInfo(Err(r))
-            | Reply::ReadLinkInfo(Err(r))
-            | Reply::GetCwd(Err(r))
-            | Reply::Error(r) => Some(r.clone()),
-            _ => None,
-        };
-        let mut frame = vec![0; HEADER_LEN];
-        let encoded = reply.encode_into(profile, &mut frame);
-        // Replies hold file names, file infos and error atoms, all within the format's limits;
-        // should one ever not be, the client still gets an answer.
-        let (mut frame, error) = match encoded {
-            Ok(()) => (frame, error),
-            Err(_) => {
-                let reply = Reply::error(command.unwrap_or(Command::Get), Reason::atom("eio"));
-                let mut frame = vec![0; HEADER_LEN];
-                reply
-                    .encode_into(profile, &mut frame)
-                    .expect("an error reply");
-                (frame, Some(Reason::atom("eio")))
-            }
-        };
-        let len = (frame.len() - HEADER_LEN) as u32;
-        frame[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
-        let served = Arc::new(Served {
-            command,
-            name,
-            error,
-            reply_len: frame.len(),
-        });
-        let transmit = Transmit {
-            head: Bytes::from(frame),
-            body: Bytes::new(),
-        };
-        (transmit, served)
-    }
+fn answer(
+    command: Option<Command>,
+    name: Option<String>,
+    reply: Reply,
+    profile: Profile,
+) -> (Transmit, Arc<Served>) {
+    let error = match &reply {
+        Reply::Get(Err(r))
+        | Reply::ListDir(Err(r))
+        | Reply::ReadFileInfo(Err(r))
+        | Reply::ReadLinkInfo(Err(r))
+        | Reply::GetCwd(Err(r))
+        | Reply::Error(r) => Some(r.clone()),
+        _ => None,
+    };
+    let mut frame = vec![0; HEADER_LEN];
+    let encoded = reply.encode_into(profile, &mut frame);
+    // Replies hold file names, file infos and error atoms, all within the format's limits;
+    // should one ever not be, the client still gets an answer.
+    let (mut frame, error) = match encoded {
+        Ok(()) => (frame, error),
+        Err(_) => {
+            let reply = Reply::error(command.unwrap_or(Command::Get), Reason::atom("eio"));
+            let mut frame = vec![0; HEADER_LEN];
+            reply
+                .encode_into(profile, &mut frame)
+                .expect("an error reply");
+            (frame, Some(Reason::atom("eio")))
+        }
+    };
+    let len = (frame.len() - HEADER_LEN) as u32;
+    frame[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    let served = Arc::new(Served {
+        command,
+        name,
+        error,
+        reply_len: frame.len(),
+    });
+    let transmit = Transmit {
+        head: Bytes::from(frame),
+        body: Bytes::new(),
+    };
+    (transmit, served)
+}
 
-    /// `{get,{ok,Contents}}`: the head is encoded, the contents are sent as they are held.
-    fn answer_get(
-        &self,
-        name: Option<String>,
-        contents: Bytes,
-        profile: Profile,
-    ) -> (Transmit, Arc<Served>) {
-        let mut head = vec![0; HEADER_LEN];
-        let mut e = Emitter::new(profile, &mut head);
-        e.tuple(2);
-        e.atom("get");
-        e.tuple(2);
-        e.atom("ok");
-        let fits = e.binary_header(contents.len()).is_ok();
-        let frame_len = (head.len() - HEADER_LEN)
-            .checked_add(contents.len())
-            .and_then(|len| u32::try_from(len).ok());
-        let (true, Some(frame_len)) = (fits, frame_len) else {
-            // A file of 4 GiB or more cannot travel in one {packet,4} frame.
-            return self.answer(
-                Some(Command::Get),
-                name,
-                Reply::Get(Err(Reason::atom("enomem"))),
-                profile,
-            );
-        };
-        head[..HEADER_LEN].copy_from_slice(&frame_len.to_be_bytes());
-        let transmit = Transmit {
-            head: Bytes::from(head),
-            body: contents,
-        };
-        let served = Arc::new(Served {
-            command: Some(Command::Get),
+/// `{get,{ok,Contents}}`: the head is encoded, the contents are sent as they are held.
+fn answer_get(name: Option<String>, contents: Bytes, profile: Profile) -> (Transmit, Arc<Served>) {
+    let mut head = vec![0; HEADER_LEN];
+    let mut e = Emitter::new(profile, &mut head);
+    e.tuple(2);
+    e.atom("get");
+    e.tuple(2);
+    e.atom("ok");
+    let fits = e.binary_header(contents.len()).is_ok();
+    let frame_len = (head.len() - HEADER_LEN)
+        .checked_add(contents.len())
+        .and_then(|len| u32::try_from(len).ok());
+    let (true, Some(frame_len)) = (fits, frame_len) else {
+        // A file of 4 GiB or more cannot travel in one {packet,4} frame.
+        return answer(
+            Some(Command::Get),
             name,
-            error: None,
-            reply_len: transmit.len(),
-        });
-        (transmit, served)
-    }
+            Reply::Get(Err(Reason::atom("enomem"))),
+            profile,
+        );
+    };
+    head[..HEADER_LEN].copy_from_slice(&frame_len.to_be_bytes());
+    let transmit = Transmit {
+        head: Bytes::from(head),
+        body: contents,
+    };
+    let served = Arc::new(Served {
+        command: Some(Command::Get),
+        name,
+        error: None,
+        reply_len: transmit.len(),
+    });
+    (transmit, served)
 }
 
 /// What `prim_file:get_cwd/1` answers on Unix: a drive letter is Windows-only, any other

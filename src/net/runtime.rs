@@ -1,0 +1,97 @@
+//! The socket seam: the few operations the drivers need from a network and a clock, as traits,
+//! so that one driver runs on tokio's sockets and on a simulated network alike.
+//!
+//! Modelled on quinn's `Runtime` and `AsyncUdpSocket`: a [`Runtime`] binds UDP sockets,
+//! listens, connects, reads its clock and makes timers; its sockets are [`UdpSocket`],
+//! [`TcpListener`] and [`TcpStream`]. Tasks are tokio tasks in every runtime (a simulated
+//! network runs on tokio too), so spawning is not part of the seam.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::time::Instant;
+
+/// A network and a clock for the drivers.
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// A bound UDP socket.
+    type Udp: UdpSocket;
+    /// A listening TCP socket.
+    type Listener: TcpListener<Stream = Self::Stream>;
+    /// A TCP connection.
+    type Stream: TcpStream;
+    /// A timer that can be moved.
+    type Timer: Timer;
+
+    /// Binds a UDP socket (port 0: any free port).
+    fn bind_udp(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Udp>> + Send;
+
+    /// Listens for TCP connections (port 0: any free port).
+    fn listen(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+
+    /// Opens a TCP connection.
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+
+    /// The current time, on the clock the cores run on (since this runtime's epoch).
+    fn now(&self) -> Instant;
+
+    /// A timer that fires at `at` (at once if `at` has passed).
+    fn timer(&self, at: Instant) -> Self::Timer;
+}
+
+/// A UDP socket: discovery queries and answers, broadcast included.
+pub trait UdpSocket: Send + Sync + 'static {
+    /// The address the socket is bound to.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Allows sending to broadcast addresses (`SO_BROADCAST`).
+    fn set_broadcast(&self, on: bool) -> io::Result<()>;
+
+    /// Sends one datagram.
+    fn send_to(
+        &self,
+        datagram: &[u8],
+        to: SocketAddr,
+    ) -> impl Future<Output = io::Result<usize>> + Send;
+
+    /// Receives one datagram into `buf`: its length and its sender.
+    fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send;
+}
+
+/// A listening TCP socket.
+pub trait TcpListener: Send + Sync + 'static {
+    /// The connections it accepts.
+    type Stream: TcpStream;
+
+    /// The address it listens on.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// The next connection and its peer.
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
+}
+
+/// A TCP connection: read and write through tokio's `AsyncRead`/`AsyncWrite` (shutdown is
+/// `AsyncWrite::poll_shutdown`), or split into halves owned by different tasks.
+pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The reading half.
+    type ReadHalf: AsyncRead + Unpin + Send + 'static;
+    /// The writing half; dropping it shuts the connection down for writing.
+    type WriteHalf: AsyncWrite + Unpin + Send + 'static;
+
+    /// Sends small writes at once (`TCP_NODELAY`).
+    fn set_nodelay(&self, on: bool) -> io::Result<()>;
+
+    /// Splits the connection into halves.
+    fn into_split(self) -> (Self::ReadHalf, Self::WriteHalf);
+}
+
+/// A timer: a future that completes at its deadline, which can be moved.
+pub trait Timer: Future<Output = ()> + Unpin + Send + 'static {
+    /// Moves the deadline to `at`.
+    fn reset(&mut self, at: Instant);
+}
