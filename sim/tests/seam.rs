@@ -1,0 +1,139 @@
+//! The drivers that ship, over the second implementation of the socket seam: erlboot's server
+//! driver and client driver on turmoil's simulated network and clock, with file answers that
+//! arrive late or fail, and a host outside the allow list.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use erlboot::client::{LoaderConfig, ReplyError};
+use erlboot::etf::{Profile, Term};
+use erlboot::net::{CallError, Client, Server, ServerConfig};
+use erlboot::proto::frame::encode_term_frame;
+use erlboot::proto::Request;
+use erlboot::server::{
+    AllowList, Cidr, ConnectionLimits, FileError, MemorySource, SessionConfig, Versions,
+};
+use erlboot_sim::{FaultyFiles, FileFault, TurmoilRuntime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TCP_PORT: u16 = 4000;
+const SLOW: Duration = Duration::from_secs(5);
+
+fn v4(ip: IpAddr) -> Ipv4Addr {
+    match ip {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(ip) => panic!("turmoil gave an IPv6 address {ip}"),
+    }
+}
+
+fn tree() -> Arc<MemorySource> {
+    Arc::new(
+        MemorySource::new("/cwd")
+            .with_file("/lib/a.beam", &b"aaa"[..])
+            .with_file("/lib/slow.beam", &b"slow"[..])
+            .with_file("/lib/bad.beam", &b"bad"[..]),
+    )
+}
+
+/// A world of a boot server that allows only `node`, a `node` and an `outsider`.
+fn world(seed: u64) -> turmoil::Sim<'static> {
+    turmoil::Builder::new()
+        .rng_seed(seed)
+        .simulation_duration(Duration::from_secs(300))
+        .build()
+}
+
+fn start_server(sim: &mut turmoil::Sim<'static>, allowed: Ipv4Addr) {
+    sim.host("server", move || async move {
+        let files = FaultyFiles::new(tree(), Duration::from_millis(1));
+        files.set_fault("/lib/slow.beam", FileFault::Slow(SLOW));
+        files.set_fault("/lib/bad.beam", FileFault::Fail(FileError::Io));
+        let config = ServerConfig {
+            tcp: SocketAddr::from((Ipv4Addr::UNSPECIFIED, TCP_PORT)),
+            udp: Some(SocketAddr::from((
+                Ipv4Addr::UNSPECIFIED,
+                erlboot::proto::discovery::PORT,
+            ))),
+            allow: AllowList::new([Cidr::new(allowed, 32).unwrap()]),
+            versions: Versions::Any,
+            session: SessionConfig::default(),
+            connections: ConnectionLimits::default(),
+            reply_cache_bytes: 1 << 20,
+        };
+        let server = Server::bind(TurmoilRuntime::new(), config, files).await?;
+        server.run(std::future::pending()).await;
+        Ok(())
+    });
+}
+
+fn get(name: &str) -> Request {
+    Request::Get(name.to_owned())
+}
+
+fn contents(reply: Result<erlboot::client::Response, ReplyError>) -> Vec<u8> {
+    match reply.expect("file contents").value() {
+        Term::Binary(bytes) => bytes.to_vec(),
+        other => panic!("not file contents: {other}"),
+    }
+}
+
+#[test]
+fn a_node_boots_through_the_shipping_drivers_with_late_and_failing_answers() -> turmoil::Result {
+    let mut sim = world(7);
+    sim.client("node", async {
+        let server = v4(turmoil::lookup("server"));
+        let config = LoaderConfig::new(vec![server], "13.1.5");
+        let mut client = Client::new(TurmoilRuntime::new(), config);
+
+        let a = client.call(&get("/lib/a.beam"), None).await?;
+        assert_eq!(contents(a), b"aaa");
+
+        let asked = client.now();
+        let slow = client.call(&get("/lib/slow.beam"), None).await?;
+        assert_eq!(contents(slow), b"slow");
+        let waited = client.now() - asked;
+        assert!(waited >= SLOW, "the late answer took {waited:?}");
+        assert!(waited < SLOW + Duration::from_secs(1), "took {waited:?}");
+
+        let bad = client.call(&get("/lib/bad.beam"), None).await?;
+        assert_eq!(bad, Err(ReplyError::Server(Term::atom("eio"))));
+
+        // The connection survived both, and a file answered before is answered again.
+        let again = client.call(&get("/lib/a.beam"), None).await?;
+        assert_eq!(contents(again), b"aaa");
+        let cwd = client.call(&Request::GetCwd, None).await?;
+        assert_eq!(cwd.expect("the cwd").value(), &Term::string("/cwd"));
+        Ok(())
+    });
+    let node = v4(sim.lookup("node"));
+    start_server(&mut sim, node);
+    sim.run()
+}
+
+#[test]
+fn a_host_outside_the_allow_list_is_neither_answered_nor_sent_a_byte() -> turmoil::Result {
+    let mut sim = world(11);
+    sim.client("outsider", async {
+        let server = v4(turmoil::lookup("server"));
+        // Discovery: three rounds of queries go unanswered.
+        let config = LoaderConfig::new(vec![server], "13.1.5");
+        let mut client = Client::new(TurmoilRuntime::new(), config);
+        let deadline = client.now() + Duration::from_secs(20);
+        let outcome = client.call(&get("/lib/a.beam"), Some(deadline)).await;
+        assert!(matches!(outcome, Err(CallError::Deadline)), "{outcome:?}");
+        // A connection straight to the TCP port is closed without a byte.
+        let mut stream =
+            turmoil::net::TcpStream::connect(SocketAddr::from((server, TCP_PORT))).await?;
+        let request = encode_term_frame(&get("/lib/a.beam").to_term(), Profile::Otp25)?;
+        let _ = stream.write_all(&request).await;
+        let mut buf = [0; 64];
+        let read = stream.read(&mut buf).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "the server sent {read:?}");
+        Ok(())
+    });
+    sim.client("node", async { Ok(()) });
+    let node = v4(sim.lookup("node"));
+    start_server(&mut sim, node);
+    sim.run()
+}
