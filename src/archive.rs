@@ -56,6 +56,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use crate::etf::Profile;
 use crate::proto::{Access, DateTime, FileInfo, FileType};
 use crate::server::FileError;
 
@@ -99,6 +100,17 @@ pub enum DosSeconds {
     /// Twice the field, 0..=62 (OTP 27.3, after erlang/otp PR #8537). OTP 28 and later may
     /// cap it at 59 (PR #9537); not checked.
     Doubled,
+}
+
+impl DosSeconds {
+    /// The reading of a client of this encoding profile's release: OTP 25 and earlier as
+    /// stored; OTP 26 and later (whose requests look alike) doubled, as OTP 27 reads them.
+    pub fn of(profile: Profile) -> DosSeconds {
+        match profile {
+            Profile::Otp25 => DosSeconds::AsStored,
+            Profile::Otp26 => DosSeconds::Doubled,
+        }
+    }
 }
 
 /// Bounds on what an untrusted archive may make the reader hold or produce.
@@ -531,6 +543,18 @@ impl Archive {
         inner: &str,
         archive_info: &FileInfo,
     ) -> Result<FileInfo, FileError> {
+        self.file_info_as(pass, self.seconds, inner, archive_info)
+    }
+
+    /// `{read_file_info, Archive/Inner}` in the given pass, with the given release's reading
+    /// of DOS seconds.
+    pub fn file_info_as(
+        &self,
+        pass: Pass,
+        seconds: DosSeconds,
+        inner: &str,
+        archive_info: &FileInfo,
+    ) -> Result<FileInfo, FileError> {
         if inner.is_empty() {
             return Ok(Archive::directory_info(archive_info));
         }
@@ -545,7 +569,7 @@ impl Archive {
         if node.virtual_dir {
             return Ok(Archive::directory_info(archive_info));
         }
-        Ok(self.entry_info(&self.entries[node.entry as usize]))
+        Ok(self.entry_info(&self.entries[node.entry as usize], seconds))
     }
 
     /// What OTP answers for the archive itself (`a.ez`, `a.ez/`), whether or not it is a zip,
@@ -558,9 +582,9 @@ impl Archive {
     }
 
     /// `cd_file_header_to_file_info/3`.
-    fn entry_info(&self, entry: &Entry) -> FileInfo {
+    fn entry_info(&self, entry: &Entry, seconds: DosSeconds) -> FileInfo {
         let mut time = dos_date_time(entry.dos_date, entry.dos_time);
-        if self.seconds == DosSeconds::Doubled {
+        if seconds == DosSeconds::Doubled {
             time.second *= 2;
         }
         FileInfo {

@@ -17,8 +17,8 @@ use crate::proto::{Access, DateTime, FileInfo, FileType};
 use super::cache::{Cache, FileId, Stamp};
 use super::jail::Jail;
 use super::watch::{Watch, WatchError};
-use crate::archive::{self, Archive};
-use crate::server::{FileError, FileSource, Follow, Question, Reuse, Version};
+use crate::archive::{self, Archive, DosSeconds, Pass};
+use crate::server::{FileError, FileQuestion, FileSource, Follow, Found, Question, Reuse, Version};
 
 /// How file names map between the code points on the wire and the bytes on disk, as OTP's
 /// `file:native_name_encoding()` decides it.
@@ -251,9 +251,47 @@ impl DiskSource {
 }
 
 /// Names inside `.ez` archives are answered as OTP's `erl_prim_loader` answers them (see
-/// [`archive`]): OTP's later-request behaviour, and OTP 25's reading of DOS
-/// seconds.
+/// [`archive`]): through [`FileSource::find`], as the client's release reads DOS seconds and in
+/// the walk of its connection's first or later read of the archive; through the plain
+/// methods, in the later-request walk with OTP 25's seconds.
 impl FileSource for DiskSource {
+    fn find(&self, question: &FileQuestion) -> Result<Found, FileError> {
+        let in_archive = question.question.name().and_then(archive::split);
+        let Some((archive, inner)) = in_archive else {
+            return match &question.question {
+                Question::Get(name) => self.get(name).map(Found::Contents),
+                Question::ListDir(name) => self.list_dir(name).map(Found::Names),
+                Question::FileInfo(name, follow) => self.file_info(name, *follow).map(Found::Info),
+                Question::Cwd => self.cwd().map(Found::Cwd),
+            };
+        };
+        let pass = match question.first_in_archive {
+            true => Pass::Opening,
+            false => Pass::Cached,
+        };
+        match &question.question {
+            Question::Get(_) => self
+                .archive(archive)?
+                .0
+                .get_in(pass, inner)
+                .map(Found::Contents),
+            Question::ListDir(name) => self.list_dir(name).map(Found::Names),
+            Question::FileInfo(..) if inner.is_empty() => {
+                let (path, meta) = self.open(archive, Follow::Links)?;
+                Ok(Found::Info(Archive::directory_info(&file_info(
+                    &path, &meta,
+                ))))
+            }
+            Question::FileInfo(..) => {
+                let (zip, path, meta) = self.archive(archive)?;
+                let seconds = DosSeconds::of(question.profile);
+                zip.file_info_as(pass, seconds, inner, &file_info(&path, &meta))
+                    .map(Found::Info)
+            }
+            Question::Cwd => self.cwd().map(Found::Cwd),
+        }
+    }
+
     fn get(&self, name: &str) -> Result<Bytes, FileError> {
         if let Some((archive, inner)) = archive::split(name) {
             return self.archive(archive)?.0.get(inner);

@@ -62,6 +62,10 @@ pub struct FileQuestion {
     /// Whether the session would remember the answer: only then is [`FileAnswer::reuse`]
     /// worth working out.
     pub remember: bool,
+    /// Whether this is the connection's first question into the `.ez` archive the name points
+    /// into: OTP's connection opens the archive then, and that walk answers differently from
+    /// later ones ([`Pass`](crate::archive::Pass)).
+    pub first_in_archive: bool,
 }
 
 /// What a source found for a question.
@@ -143,17 +147,24 @@ pub trait FileSource: Send + Sync {
         Reuse::Never
     }
 
+    /// What the source finds for a question. By default the question's client makes no
+    /// difference; a source whose answers depend on the client's release (`.ez` archives on
+    /// disk) looks at [`FileQuestion::profile`] and [`FileQuestion::first_in_archive`].
+    fn find(&self, question: &FileQuestion) -> Result<Found, FileError> {
+        match &question.question {
+            Question::Get(name) => self.get(name).map(Found::Contents),
+            Question::ListDir(name) => self.list_dir(name).map(Found::Names),
+            Question::FileInfo(name, follow) => self.file_info(name, *follow).map(Found::Info),
+            Question::Cwd => self.cwd().map(Found::Cwd),
+        }
+    }
+
     /// Answers a session's question: the version first, then the answer, then (if the
     /// question asks) whether it may be given again. This may block on the file system: a
     /// driver on an async runtime calls it off its workers.
     fn answer(&self, question: &FileQuestion) -> FileAnswer {
         let version = self.version();
-        let result = match &question.question {
-            Question::Get(name) => self.get(name).map(Found::Contents),
-            Question::ListDir(name) => self.list_dir(name).map(Found::Names),
-            Question::FileInfo(name, follow) => self.file_info(name, *follow).map(Found::Info),
-            Question::Cwd => self.cwd().map(Found::Cwd),
-        };
+        let result = self.find(question);
         let reuse = match (question.remember, version) {
             (true, Some(_)) => {
                 let info = match &result {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::archive;
 use crate::etf::{tag, Decoder, Emitter, Limits, Profile, Term};
 use crate::proto::frame::HEADER_LEN;
 use crate::proto::{Command, FrameDecoder, FrameError, Reason, Reply, Request};
@@ -179,7 +180,13 @@ pub struct Session {
     partial_since: Option<Instant>,
     served: VecDeque<Arc<Served>>,
     closed: Option<CloseReason>,
+    /// The `.ez` archives this connection has read from (OTP's connection process keeps each
+    /// one open once read), at most [`MAX_OPENED_ARCHIVES`].
+    opened_archives: Vec<String>,
 }
+
+/// Archives a session remembers having opened; past this, later ones count as first reads.
+const MAX_OPENED_ARCHIVES: usize = 64;
 
 /// A request waiting for its file answer.
 struct Waiting {
@@ -220,6 +227,7 @@ impl Session {
             partial_since: None,
             served: VecDeque::new(),
             closed: None,
+            opened_archives: Vec::new(),
         }
     }
 
@@ -281,7 +289,10 @@ impl Session {
         let now = self.last_input;
         let profile = self.config.encoding.profile_for(&payload);
         let mut remember = None;
-        if let Some(replies) = &self.replies {
+        // An answer inside an archive depends on what this connection read before: never
+        // shared through the cache.
+        let in_archive = contains(&payload, archive::EXTENSION.as_bytes());
+        if let (Some(replies), false) = (&self.replies, in_archive) {
             if let Some(version) = replies.observed() {
                 match replies.lookup(&payload, version, now) {
                     Lookup::Hit(transmit, served) => {
@@ -308,6 +319,10 @@ impl Session {
                 Some(transmit)
             }
             Step::Ask(command, question) => {
+                let first_in_archive = question
+                    .name()
+                    .and_then(archive::split)
+                    .is_some_and(|(archive, _)| !self.opened_archives.iter().any(|a| a == archive));
                 self.waiting = Some(Waiting {
                     payload,
                     command,
@@ -315,6 +330,7 @@ impl Session {
                         question,
                         profile,
                         remember: remember.is_some(),
+                        first_in_archive,
                     },
                     asked: false,
                     remember,
@@ -370,6 +386,9 @@ impl Session {
             remember,
             ..
         } = waiting;
+        if answer.result.is_ok() {
+            self.note_archive(&question.question);
+        }
         let (transmit, served) = self.answer_from_source(command, question, answer.result);
         if let (Some(replies), Some(_)) = (&self.replies, remember) {
             if let Some(version) = answer.version {
@@ -456,6 +475,23 @@ impl Session {
     /// Bytes of an incomplete request frame held.
     pub fn buffered(&self) -> usize {
         self.input.len()
+    }
+
+    /// Remembers that the archive `question` reads from is open on this connection: a
+    /// successful answer inside it means OTP's connection opened and kept it.
+    fn note_archive(&mut self, question: &Question) {
+        let Some((archive, inner)) = question.name().and_then(archive::split) else {
+            return;
+        };
+        // The archive itself is described without being opened.
+        let described_only = inner.is_empty() && matches!(question, Question::FileInfo(..));
+        if described_only
+            || self.opened_archives.len() >= MAX_OPENED_ARCHIVES
+            || self.opened_archives.iter().any(|a| a == archive)
+        {
+            return;
+        }
+        self.opened_archives.push(archive.to_owned());
     }
 
     fn close(&mut self, reason: CloseReason) {
@@ -640,6 +676,11 @@ fn answer_get(name: Option<String>, contents: Bytes, profile: Profile) -> (Trans
         reply_len: transmit.len(),
     });
     (transmit, served)
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// What `prim_file:get_cwd/1` answers on Unix: a drive letter is Windows-only, any other
