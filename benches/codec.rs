@@ -1,8 +1,7 @@
 //! Codec benchmarks on real frames from captures/otp25-boot.pcap: one `{get,{ok,Binary}}` reply
 //! (lists.beam), one `{get,Path}` request, and the whole boot's transcript.
 
-#[path = "../tests/support/capture.rs"]
-mod capture;
+use erlboot_support::capture;
 
 use std::path::Path;
 

@@ -23,10 +23,8 @@
 //! Run without `--bench` (as `cargo test --benches` does) it only checks that the workload
 //! builds.
 
-#[path = "../tests/support/capture.rs"]
-mod capture;
-#[path = "../tests/support/load.rs"]
-mod load;
+use erlboot_support::capture;
+use erlboot_support::load;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;

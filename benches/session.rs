@@ -2,8 +2,7 @@
 //! sans-IO session, from the disk source (jailed, cached: the real server's path) and from an
 //! in-memory tree holding the same replies (the cost of the protocol alone).
 
-#[path = "../tests/support/capture.rs"]
-mod capture;
+use erlboot_support::capture;
 
 use std::path::Path;
 use std::sync::Arc;

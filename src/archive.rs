@@ -657,13 +657,9 @@ fn dos_date_time(date: u16, time: u16) -> DateTime {
 }
 
 #[cfg(test)]
-#[path = "../tests/support/zip.rs"]
-mod test_zip;
-
-#[cfg(test)]
 mod tests {
-    use super::test_zip::{self as zip, build};
     use super::*;
+    use erlboot_support::zip::{self, build};
 
     fn parse(data: Vec<u8>) -> Result<Archive, ArchiveError> {
         Archive::parse(Bytes::from(data))

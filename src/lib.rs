@@ -25,5 +25,5 @@ pub mod proto;
 pub mod server;
 pub mod time;
 
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;

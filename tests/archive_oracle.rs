@@ -5,10 +5,8 @@
 //! Every request is asked twice in one OTP process: the first answer is OTP opening the archive
 //! (`Pass::Opening`), the second comes from its archive cache (`Pass::Cached`).
 
-#[path = "support/otp.rs"]
-mod otp;
-#[path = "support/zip.rs"]
-mod zip;
+use erlboot_support::otp;
+use erlboot_support::zip;
 
 use std::path::Path;
 

@@ -1,8 +1,7 @@
 //! The boot profile `erlboot boot` replays by default (captures/otp25-boot.requests) is the
 //! request sequence of the real boot in captures/otp25-boot.pcap, split into its phases.
 
-#[path = "support/capture.rs"]
-mod capture;
+use erlboot_support::capture;
 
 use std::path::Path;
 

@@ -6,8 +6,7 @@
 //! Byte checks here use a tiny independent encoder for the few term shapes involved, not the
 //! crate's codec, so that the captures can also serve as an oracle for the codec.
 
-#[path = "support/capture.rs"]
-mod capture;
+use erlboot_support::capture;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -2,8 +2,7 @@
 //! OTP 27 nodes booting from OTP's own `erl_boot_server`) decodes to a typed message and
 //! encodes back to the very same bytes.
 
-#[path = "support/capture.rs"]
-mod capture;
+use erlboot_support::capture;
 
 use std::path::{Path, PathBuf};
 

@@ -3,8 +3,7 @@
 //! the very query and request bytes the real node sent, connects where the node connected, and
 //! reads every reply as a success or an error as the node did.
 
-#[path = "support/capture.rs"]
-mod capture;
+use erlboot_support::capture;
 
 use std::net::SocketAddrV4;
 use std::path::Path;

@@ -5,10 +5,8 @@
 //! OTP's `term_to_binary/1`. Regenerate them with
 //! `cargo test --test fuzz_corpus -- --ignored write_seed_corpora`.
 
-#[path = "support/capture.rs"]
-mod capture;
-#[path = "support/otp.rs"]
-mod otp;
+use erlboot_support::capture;
+use erlboot_support::otp;
 
 use std::path::{Path, PathBuf};
 

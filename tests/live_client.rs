@@ -2,8 +2,7 @@
 //! against OTP's own `erl_boot_server`, each in a network namespace of its own (see
 //! `support/netns.rs`). They need root, `ip` and OTP 25; a missing tool fails loudly.
 
-#[path = "support/netns.rs"]
-mod netns;
+use erlboot_support::netns;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

@@ -16,8 +16,7 @@
 //! `harness_boots_a_node_from_otps_own_boot_server` runs the harness against OTP's own
 //! `erl_boot_server`: if it fails, the environment or the harness is broken, not `erlboot`.
 
-#[path = "support/netns.rs"]
-mod netns;
+use erlboot_support::netns;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};

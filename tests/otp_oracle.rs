@@ -4,10 +4,8 @@
 //! - OTP 25 (the system `erl`) is the oracle for `Profile::Otp25`;
 //! - OTP 27 (a Debian chroot, see `.ci/install-otp`) is the oracle for `Profile::Otp26`.
 
-#[path = "support/otp.rs"]
-mod otp;
-#[path = "support/terms.rs"]
-mod terms;
+use erlboot_support::otp;
+use erlboot_support::terms;
 
 use erlboot::etf::{self, Profile, Term};
 use otp::Otp;

@@ -1,8 +1,7 @@
 //! Properties of the codec over generated terms and messages: round trips under both profiles,
 //! and the encoding rules each profile follows.
 
-#[path = "support/terms.rs"]
-mod terms;
+use erlboot_support::terms;
 
 use erlboot::etf::{self, tag, Profile, Term};
 use erlboot::proto::{Access, DateTime, FileInfo, FileType, Reason, Reply, Request};

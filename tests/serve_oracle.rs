@@ -5,10 +5,8 @@
 //! a [`DiskSource`] must send the same bytes — unjailed for every request, and jailed for every
 //! path inside the roots, while paths leading out are absent.
 
-#[path = "support/capture.rs"]
-mod capture;
-#[path = "support/otp.rs"]
-mod otp;
+use erlboot_support::capture;
+use erlboot_support::otp;
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};

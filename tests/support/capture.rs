@@ -1,9 +1,6 @@
 //! A small pcap reader for tests and benches: UDP datagrams and reassembled TCP streams
 //! (IPv4 only), with the `{packet,4}` frames of each TCP direction split out.
 //!
-//! Self-contained on purpose (no `crate::` paths): include it with
-//! `#[path = "support/capture.rs"] mod capture;` from an integration test or a bench.
-//!
 //! Supported: classic pcap files (micro- or nanosecond timestamps, either byte order) with
 //! link type Ethernet (DLT_EN10MB, what `tcpdump -i lo` writes), Linux cooked (DLT_LINUX_SLL,
 //! DLT_LINUX_SLL2), BSD loopback (DLT_NULL, DLT_LOOP) and raw IPv4 (DLT_RAW, DLT_IPV4).

@@ -1,9 +1,7 @@
 //! A load client for boot servers: replays recorded boots over TCP and validates every reply,
 //! plus a minimal server that answers from the recorded replies (the machine's ceiling).
 //!
-//! Include it with `#[path = "support/load.rs"] mod load;` (or `../tests/support/load.rs` from a
-//! bench). It needs only `erlboot`, `bytes` and `tokio`; the workload comes from request/reply
-//! payload pairs, e.g. those of `capture::TcpStream`.
+//! The workload comes from request/reply payload pairs, e.g. those of `capture::TcpStream`.
 //!
 //! A reply is valid when it decodes (`Reply::decode`) and carries the command tag of its request
 //! (`{error,_}` for a request that names no command). A boot counts only if every reply of it is

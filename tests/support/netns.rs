@@ -50,6 +50,7 @@ pub struct Netns {
 
 impl Netns {
     /// Makes `erlboot-<pid>-<n>` and brings its loopback up. Needs root and `ip`.
+    #[allow(clippy::new_without_default)] // makes a namespace: not a default value
     pub fn new() -> Netns {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         require("ip", "iproute2 makes the network namespaces");
