@@ -9,4 +9,4 @@ mod files;
 mod runtime;
 
 pub use files::{FaultyFiles, FileFault};
-pub use runtime::{TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilTimer, TurmoilUdp};
+pub use runtime::{TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilUdp};

@@ -4,13 +4,12 @@
 //! turmoil's sockets are wrapped (the seam's traits are erlboot's and the sockets turmoil's,
 //! so the implementations live on types of this crate); each call goes straight through.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use erlboot::net::{Clock, Runtime, TcpListener, TcpStream, Timer, UdpSocket};
+use erlboot::net::{Clock, Runtime, TcpListener, TcpStream, TokioTimer, UdpSocket};
 use erlboot::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -40,7 +39,7 @@ impl Runtime for TurmoilRuntime {
     type Udp = TurmoilUdp;
     type Listener = TurmoilListener;
     type Stream = TurmoilStream;
-    type Timer = TurmoilTimer;
+    type Timer = TokioTimer;
 
     async fn bind_udp(&self, addr: SocketAddr) -> io::Result<TurmoilUdp> {
         turmoil::net::UdpSocket::bind(addr).await.map(TurmoilUdp)
@@ -62,33 +61,9 @@ impl Runtime for TurmoilRuntime {
         self.clock.now()
     }
 
-    fn timer(&self, at: Instant) -> TurmoilTimer {
-        TurmoilTimer {
-            sleep: Box::pin(tokio::time::sleep_until(self.clock.to_tokio(at))),
-            clock: self.clock,
-        }
-    }
-}
-
-/// A timer on the host's simulated clock (turmoil drives tokio's paused time).
-#[derive(Debug)]
-pub struct TurmoilTimer {
-    sleep: Pin<Box<tokio::time::Sleep>>,
-    clock: Clock,
-}
-
-impl Future for TurmoilTimer {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.sleep.as_mut().poll(cx)
-    }
-}
-
-impl Timer for TurmoilTimer {
-    fn reset(&mut self, at: Instant) {
-        let at = self.clock.to_tokio(at);
-        self.sleep.as_mut().reset(at);
+    /// turmoil drives tokio's paused clock, so tokio's timers are simulated ones here.
+    fn timer(&self, at: Instant) -> TokioTimer {
+        self.clock.timer(at)
     }
 }
 

@@ -18,8 +18,8 @@ mod server;
 mod tokio_runtime;
 
 pub use client::{CallError, Client};
-pub use clock::Clock;
+pub use clock::{Clock, TokioTimer};
 pub use files::{Blocking, FileAnswerer, Immediate};
 pub use runtime::{Runtime, TcpListener, TcpStream, Timer, UdpSocket};
 pub use server::{Control, ServeError, Server, ServerConfig};
-pub use tokio_runtime::{TokioRuntime, TokioTimer};
+pub use tokio_runtime::TokioRuntime;

@@ -4,13 +4,11 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use crate::time::Instant;
 
-use super::clock::Clock;
-use super::runtime::{Runtime, TcpListener, TcpStream, Timer, UdpSocket};
+use super::clock::{Clock, TokioTimer};
+use super::runtime::{Runtime, TcpListener, TcpStream, UdpSocket};
 
 /// Pending connections the kernel queues before `accept` (OTP's boot server uses 5).
 const LISTEN_BACKLOG: u32 = 4096;
@@ -70,32 +68,7 @@ impl Runtime for TokioRuntime {
     }
 
     fn timer(&self, at: Instant) -> TokioTimer {
-        TokioTimer {
-            sleep: Box::pin(tokio::time::sleep_until(self.clock.to_tokio(at))),
-            clock: self.clock,
-        }
-    }
-}
-
-/// A tokio `Sleep` on a [`Clock`].
-#[derive(Debug)]
-pub struct TokioTimer {
-    sleep: Pin<Box<tokio::time::Sleep>>,
-    clock: Clock,
-}
-
-impl Future for TokioTimer {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.sleep.as_mut().poll(cx)
-    }
-}
-
-impl Timer for TokioTimer {
-    fn reset(&mut self, at: Instant) {
-        let at = self.clock.to_tokio(at);
-        self.sleep.as_mut().reset(at);
+        self.clock.timer(at)
     }
 }
 
