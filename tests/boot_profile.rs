@@ -5,6 +5,7 @@ use erlboot_support::capture;
 
 use std::path::Path;
 
+use erlboot::client::{BootProfile, Phase};
 use erlboot::etf::{Decoder, Limits};
 use erlboot::proto::Request;
 
@@ -13,14 +14,10 @@ fn profile_from_capture() -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let boot = capture::read(&root.join("captures/otp25-boot.pcap"));
     let decoder = Decoder::new(Limits::request());
-    let mut out = String::from(
-        "# The requests of a real OTP 25 boot (captures/otp25-boot.pcap), one per line:\n\
-         # COMMAND [NAME]. Lines starting with \"# phase\" start a phase.\n",
-    );
-    let mut phase = "";
+    let mut profile = BootProfile::default();
     for frame in &boot.streams[0].to_server_frames {
         let request = Request::decode(&frame.payload, &decoder).unwrap();
-        let command = request.command().unwrap().atom();
+        let phase = profile.phases.last().map_or("", |p| p.name.as_str());
         // The phases of PROTOCOL.md §6.1: the boot script, the modules the boot script loads,
         // the code server's scan of the library, then modules loaded on demand.
         let next = match (&request, phase) {
@@ -33,15 +30,19 @@ fn profile_from_capture() -> String {
             _ => phase,
         };
         if next != phase {
-            out.push_str(&format!("# phase {next}\n"));
-            phase = next;
+            profile.phases.push(Phase {
+                name: next.to_owned(),
+                requests: Vec::new(),
+            });
         }
-        match request.file_name() {
-            Some(name) => out.push_str(&format!("{command} {name}\n")),
-            None => out.push_str(&format!("{command}\n")),
-        }
+        profile.phases.last_mut().unwrap().requests.push(request);
     }
-    out
+    profile
+        .to_text(&[
+            "The requests of a real OTP 25 boot (captures/otp25-boot.pcap), one per line:",
+            "COMMAND [NAME]. Lines starting with \"# phase\" start a phase.",
+        ])
+        .unwrap()
 }
 
 #[test]

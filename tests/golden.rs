@@ -6,12 +6,7 @@ use erlboot::etf::{Decoder, Profile, Term};
 use erlboot::proto::{
     frame, Access, DateTime, FileInfo, FileType, FrameDecoder, Reason, Reply, Request,
 };
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap())
-        .collect()
-}
+use erlboot_support::hex;
 
 /// The payload of a whole frame, checked through the frame decoder.
 fn payload(frame_bytes: &[u8]) -> Vec<u8> {

@@ -1,6 +1,7 @@
 //! The server session in virtual time, over an in-memory tree: golden reply bytes from
 //! PROTOCOL.md §5.4, the defined answers to bad input, the limits and the timeouts.
 
+use erlboot_support::hex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,12 +11,6 @@ use erlboot::server::{
     CloseReason, MemorySource, ReplyEncoding, Session, SessionConfig, SessionLimits,
 };
 use erlboot::time::Instant;
-
-fn hex(s: &str) -> Vec<u8> {
-    s.split_whitespace()
-        .map(|b| u8::from_str_radix(b, 16).unwrap())
-        .collect()
-}
 
 fn tree() -> Arc<MemorySource> {
     Arc::new(

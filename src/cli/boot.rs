@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use erlboot::client::Event;
+use erlboot::client::{BootProfile, Event, Phase};
 use erlboot::etf::Term;
 use erlboot::net::{Client, TokioRuntime};
-use erlboot::proto::{Command, Request};
 use erlboot::time::Instant;
 
 use super::client::{ClientError, ServerArgs};
@@ -38,59 +37,16 @@ pub struct BootArgs {
     profile: Option<PathBuf>,
 }
 
-/// A named run of requests.
-struct Phase {
-    name: String,
-    requests: Vec<Request>,
-}
-
-/// Reads a boot profile.
-fn parse_profile(text: &str) -> Result<Vec<Phase>, ClientError> {
-    let mut phases = vec![Phase {
-        name: "requests".into(),
-        requests: Vec::new(),
-    }];
-    for (number, line) in text.lines().enumerate() {
-        if let Some(name) = line.strip_prefix("# phase ") {
-            phases.push(Phase {
-                name: name.trim().to_owned(),
-                requests: Vec::new(),
-            });
-            continue;
-        }
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let (command, name) = line.split_once(' ').unwrap_or((line, ""));
-        let name = name.to_owned();
-        let request = match Command::from_atom(command) {
-            Some(Command::Get) => Request::Get(name),
-            Some(Command::ListDir) => Request::ListDir(name),
-            Some(Command::ReadFileInfo) => Request::ReadFileInfo(name),
-            Some(Command::ReadLinkInfo) => Request::ReadLinkInfo(name),
-            Some(Command::GetCwd) if name.is_empty() => Request::GetCwd,
-            Some(Command::GetCwd) => Request::GetCwdDrive(name),
-            None => {
-                return Err(ClientError::Output(format!(
-                    "profile line {}: {command:?} is not a command",
-                    number + 1
-                )))
-            }
-        };
-        phases.last_mut().expect("one phase").requests.push(request);
-    }
-    phases.retain(|p| !p.requests.is_empty());
-    Ok(phases)
-}
-
 /// Runs `erlboot boot`.
 pub fn run(args: BootArgs) -> Result<(), ClientError> {
     let text = match &args.profile {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| ClientError::Output(format!("{}: {e}", path.display())))?,
+        Some(path) => std::fs::read_to_string(path).map_err(|source| ClientError::Read {
+            path: path.clone(),
+            source,
+        })?,
         None => DEFAULT_PROFILE.to_owned(),
     };
-    let phases = parse_profile(&text)?;
+    let phases = BootProfile::parse(&text)?.phases;
     let config = args.server.config()?;
     let timeout = args.server.timeout();
     let runtime = super::client::runtime()?;
@@ -110,7 +66,9 @@ pub fn run(args: BootArgs) -> Result<(), ClientError> {
                             phase_bytes += contents.len();
                         }
                     }
-                    Err(ClientError::Server { .. }) => phase_errors += 1,
+                    Err(ClientError::Server { .. } | ClientError::Reply { .. }) => {
+                        phase_errors += 1
+                    }
                     Err(other) => return Err(other),
                 }
             }
@@ -166,11 +124,13 @@ fn print_report(
 
 #[cfg(test)]
 mod tests {
+    use erlboot::proto::Request;
+
     use super::*;
 
     #[test]
     fn the_default_profile_reads_as_four_phases_of_a_real_boot() {
-        let phases = parse_profile(DEFAULT_PROFILE).unwrap();
+        let phases = BootProfile::parse(DEFAULT_PROFILE).unwrap().phases;
         let names: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
@@ -186,6 +146,5 @@ mod tests {
             phases[0].requests[0],
             Request::Get("/usr/lib/erlang/bin/start.boot".into())
         );
-        assert!(parse_profile("fetch /x").is_err());
     }
 }

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use erlboot::client::{LoaderConfig, ReplyError, Response};
+use erlboot::client::{LoaderConfig, ProfileError, ReplyError, Response};
 use erlboot::disk::{erts_versions, profile_of};
+use erlboot::etf::Term;
 use erlboot::net::{CallError, Client, TokioRuntime};
 use erlboot::proto::Request;
 use erlboot::time::Instant;
@@ -31,8 +32,8 @@ pub struct ServerArgs {
 
     /// Encode requests as this OTP release does (25: Latin-1 atoms; 26: UTF-8 atoms).
     /// Default: the release of the ERTS version.
-    #[arg(long, value_parser = ["25", "26"])]
-    otp: Option<String>,
+    #[arg(long, value_enum)]
+    otp: Option<super::OtpRelease>,
 
     /// Give up after this many seconds without an answer. The inet loader itself never gives
     /// up: it retries every 10 s, then every 60 s, for ever.
@@ -56,10 +57,19 @@ pub enum ClientError {
         hosts: String,
         version: String,
     },
-    #[error("{name}: {reason}")]
-    Server { name: String, reason: String },
+    #[error("{name}: {}", describe(reason))]
+    Server { name: String, reason: Term },
+    #[error("{name}: the reply could not be read: {error}")]
+    Reply { name: String, error: ReplyError },
     #[error("{0}")]
     Output(String),
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
@@ -80,9 +90,8 @@ impl ServerArgs {
                 .ok_or(ClientError::NoVersion)?,
         };
         let mut config = LoaderConfig::new(hosts, version.clone());
-        config.profile = match self.otp.as_deref() {
-            Some("25") => erlboot::etf::Profile::Otp25,
-            Some(_) => erlboot::etf::Profile::Otp26,
+        config.profile = match self.otp {
+            Some(release) => release.profile(),
             None => profile_of(&version),
         };
         Ok(config)
@@ -123,14 +132,8 @@ pub async fn ask(
     let name = request.file_name().unwrap_or("get_cwd").to_owned();
     match client.call(request, Some(deadline)).await {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(ReplyError::Server(reason))) => Err(ClientError::Server {
-            name,
-            reason: describe(&reason.to_string()),
-        }),
-        Ok(Err(other)) => Err(ClientError::Server {
-            name,
-            reason: other.to_string(),
-        }),
+        Ok(Err(ReplyError::Server(reason))) => Err(ClientError::Server { name, reason }),
+        Ok(Err(error)) => Err(ClientError::Reply { name, error }),
         Err(CallError::Deadline) => Err(ClientError::NoAnswer {
             request: request.to_term().to_string(),
             timeout,
@@ -146,13 +149,13 @@ pub async fn ask(
     }
 }
 
-fn describe(reason: &str) -> String {
-    let meaning = match reason {
-        "enoent" => "no such file on the server (or outside what it serves)",
-        "enotdir" => "not a directory",
-        "eisdir" => "is a directory",
-        "eacces" => "permission denied on the server",
-        _ => return reason.to_owned(),
+fn describe(reason: &Term) -> String {
+    let meaning = match reason.as_atom() {
+        Some("enoent") => "no such file on the server (or outside what it serves)",
+        Some("enotdir") => "not a directory",
+        Some("eisdir") => "is a directory",
+        Some("eacces") => "permission denied on the server",
+        _ => return reason.to_string(),
     };
     format!("{reason} ({meaning})")
 }

@@ -10,6 +10,8 @@ use clap::{Args, ValueEnum};
 use erlboot::disk::{erts_versions, profile_of};
 use erlboot::disk::{DiskConfig, DiskSource, Jail, NameEncoding};
 use erlboot::etf::Profile;
+
+use super::OtpRelease;
 use erlboot::net::{Blocking, ServeError, Server, ServerConfig, TokioRuntime};
 use erlboot::proto::discovery;
 use erlboot::server::{
@@ -80,8 +82,8 @@ pub struct ServeArgs {
 
     /// Encode replies as this OTP release does (25: Latin-1 atoms; 26: UTF-8 atoms). Default:
     /// as each request is encoded, which is how a server of the client's release answers.
-    #[arg(long, value_parser = ["25", "26"])]
-    otp: Option<String>,
+    #[arg(long, value_enum)]
+    otp: Option<OtpRelease>,
 
     /// How file names on disk map to the code points on the wire.
     #[arg(long, value_enum, default_value_t = Encoding::Utf8)]
@@ -96,11 +98,11 @@ pub struct ServeArgs {
     max_per_ip: usize,
 
     /// Close a connection silent for this many seconds (0: never).
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    #[arg(long, value_name = "SECS", default_value_t = default_secs(SessionLimits::default().idle_timeout))]
     idle_timeout: u64,
 
     /// Close a connection whose request stays incomplete this many seconds (0: never).
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[arg(long, value_name = "SECS", default_value_t = default_secs(SessionLimits::default().frame_timeout))]
     frame_timeout: u64,
 
     /// Largest request frame accepted, in bytes; a larger one closes the connection.
@@ -175,9 +177,8 @@ pub fn run(args: ServeArgs) -> Result<(), ServeCliError> {
     } else {
         return Err(ServeCliError::NoVersion);
     };
-    let encoding = match args.otp.as_deref() {
-        Some("25") => ReplyEncoding::Fixed(Profile::Otp25),
-        Some(_) => ReplyEncoding::Fixed(Profile::Otp26),
+    let encoding = match args.otp {
+        Some(release) => ReplyEncoding::Fixed(release.profile()),
         None => ReplyEncoding::MirrorClient {
             fallback: found.first().map_or(Profile::Otp25, |v| profile_of(v)),
         },
@@ -279,4 +280,9 @@ fn raise_file_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
+}
+
+/// A default timeout as the option's seconds (0: none).
+fn default_secs(timeout: Option<std::time::Duration>) -> u64 {
+    timeout.map_or(0, |t| t.as_secs())
 }

@@ -4,12 +4,14 @@
 //! - [`Loader`]: the state machine, requests in, [`Action`]s and [`Event`]s out;
 //! - [`LoaderTimings`]: OTP's collect window, retries, sleeps and timeouts;
 //! - [`parse_hosts`]: which addresses a `-hosts` flag names;
-//! - [`read_reply`]: a reply frame as OTP's client reads it.
+//! - [`read_reply`]: a reply frame as OTP's client reads it;
+//! - [`BootProfile`]: the requests of a recorded boot, as text.
 //!
 //! The driver that puts the loader on sockets is [`crate::net::Client`].
 
 mod hosts;
 mod loader;
+mod profile;
 mod response;
 mod timings;
 
@@ -17,6 +19,7 @@ pub use hosts::{parse_host, parse_hosts};
 pub use loader::{
     Action, ConnId, Discovered, Event, Loader, LoaderConfig, LoaderError, ResendReason, MAX_ANSWERS,
 };
+pub use profile::{BootProfile, Phase, ProfileError};
 pub use response::{read_reply, ReplyError, Response};
 pub use timings::LoaderTimings;
 

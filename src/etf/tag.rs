@@ -3,6 +3,13 @@
 /// The version byte that starts every encoded term.
 pub const VERSION: u8 = 131;
 
+/// A distribution header (`DIST_HEADER`), only ever seen between connected nodes.
+pub const DIST_HEADER: u8 = 68;
+/// A zlib-compressed term (`term_to_binary(T, [compressed])`).
+pub const COMPRESSED: u8 = 80;
+/// A reference into a distribution connection's atom cache (`ATOM_CACHE_REF`).
+pub const ATOM_CACHE_REF: u8 = 82;
+
 pub const NEW_FLOAT: u8 = 70;
 pub const BIT_BINARY: u8 = 77;
 pub const NEW_PID: u8 = 88;
@@ -38,9 +45,9 @@ pub const LOCAL: u8 = 121;
 /// typed error rather than an unknown tag.
 pub fn unsupported(tag: u8) -> Option<&'static str> {
     Some(match tag {
-        68 => "distribution header",
-        80 => "compressed term",
-        82 => "atom cache reference",
+        DIST_HEADER => "distribution header",
+        COMPRESSED => "compressed term",
+        ATOM_CACHE_REF => "atom cache reference",
         REFERENCE => "REFERENCE_EXT (pre-R9 reference)",
         NEW_FUN => "NEW_FUN_EXT (closure)",
         FUN => "FUN_EXT (pre-R8 closure)",

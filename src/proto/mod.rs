@@ -1,7 +1,8 @@
 //! The boot protocol's messages: discovery datagrams, framing, requests and replies.
 //!
-//! Everything here is a pure function of bytes; see PROTOCOL.md in the design notes for the
-//! facts each type follows.
+//! Everything here is a pure function of bytes. The protocol facts each type follows, with
+//! where each was read in OTP's source or seen on a real node, are in `src/proto/PROTOCOL.md`
+//! (cited below and in the tests as "PROTOCOL.md §N").
 
 mod command;
 pub mod discovery;

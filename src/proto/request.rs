@@ -65,13 +65,19 @@ impl Request {
         };
         let name = rest.get(..usize::from(u16::from_be_bytes([*hi, *lo])))?;
         let name: String = name.iter().map(|&b| char::from(b)).collect();
-        Some(match command {
+        Some(Request::for_command(command, name))
+    }
+
+    /// `{Command, Name}`: the request of a command that takes a file name (`get_cwd` takes
+    /// a drive).
+    pub fn for_command(command: Command, name: String) -> Request {
+        match command {
             Command::Get => Request::Get(name),
             Command::ListDir => Request::ListDir(name),
             Command::ReadFileInfo => Request::ReadFileInfo(name),
             Command::ReadLinkInfo => Request::ReadLinkInfo(name),
             Command::GetCwd => Request::GetCwdDrive(name),
-        })
+        }
     }
 
     /// The ETF payload of this request, as the profile's `term_to_binary/1` encodes it.
@@ -98,13 +104,7 @@ impl Request {
         let Some(name) = file_name(&argument) else {
             return Request::BadArgument { command, argument };
         };
-        match command {
-            Command::Get => Request::Get(name),
-            Command::ListDir => Request::ListDir(name),
-            Command::ReadFileInfo => Request::ReadFileInfo(name),
-            Command::ReadLinkInfo => Request::ReadLinkInfo(name),
-            Command::GetCwd => Request::GetCwdDrive(name),
-        }
+        Request::for_command(command, name)
     }
 
     /// The term on the wire.
@@ -172,13 +172,9 @@ fn file_name(term: &Term) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use erlboot_support::hex;
 
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).unwrap())
-            .collect()
-    }
+    use super::*;
 
     #[test]
     fn golden_get_request_otp25_and_otp29() {

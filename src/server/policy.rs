@@ -97,6 +97,9 @@ impl AllowList {
     }
 }
 
+/// The largest request frame accepted by default: real requests are file names, well under.
+pub const DEFAULT_MAX_REQUEST: u32 = 64 * 1024;
+
 /// Per-connection limits: what one session may send and how long it may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionLimits {
@@ -113,7 +116,7 @@ pub struct SessionLimits {
 impl Default for SessionLimits {
     fn default() -> SessionLimits {
         SessionLimits {
-            max_request: 64 * 1024,
+            max_request: DEFAULT_MAX_REQUEST,
             idle_timeout: Some(Duration::from_secs(120)),
             frame_timeout: Some(Duration::from_secs(10)),
         }

@@ -13,3 +13,11 @@ pub mod netns;
 pub mod otp;
 pub mod terms;
 pub mod zip;
+
+/// Bytes written as hexadecimal pairs separated by white space (`"83 68 02"`), as the
+/// protocol notes and the golden vectors write them.
+pub fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).expect("a hexadecimal byte"))
+        .collect()
+}
