@@ -344,6 +344,10 @@ impl FileSource for DiskSource {
     }
 
     fn version(&self) -> Option<Version> {
+        self.watch.as_ref().ok()?.settled_version()
+    }
+
+    fn current_version(&self) -> Option<Version> {
         self.watch.as_ref().ok()?.version()
     }
 

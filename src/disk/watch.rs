@@ -24,7 +24,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// The changes that can alter an answer: contents, metadata, and names appearing, leaving or
 /// moving. Reads (`IN_ACCESS`, `IN_OPEN`, `IN_CLOSE_NOWRITE`) are left out, since the server's
@@ -94,6 +94,11 @@ pub enum WatchError {
 
 /// A watch on every directory under a set of roots.
 pub struct Watch {
+    inner: Arc<Inner>,
+}
+
+/// The watch's state, shared with the thread that walks the trees again after a reshape.
+struct Inner {
     fd: OwnedFd,
     roots: Vec<PathBuf>,
     /// Directories watched on their own, and the only names in them that matter (`None`: all).
@@ -101,6 +106,8 @@ pub struct Watch {
     /// The same, by watch descriptor, for telling which events matter.
     single_wds: HashMap<i32, Option<Vec<OsString>>>,
     state: Mutex<State>,
+    /// Signalled when a walk of the trees ends.
+    walked: Condvar,
 }
 
 struct State {
@@ -109,6 +116,9 @@ struct State {
     dirs: HashMap<i32, PathBuf>,
     /// Set once a change could not be followed: the watch no longer vouches for anything.
     broken: bool,
+    /// Set while the trees are walked again (new or moved directories, a queue overflow): the
+    /// watch vouches for nothing until the new directories are watched.
+    walking: bool,
 }
 
 impl Watch {
@@ -149,7 +159,7 @@ impl Watch {
             })?;
             single_wds.insert(wd, names.clone());
         }
-        let watch = Watch {
+        let inner = Inner {
             fd,
             roots: roots.to_vec(),
             single,
@@ -158,21 +168,57 @@ impl Watch {
                 version: 0,
                 dirs: HashMap::new(),
                 broken: false,
+                walking: false,
             }),
+            walked: Condvar::new(),
         };
         {
-            let mut state = watch.state.lock().expect("watch lock");
-            for root in &watch.roots {
-                watch.add_tree(root, &mut state.dirs, true)?;
+            let mut state = inner.lock();
+            for root in &inner.roots {
+                inner.add_tree(root, &mut state.dirs, true)?;
             }
         }
-        Ok(watch)
+        Ok(Watch {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Whether a change to `path` (absolute, without `.` or `..`) would be seen: it lies under
     /// a root, or is the working directory, an entry of it, or an ancestor's entry on the way
     /// to a root or to the working directory.
     pub fn covers(&self, path: &Path) -> bool {
+        self.inner.covers(path)
+    }
+
+    /// Directories watched.
+    pub fn directories(&self) -> usize {
+        self.inner.lock().dirs.len()
+    }
+
+    /// The trees' current version: it moves on with every change under the roots completed
+    /// before this call. `None` once the watch has broken (see the module documentation), and
+    /// while the trees are walked again after directories appeared or moved: that walk runs
+    /// on a thread of its own, so this never takes longer than draining the event queue.
+    pub fn version(&self) -> Option<u64> {
+        Inner::version(&self.inner, false)
+    }
+
+    /// The same, but waiting for a walk of the trees to end rather than answering `None`
+    /// meanwhile: for callers that may block (a file answer on a blocking pool).
+    pub fn settled_version(&self) -> Option<u64> {
+        Inner::version(&self.inner, true)
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every update of the state is a single step that cannot panic half-way.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn covers(&self, path: &Path) -> bool {
         if self.roots.iter().any(|root| path.starts_with(root))
             || self.single.get(path) == Some(&None)
         {
@@ -188,18 +234,18 @@ impl Watch {
         }
     }
 
-    /// Directories watched.
-    pub fn directories(&self) -> usize {
-        self.state.lock().expect("watch lock").dirs.len()
-    }
-
-    /// The trees' current version: it moves on with every change under the roots completed
-    /// before this call. `None` once the watch has broken (see the module documentation).
-    pub fn version(&self) -> Option<u64> {
-        let mut state = self.state.lock().expect("watch lock");
-        if state.broken {
+    fn version(inner: &Arc<Inner>, wait: bool) -> Option<u64> {
+        let mut state = inner.lock();
+        while wait && state.walking {
+            state = inner
+                .walked
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        if state.broken || state.walking {
             return None;
         }
+        let this = &**inner;
         // The lock is held while draining: a caller that finds the queue empty must also find
         // the version moved by whoever drained the events before it.
         let mut buf = [0u8; 16 * 1024];
@@ -207,7 +253,7 @@ impl Watch {
         let mut reshaped = false;
         loop {
             // SAFETY: `buf` is writable for its whole length.
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            let n = unsafe { libc::read(this.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n < 0 {
                 let error = io::Error::last_os_error();
                 match error.kind() {
@@ -233,7 +279,7 @@ impl Watch {
                     continue;
                 }
                 if !state.dirs.contains_key(&event.wd) {
-                    match self.single_wds.get(&event.wd) {
+                    match this.single_wds.get(&event.wd) {
                         // An ancestor's other entries do not matter.
                         Some(Some(names))
                             if !names.iter().any(|n| matters(n, name))
@@ -259,23 +305,54 @@ impl Watch {
                 }
             }
         }
-        if reshaped {
-            // Walk everything again: new directories get watched, and moved ones get their new
-            // path (a directory already watched keeps its descriptor).
-            let mut dirs = HashMap::new();
-            for root in &self.roots {
-                if let Err(error) = self.add_tree(root, &mut dirs, false) {
-                    tracing::warn!(%error, "file watch incomplete: checking every request from now on");
-                    state.broken = true;
-                    return None;
-                }
-            }
-            state.dirs = dirs;
-        }
         if changed {
             state.version += 1;
         }
+        if reshaped {
+            // Walk everything again, off this thread: new directories get watched, and moved
+            // ones get their new path (a directory already watched keeps its descriptor).
+            state.walking = true;
+            let walker = Arc::clone(inner);
+            let spawned = std::thread::Builder::new()
+                .name("erlboot-watch".into())
+                .spawn(move || walker.walk_again());
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "file watch cannot walk: checking every request from now on");
+                state.walking = false;
+                state.broken = true;
+                return None;
+            }
+            drop(state);
+            return match wait {
+                true => Inner::version(inner, true),
+                false => None,
+            };
+        }
         Some(state.version)
+    }
+
+    /// Walks the trees again and watches what is new; the version moves on once it is done,
+    /// so no answer given during the walk is remembered past it.
+    fn walk_again(&self) {
+        let mut dirs = HashMap::new();
+        let walked = self
+            .roots
+            .iter()
+            .try_for_each(|root| self.add_tree(root, &mut dirs, false));
+        let mut state = self.lock();
+        state.walking = false;
+        match walked {
+            Ok(()) => {
+                state.dirs = dirs;
+                state.version += 1;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "file watch incomplete: checking every request from now on");
+                state.broken = true;
+            }
+        }
+        drop(state);
+        self.walked.notify_all();
     }
 
     /// Watches `dir` and every directory below it, not following symbolic links (a link's
@@ -384,20 +461,41 @@ mod tests {
     }
 
     #[test]
+    fn a_new_directory_is_walked_off_the_caller_and_never_vouched_for_meanwhile() {
+        let dir = tree("walk");
+        let watch = Watch::new(std::slice::from_ref(&dir), &dir).unwrap();
+        let v0 = watch.version().unwrap();
+        for round in 0..20 {
+            let new = dir.join(format!("a/new{round}"));
+            std::fs::create_dir(&new).unwrap();
+            // Right after the change: either the walk still runs (no version to vouch with),
+            // or it is done and the version has moved; never the old version.
+            let seen = watch.version();
+            assert!(seen.is_none_or(|v| v > v0), "round {round}: {seen:?}");
+            let settled = watch.settled_version().unwrap();
+            assert!(settled > v0);
+            // The walk watched the new directory: a file made in it moves the version.
+            std::fs::write(new.join("f"), b"x").unwrap();
+            assert!(watch.settled_version().unwrap() > settled, "round {round}");
+        }
+        assert_eq!(watch.directories(), 3 + 20);
+    }
+
+    #[test]
     fn every_change_moves_the_version_and_reads_do_not() {
         let dir = tree("changes");
         let watch = Watch::new(std::slice::from_ref(&dir), &dir).unwrap();
         assert_eq!(watch.directories(), 3);
-        let v0 = watch.version().unwrap();
-        assert_eq!(watch.version(), Some(v0), "no change, same version");
+        let v0 = watch.settled_version().unwrap();
+        assert_eq!(watch.settled_version(), Some(v0), "no change, same version");
         let _ = std::fs::read(dir.join("a/b/file")).unwrap();
         let _ = std::fs::read_dir(dir.join("a/b")).unwrap().count();
-        assert_eq!(watch.version(), Some(v0), "reads are not changes");
+        assert_eq!(watch.settled_version(), Some(v0), "reads are not changes");
 
         let mut last = v0;
         let mut step = |what: &str, change: &dyn Fn()| {
             change();
-            let now = watch.version().unwrap();
+            let now = watch.settled_version().unwrap();
             assert!(now > last, "{what} did not move the version");
             last = now;
         };
@@ -452,20 +550,20 @@ mod tests {
         assert!(watch.covers(&dir.join("work")));
         assert!(!watch.covers(&dir.join("work/other")));
         assert!(!watch.covers(&dir.join("work/cwd/sub/mod.beam")));
-        let v0 = watch.version().unwrap();
+        let v0 = watch.settled_version().unwrap();
         std::fs::write(dir.join("work/other"), b"x").unwrap();
         std::fs::write(dir.join("unrelated"), b"x").unwrap();
         assert_eq!(
-            watch.version(),
+            watch.settled_version(),
             Some(v0),
             "neighbours of the way do not matter"
         );
         std::fs::write(dir.join("work/cwd/mod.beam"), b"x").unwrap();
-        let v1 = watch.version().unwrap();
+        let v1 = watch.settled_version().unwrap();
         assert!(v1 > v0, "an entry of the working directory");
         std::fs::rename(dir.join("work"), dir.join("work2")).unwrap();
         assert!(
-            watch.version().unwrap() > v1,
+            watch.settled_version().unwrap() > v1,
             "the way to the working directory"
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -24,7 +24,7 @@ pub struct Blocking<S: ?Sized>(pub Arc<S>);
 
 impl<S: FileSource + ?Sized + 'static> FileAnswerer for Blocking<S> {
     fn version(&self) -> Option<Version> {
-        self.0.version()
+        self.0.current_version()
     }
 
     async fn answer(&self, question: FileQuestion) -> FileAnswer {
@@ -41,7 +41,7 @@ pub struct Immediate<S: ?Sized>(pub Arc<S>);
 
 impl<S: FileSource + ?Sized + 'static> FileAnswerer for Immediate<S> {
     fn version(&self) -> Option<Version> {
-        self.0.version()
+        self.0.current_version()
     }
 
     fn answer(&self, question: FileQuestion) -> impl Future<Output = FileAnswer> + Send {

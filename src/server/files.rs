@@ -140,6 +140,13 @@ pub trait FileSource: Send + Sync {
         None
     }
 
+    /// The version now if it can be told without waiting, as a driver on an async worker asks
+    /// it before looking up remembered replies (`None`: answer afresh); by default
+    /// [`FileSource::version`].
+    fn current_version(&self) -> Option<Version> {
+        self.version()
+    }
+
     /// Whether the answer just given to `question` may be given again (see [`Reuse`]);
     /// `info` is that answer when it was a file info. Asked only of a source with a version.
     fn reuse(&self, question: &Question, info: Option<&FileInfo>) -> Reuse {
