@@ -189,7 +189,7 @@ impl From<ArchiveError> for FileError {
 
 /// One central directory entry.
 #[derive(Clone, Debug)]
-struct Entry {
+struct ZipEntry {
     /// The name, each byte taken as a Latin-1 character.
     name: String,
     /// Where its local header starts.
@@ -214,7 +214,7 @@ struct Node {
 #[derive(Clone, Debug)]
 pub struct Archive {
     data: Bytes,
-    entries: Vec<Entry>,
+    entries: Vec<ZipEntry>,
     nodes: Vec<Node>,
     limits: ArchiveLimits,
     seconds: DosSeconds,
@@ -329,7 +329,7 @@ impl Archive {
                     return Err(ArchiveError::BadCentralDirectory);
                 }
                 let name = &cd[CENTRAL_SIZE..CENTRAL_SIZE + name_len];
-                entries.push(Entry {
+                entries.push(ZipEntry {
                     name: name.iter().map(|&b| char::from(b)).collect(),
                     offset: u32_at(cd, 42),
                     end: 0,
@@ -382,7 +382,7 @@ impl Archive {
     }
 
     /// The entries with OTP's virtual directories inserted (`ensure_virtual_dirs/6`).
-    fn nodes(entries: &[Entry], limits: ArchiveLimits) -> Result<Vec<Node>, ArchiveError> {
+    fn nodes(entries: &[ZipEntry], limits: ArchiveLimits) -> Result<Vec<Node>, ArchiveError> {
         let mut dirs = Dirs::default();
         let mut nodes = Vec::with_capacity(entries.len());
         for (index, entry) in entries.iter().enumerate() {
@@ -461,7 +461,7 @@ impl Archive {
     }
 
     /// `get_z_file/4`: an entry's data.
-    fn read(&self, entry: &Entry) -> Result<Bytes, FileError> {
+    fn read(&self, entry: &ZipEntry) -> Result<Bytes, FileError> {
         let offset = entry.offset as usize;
         let size = (entry.end as usize)
             .checked_sub(offset)
@@ -582,7 +582,7 @@ impl Archive {
     }
 
     /// `cd_file_header_to_file_info/3`.
-    fn entry_info(&self, entry: &Entry, seconds: DosSeconds) -> FileInfo {
+    fn entry_info(&self, entry: &ZipEntry, seconds: DosSeconds) -> FileInfo {
         let mut time = dos_date_time(entry.dos_date, entry.dos_time);
         if seconds == DosSeconds::Doubled {
             time.second *= 2;

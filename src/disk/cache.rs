@@ -24,7 +24,7 @@ pub struct Stamp {
     pub ctime_ns: i128,
 }
 
-struct Entry {
+struct CachedFile {
     stamp: Stamp,
     contents: Bytes,
     last_use: u64,
@@ -45,7 +45,7 @@ pub struct Cache {
     capacity: usize,
     used: usize,
     clock: u64,
-    entries: HashMap<FileId, Entry>,
+    entries: HashMap<FileId, CachedFile>,
     by_use: BTreeMap<u64, FileId>,
 }
 
@@ -98,7 +98,7 @@ impl Cache {
         self.by_use.insert(self.clock, file);
         self.entries.insert(
             file,
-            Entry {
+            CachedFile {
                 stamp,
                 contents,
                 last_use: self.clock,

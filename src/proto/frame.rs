@@ -85,9 +85,19 @@ pub fn encode_term_frame(term: &Term, profile: Profile) -> Result<Vec<u8>, Encod
     let mut out = vec![0; HEADER_LEN];
     etf::encode_into(term, profile, &mut out)?;
     let len = out.len() - HEADER_LEN;
-    let len = u32::try_from(len).map_err(|_| EncodeError::TooLong { what: "frame", len })?;
-    out[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    write_header(&mut out, len).ok_or(EncodeError::TooLong { what: "frame", len })?;
     Ok(out)
+}
+
+/// Fills in the header of a frame whose first [`HEADER_LEN`] bytes were left for it, for a
+/// payload of `payload_len` bytes (which may go on past `frame`: file contents sent after
+/// their head). `None`, and nothing written, when no frame can be that long.
+pub fn write_header(frame: &mut [u8], payload_len: usize) -> Option<()> {
+    let len = u32::try_from(payload_len).ok()?;
+    frame
+        .get_mut(..HEADER_LEN)?
+        .copy_from_slice(&len.to_be_bytes());
+    Some(())
 }
 
 #[cfg(test)]

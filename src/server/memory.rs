@@ -31,7 +31,7 @@ enum Node {
 }
 
 #[derive(Clone, Debug)]
-struct Entry {
+struct TreeEntry {
     node: Node,
     inode: u64,
 }
@@ -39,7 +39,7 @@ struct Entry {
 /// A file tree in memory. Directories list their entries in the order they were added.
 #[derive(Clone, Debug)]
 pub struct MemorySource {
-    entries: BTreeMap<String, Entry>,
+    entries: BTreeMap<String, TreeEntry>,
     cwd: String,
     time: DateTime,
     next_inode: u64,
@@ -93,7 +93,7 @@ impl MemorySource {
     fn insert(&mut self, path: String, node: Node) {
         let inode = self.next_inode;
         self.next_inode += 1;
-        self.entries.insert(path, Entry { node, inode });
+        self.entries.insert(path, TreeEntry { node, inode });
     }
 
     fn add(&mut self, path: &str, node: Node) {
@@ -103,7 +103,7 @@ impl MemorySource {
             let child = join(&dir, part);
             let last = i + 1 == parts.len();
             if !self.entries.contains_key(&child) {
-                if let Some(Entry {
+                if let Some(TreeEntry {
                     node: Node::Dir(names),
                     ..
                 }) = self.entries.get_mut(&dir)
@@ -174,7 +174,7 @@ impl MemorySource {
         Ok(at)
     }
 
-    fn entry(&self, name: &str, follow: Follow) -> Result<(&String, &Entry), FileError> {
+    fn entry(&self, name: &str, follow: Follow) -> Result<(&String, &TreeEntry), FileError> {
         let path = self.resolve(name, follow == Follow::Links)?;
         self.entries.get_key_value(&path).ok_or(FileError::NoEntry)
     }

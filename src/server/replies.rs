@@ -49,12 +49,12 @@ pub struct ReplyCache {
 struct Inner {
     version: Version,
     used: usize,
-    entries: HashMap<Bytes, Entry>,
+    entries: HashMap<Bytes, Remembered>,
     /// Requests in the order they were remembered, for forgetting the oldest first.
     order: VecDeque<Bytes>,
 }
 
-enum Entry {
+enum Remembered {
     Reply {
         transmit: Transmit,
         served: Arc<Served>,
@@ -65,10 +65,10 @@ enum Entry {
     },
 }
 
-impl Entry {
+impl Remembered {
     fn until(&self) -> Instant {
         match self {
-            Entry::Reply { until, .. } | Entry::Skip { until } => *until,
+            Remembered::Reply { until, .. } | Remembered::Skip { until } => *until,
         }
     }
 }
@@ -108,10 +108,10 @@ impl ReplyCache {
         inner.move_to(version);
         match inner.entries.get(request) {
             Some(entry) if entry.until() <= now => Lookup::Miss,
-            Some(Entry::Reply {
+            Some(Remembered::Reply {
                 transmit, served, ..
             }) => Lookup::Hit(transmit.clone(), Arc::clone(served)),
-            Some(Entry::Skip { .. }) => Lookup::Skip,
+            Some(Remembered::Skip { .. }) => Lookup::Skip,
             None => Lookup::Miss,
         }
     }
@@ -130,7 +130,7 @@ impl ReplyCache {
             request,
             version,
             cost,
-            Entry::Reply {
+            Remembered::Reply {
                 transmit,
                 served,
                 until,
@@ -141,7 +141,7 @@ impl ReplyCache {
     /// Remembers that `request` is to be answered afresh at `version` until `until`.
     pub fn skip(&self, request: Bytes, version: Version, until: Instant) {
         let cost = request.len() + ENTRY_OVERHEAD;
-        self.remember(request, version, cost, Entry::Skip { until });
+        self.remember(request, version, cost, Remembered::Skip { until });
     }
 
     /// Bytes and entries held.
@@ -150,7 +150,7 @@ impl ReplyCache {
         (inner.used, inner.entries.len())
     }
 
-    fn remember(&self, request: Bytes, version: Version, cost: usize, entry: Entry) {
+    fn remember(&self, request: Bytes, version: Version, cost: usize, entry: Remembered) {
         if cost > self.capacity {
             return;
         }
@@ -190,10 +190,10 @@ impl Inner {
     }
 }
 
-fn cost_of(request: &[u8], entry: &Entry) -> usize {
+fn cost_of(request: &[u8], entry: &Remembered) -> usize {
     match entry {
-        Entry::Reply { transmit, .. } => request.len() + transmit.len() + ENTRY_OVERHEAD,
-        Entry::Skip { .. } => request.len() + ENTRY_OVERHEAD,
+        Remembered::Reply { transmit, .. } => request.len() + transmit.len() + ENTRY_OVERHEAD,
+        Remembered::Skip { .. } => request.len() + ENTRY_OVERHEAD,
     }
 }
 

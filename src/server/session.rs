@@ -22,7 +22,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::archive;
 use crate::etf::{tag, Decoder, Emitter, Limits, Profile, Term};
-use crate::proto::frame::HEADER_LEN;
+use crate::proto::frame::{write_header, HEADER_LEN};
 use crate::proto::{Command, FrameDecoder, FrameError, Reason, Reply, Request};
 use crate::time::Instant;
 
@@ -628,8 +628,8 @@ fn answer(
             (frame, Some(Reason::atom("eio")))
         }
     };
-    let len = (frame.len() - HEADER_LEN) as u32;
-    frame[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    let len = frame.len() - HEADER_LEN;
+    write_header(&mut frame, len).expect("a reply term fits a frame");
     let served = Arc::new(Served {
         command,
         name,
@@ -652,10 +652,9 @@ fn answer_get(name: Option<String>, contents: Bytes, profile: Profile) -> (Trans
     e.tuple(2);
     e.atom("ok");
     let fits = e.binary_header(contents.len()).is_ok();
-    let frame_len = (head.len() - HEADER_LEN)
-        .checked_add(contents.len())
-        .and_then(|len| u32::try_from(len).ok());
-    let (true, Some(frame_len)) = (fits, frame_len) else {
+    let payload_len = (head.len() - HEADER_LEN).checked_add(contents.len());
+    let header = payload_len.and_then(|len| write_header(&mut head, len));
+    let (true, Some(())) = (fits, header) else {
         // A file of 4 GiB or more cannot travel in one {packet,4} frame.
         return answer(
             Some(Command::Get),
@@ -664,7 +663,6 @@ fn answer_get(name: Option<String>, contents: Bytes, profile: Profile) -> (Trans
             profile,
         );
     };
-    head[..HEADER_LEN].copy_from_slice(&frame_len.to_be_bytes());
     let transmit = Transmit {
         head: Bytes::from(head),
         body: contents,
