@@ -14,6 +14,11 @@ pub mod otp;
 pub mod terms;
 pub mod zip;
 
+/// The repository's root directory (this crate lives in `tests/support`).
+pub fn repository() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// Bytes written as hexadecimal pairs separated by white space (`"83 68 02"`), as the
 /// protocol notes and the golden vectors write them.
 pub fn hex(s: &str) -> Vec<u8> {

@@ -99,7 +99,7 @@ impl Otp {
     /// inside script path).
     pub fn oracle(&self) -> (PathBuf, PathBuf, PathBuf) {
         let (host, inside) = self.scratch();
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/etf_oracle.escript");
+        let source = crate::repository().join("tests/oracle/etf_oracle.escript");
         std::fs::copy(source, host.join("etf_oracle.escript")).unwrap();
         let script = inside.join("etf_oracle.escript");
         (host, inside, script)
