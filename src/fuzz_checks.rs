@@ -122,12 +122,16 @@ pub fn discovery(data: &[u8]) {
 /// well-formed frame holding a reply term; the session must never hold more than one frame's
 /// worth of input, never answer more requests than it was sent, and never ask to be woken in
 /// the past. A second session, fed the same script, remembers replies in a cache: it must
-/// answer byte for byte as the first.
+/// answer byte for byte as the first. A third gets its file answers late, at the next clock
+/// step: it must send the same replies in the same order (one list a prefix of the other, as
+/// the time spent waiting may move its timeouts; the same lists unless a timeout closed one).
 pub fn session(data: &[u8]) {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use crate::server::{MemorySource, ReplyCache, Session, SessionConfig};
+    use crate::server::{
+        CloseReason, FileSource, MemorySource, ReplyCache, Session, SessionConfig,
+    };
     use crate::time::Instant;
 
     let tree = MemorySource::new("/cwd")
@@ -139,6 +143,19 @@ pub fn session(data: &[u8]) {
     let mut session = Session::new(config, Instant::ZERO);
     let mut remembering =
         Session::new(config, Instant::ZERO).with_replies(Arc::new(ReplyCache::new(1 << 16)));
+    let mut late = Session::new(config, Instant::ZERO);
+    let mut late_question = None;
+    let (mut replied, mut replied_late) = (Vec::new(), Vec::new());
+    // Sends what the late session has ready, and takes its next question.
+    let drain_late = |late: &mut Session, question: &mut Option<_>, out: &mut Vec<Vec<u8>>| {
+        while let Some(transmit) = late.poll_transmit() {
+            out.push(transmit.to_vec());
+        }
+        if question.is_none() {
+            *question = late.poll_question();
+        }
+        assert_eq!(late.is_waiting(), question.is_some());
+    };
     let frames = FrameDecoder::new(u32::MAX);
     let decoder = Decoder::new(LIMITS);
     let mut now = Instant::ZERO;
@@ -152,6 +169,8 @@ pub fn session(data: &[u8]) {
             now = now + Duration::from_millis(u64::from(op));
             session.handle_data(now, chunk);
             remembering.handle_data(now, chunk);
+            late.handle_data(now, chunk);
+            drain_late(&mut late, &mut late_question, &mut replied_late);
             sent.extend_from_slice(chunk);
             while let Ok(Some(_)) = frames.decode(&mut sent) {
                 requests += 1;
@@ -159,8 +178,20 @@ pub fn session(data: &[u8]) {
             rest = tail;
         } else {
             now = now + Duration::from_secs(u64::from(op - 200));
+            if let Some(question) = late_question.take() {
+                late.handle_answer(now, tree.answer(&question));
+            }
+            drain_late(&mut late, &mut late_question, &mut replied_late);
             session.handle_timeout(now);
             remembering.handle_timeout(now);
+            late.handle_timeout(now);
+            if late.is_waiting() {
+                assert_eq!(
+                    late.poll_timeout(),
+                    None,
+                    "no timeout while an answer is awaited"
+                );
+            }
             if let Some(deadline) = session.poll_timeout() {
                 assert!(deadline > now, "woken in the past");
             }
@@ -177,6 +208,7 @@ pub fn session(data: &[u8]) {
                 "a remembered reply differs"
             );
             replies += 1;
+            replied.push(transmit.to_vec());
             let mut bytes = BytesMut::from(&transmit.to_vec()[..]);
             let payload = frames
                 .decode(&mut bytes)
@@ -195,6 +227,29 @@ pub fn session(data: &[u8]) {
         );
         assert_eq!(remembering.close_reason(), session.close_reason());
         assert!(replies <= requests);
+    }
+    while let Some(question) = late_question.take() {
+        late.handle_answer(now, tree.answer(&question));
+        drain_late(&mut late, &mut late_question, &mut replied_late);
+    }
+    let shorter = replied.len().min(replied_late.len());
+    assert_eq!(
+        replied[..shorter],
+        replied_late[..shorter],
+        "late answers changed the replies"
+    );
+    let timed_out = |s: &Session| {
+        matches!(
+            s.close_reason(),
+            Some(CloseReason::Idle(_) | CloseReason::PartialFrame(_))
+        )
+    };
+    if !timed_out(&session) && !timed_out(&late) {
+        assert_eq!(
+            replied.len(),
+            replied_late.len(),
+            "late answers lost replies"
+        );
     }
 }
 

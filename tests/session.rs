@@ -324,3 +324,103 @@ fn no_timeouts_means_no_deadline() {
     s.handle_data(at(0), &[0, 0]);
     assert_eq!(s.poll_timeout(), None);
 }
+
+/// The session reads no file itself: a request for one becomes a question, and its reply
+/// waits for the answer, however late, while later requests wait behind it.
+#[test]
+fn file_questions_wait_for_their_answers_in_order() {
+    use erlboot::server::{FileAnswer, FileError, FileSource, Question};
+
+    let tree = tree();
+    let idle = SessionLimits::default().idle_timeout.unwrap();
+    let mut s = session();
+    let get = |name: &str| {
+        frame(
+            &Term::tuple([Term::atom("get"), Term::string(name)]),
+            Profile::Otp26,
+        )
+    };
+    let cwd = frame(&Term::atom("get_cwd"), Profile::Otp25);
+    // Two file requests and a get_cwd, pipelined.
+    s.handle_data(
+        at(0),
+        &[get("/tmp/bs/hello.txt"), get("/tmp/bs/none"), cwd].concat(),
+    );
+    assert!(
+        s.poll_transmit().is_none(),
+        "nothing is answered before its file is read"
+    );
+    let question = s.poll_question().expect("a question");
+    assert_eq!(question.question, Question::Get("/tmp/bs/hello.txt".into()));
+    assert_eq!(
+        question.profile,
+        Profile::Otp26,
+        "the client's release travels along"
+    );
+    assert_eq!(
+        s.poll_question(),
+        None,
+        "one question at a time, asked once"
+    );
+    assert!(s.is_waiting());
+    // No timeout fires while the server is the one being slow.
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(at(0) + idle * 3);
+    assert!(s.close_reason().is_none());
+    // The answer comes 400 s late: the reply goes out, then the next question.
+    s.handle_answer(at(400), tree.answer(&question));
+    let reply = s.poll_transmit().expect("the reply").to_vec();
+    assert_eq!(&reply[reply.len() - 3..], b"hi\n");
+    assert!(s.poll_transmit().is_none());
+    let question = s.poll_question().expect("the second question");
+    assert_eq!(question.question, Question::Get("/tmp/bs/none".into()));
+    // A disk that fails answers eio; the connection goes on.
+    s.handle_answer(at(401), FileAnswer::failed(FileError::Io));
+    let reply = s.poll_transmit().expect("the error reply").to_vec();
+    let expected = frame(
+        &Term::tuple([
+            Term::atom("get"),
+            Term::tuple([Term::atom("error"), Term::atom("eio")]),
+        ]),
+        Profile::Otp26,
+    );
+    assert_eq!(reply, expected);
+    // get_cwd still needs the source; then the session is idle from the last answer on.
+    let question = s.poll_question().expect("the cwd question");
+    assert_eq!(question.question, Question::Cwd);
+    s.handle_answer(at(402), tree.answer(&question));
+    assert!(s.poll_transmit().is_some());
+    assert_eq!(s.poll_timeout(), Some(at(402) + idle));
+    // An answer nobody asked for changes nothing.
+    s.handle_answer(at(403), FileAnswer::failed(FileError::Io));
+    assert!(s.poll_transmit().is_none());
+}
+
+/// A reply the cache remembers goes out at once, without a question.
+#[test]
+fn remembered_replies_need_no_question() {
+    use erlboot::server::{FileSource, ReplyCache};
+
+    let tree = tree();
+    let replies = std::sync::Arc::new(ReplyCache::new(1 << 20));
+    replies.observe(tree.version());
+    let get = frame(
+        &Term::tuple([Term::atom("get"), Term::string("/tmp/bs/hello.txt")]),
+        Profile::Otp25,
+    );
+    let mut first = session().with_replies(std::sync::Arc::clone(&replies));
+    first.handle_data(at(0), &get);
+    let question = first.poll_question().expect("asked the first time");
+    assert!(question.remember);
+    first.handle_answer(at(0), tree.answer(&question));
+    let answered = first.poll_transmit().unwrap();
+
+    let mut second = session().with_replies(replies);
+    second.handle_data(at(1), &get);
+    assert_eq!(
+        second.poll_transmit(),
+        Some(answered),
+        "straight from the cache"
+    );
+    assert_eq!(second.poll_question(), None);
+}
