@@ -8,10 +8,12 @@
 //! - [`Client`]: the inet loader on a runtime;
 //! - [`FileAnswerer`]: how a server driver answers its sessions' file questions —
 //!   [`Blocking`] (off the async workers) or [`Immediate`];
-//! - [`Clock`]: tokio's time read as core [`Instant`](crate::time::Instant)s.
+//! - [`Clock`]: tokio's time read as core [`Instant`](crate::time::Instant)s;
+//! - [`raise_open_files_limit`]: room for as many connections as the system allows.
 
 mod client;
 mod clock;
+mod descriptors;
 mod files;
 mod runtime;
 mod server;
@@ -19,6 +21,7 @@ mod tokio_runtime;
 
 pub use client::{CallError, Client};
 pub use clock::{Clock, TokioTimer};
+pub use descriptors::raise_open_files_limit;
 pub use files::{Blocking, FileAnswerer, Immediate};
 pub use runtime::{Runtime, TcpListener, TcpStream, Timer, UdpSocket};
 pub use server::{Control, ServeError, Server, ServerConfig};

@@ -1,10 +1,4 @@
-//! One module per subcommand; each parses its arguments and calls the library.
-
-pub mod boot;
-pub mod client;
-pub mod decode;
-pub mod fetch;
-pub mod serve;
+//! `--otp`: the OTP release whose encoding to use.
 
 use erlboot::etf::Profile;
 

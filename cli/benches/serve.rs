@@ -270,7 +270,7 @@ fn reexec_in_netns(args: &[String]) -> ExitCode {
 }
 
 fn manifest_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    erlboot_support::repository().join(rel)
 }
 
 fn workload() -> Workload {
@@ -469,20 +469,6 @@ fn ceiling_main() {
 // ---------------------------------------------------------------------------------------
 // The run
 
-fn raise_nofile() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-    }
-    lim.rlim_cur
-}
-
 /// One server's run at one concurrency.
 #[derive(Clone)]
 struct Round {
@@ -542,7 +528,7 @@ fn scratch() -> PathBuf {
 }
 
 fn run(o: &Options) -> ExitCode {
-    let nofile = raise_nofile();
+    let nofile = erlboot::net::raise_open_files_limit();
     let workload = Arc::new(workload());
     let root = otp_root(&workload);
     let (up, down) = workload.bytes();

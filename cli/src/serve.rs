@@ -11,7 +11,7 @@ use erlboot::disk::{erts_versions, profile_of};
 use erlboot::disk::{DiskConfig, DiskSource, Jail, NameEncoding};
 use erlboot::etf::Profile;
 
-use super::OtpRelease;
+use crate::release::OtpRelease;
 use erlboot::net::{Blocking, ServeError, Server, ServerConfig, TokioRuntime};
 use erlboot::proto::discovery;
 use erlboot::server::{
@@ -150,7 +150,7 @@ pub enum ServeCliError {
 /// Runs `erlboot serve` until SIGTERM or SIGINT.
 pub fn run(args: ServeArgs) -> Result<(), ServeCliError> {
     init_logging(args.log_format);
-    raise_file_limit();
+    erlboot::net::raise_open_files_limit();
     let default_root = Path::new(DEFAULT_ROOT);
     let roots: Vec<PathBuf> = default_root
         .is_dir()
@@ -265,20 +265,6 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
-    }
-}
-
-/// Every open connection is a descriptor; the default soft limit (often 1024) would cap the
-/// server far below its --max-connections.
-fn raise_file_limit() {
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a plain struct.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
     }
 }
 

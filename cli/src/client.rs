@@ -33,7 +33,7 @@ pub struct ServerArgs {
     /// Encode requests as this OTP release does (25: Latin-1 atoms; 26: UTF-8 atoms).
     /// Default: the release of the ERTS version.
     #[arg(long, value_enum)]
-    otp: Option<super::OtpRelease>,
+    otp: Option<crate::release::OtpRelease>,
 
     /// Give up after this many seconds without an answer. The inet loader itself never gives
     /// up: it retries every 10 s, then every 60 s, for ever.

@@ -1,0 +1,45 @@
+//! The `erlboot` command line: a thin layer over the library crates. One module per
+//! subcommand; each parses its arguments and calls the libraries.
+
+mod boot;
+mod client;
+mod decode;
+mod fetch;
+mod release;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The Erlang/OTP network boot protocol (`erl -loader inet`) in Rust.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Serve(serve::ServeArgs),
+    Fetch(fetch::FetchArgs),
+    Boot(boot::BootArgs),
+    Decode(decode::DecodeArgs),
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Serve(args) => serve::run(args).map_err(|e| e.to_string()),
+        Command::Fetch(args) => fetch::run(args).map_err(|e| e.to_string()),
+        Command::Boot(args) => boot::run(args).map_err(|e| e.to_string()),
+        Command::Decode(args) => decode::run(args).map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("erlboot: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
