@@ -9,13 +9,14 @@ use erlboot_support::otp;
 use erlboot_support::zip;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use erlboot::archive::{self, Archive, DosSeconds, Pass};
 use erlboot::disk::{DiskConfig, DiskSource, Jail, NameEncoding};
 use erlboot::etf::{self, Decoder, Limits, Profile, Term};
 use erlboot::proto::{FileInfo, Request};
-use erlboot::server::{FileError, Session, SessionConfig};
+use erlboot::server::{FileError, ReplyCache, Session, SessionConfig};
 use otp::Otp;
 
 const OPS: [&str; 4] = ["get", "list_dir", "read_file_info", "read_link_info"];
@@ -221,8 +222,14 @@ fn ours(
 
 /// What a server session over the disk source answers to `op` on `name` asked twice on one
 /// connection by a client of `profile`'s release: the connection's first read of the archive,
-/// then a later one.
-fn through_a_session(source: &DiskSource, op: &str, name: &str, profile: Profile) -> [Term; 2] {
+/// then a later one. Every connection shares `replies`, as a server's do.
+fn through_a_session(
+    source: &DiskSource,
+    replies: &Arc<ReplyCache>,
+    op: &str,
+    name: &str,
+    profile: Profile,
+) -> [Term; 2] {
     let request = match op {
         "get" => Request::Get(name.to_owned()),
         "list_dir" => Request::ListDir(name.to_owned()),
@@ -231,7 +238,8 @@ fn through_a_session(source: &DiskSource, op: &str, name: &str, profile: Profile
     };
     let payload = request.encode(profile).unwrap();
     let frame = [&(payload.len() as u32).to_be_bytes()[..], &payload].concat();
-    let mut session = Session::new(SessionConfig::default(), erlboot::time::Instant::ZERO);
+    let mut session = Session::new(SessionConfig::default(), erlboot::time::Instant::ZERO)
+        .with_replies(Arc::clone(replies));
     let decoder = Decoder::new(Limits::reply());
     [(); 2].map(|()| {
         session.handle_data(erlboot::time::Instant::ZERO, &frame);
@@ -373,13 +381,17 @@ fn check_against(otp: Otp, seconds: DosSeconds) {
     let mut mismatches = Vec::new();
     let mut checked = 0;
     let mut checked_served = 0;
+    // Watched, so that answers are remembered where the source allows: one connection's
+    // walk of an archive must never answer another's.
     let disk = DiskSource::new(DiskConfig {
-        jail: Jail::Open,
+        jail: Jail::new([host.clone()]).unwrap(),
         cwd: host.clone(),
         encoding: NameEncoding::Utf8,
         cache_bytes: 64 << 20,
-        watch: false,
+        watch: true,
     });
+    assert!(disk.watch_error().is_none(), "{:?}", disk.watch_error());
+    let replies = Arc::new(ReplyCache::new(64 << 20));
     let profile = match seconds {
         DosSeconds::AsStored => Profile::Otp25,
         DosSeconds::Doubled => Profile::Otp26,
@@ -432,7 +444,7 @@ fn check_against(otp: Otp, seconds: DosSeconds) {
         } else {
             name_here
         };
-        let served = through_a_session(&disk, op, &name_here, profile);
+        let served = through_a_session(&disk, &replies, op, &name_here, profile);
         for ((pass, theirs), mine) in [(Pass::Opening, first), (Pass::Cached, again)]
             .into_iter()
             .zip(served)

@@ -398,9 +398,14 @@ impl FileSource for DiskSource {
             // Devices and pipes change without writes to the file system.
             return Reuse::Never;
         }
+        if in_archive && !matches!(question, Question::ListDir(_)) {
+            // Read from an archive that exists: OTP's first and later walks of it on a
+            // connection may answer differently, so the answer is this connection's alone.
+            // (Inside a missing archive nothing depends on the connection.)
+            return Reuse::Never;
+        }
         match info {
             None => Reuse::For(Duration::MAX),
-            Some(_) if in_archive => Reuse::Never,
             // The answer must be what the disk says now, and stay so.
             Some(answer) if *answer == file_info(&path, &meta) => steady_access_time(&path, &meta),
             Some(_) => Reuse::NotYet,

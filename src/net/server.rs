@@ -311,6 +311,7 @@ impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
             }
             if answering.is_none() {
                 if let Some(question) = session.poll_question() {
+                    debug!(%peer, question = ?question.question, remember = question.remember, "file question");
                     let files = Arc::clone(&self.files);
                     answering = Some(Box::pin(async move { files.answer(question).await }));
                 }

@@ -289,10 +289,7 @@ impl Session {
         let now = self.last_input;
         let profile = self.config.encoding.profile_for(&payload);
         let mut remember = None;
-        // An answer inside an archive depends on what this connection read before: never
-        // shared through the cache.
-        let in_archive = contains(&payload, archive::EXTENSION.as_bytes());
-        if let (Some(replies), false) = (&self.replies, in_archive) {
+        if let Some(replies) = &self.replies {
             if let Some(version) = replies.observed() {
                 match replies.lookup(&payload, version, now) {
                     Lookup::Hit(transmit, served) => {
@@ -674,11 +671,6 @@ fn answer_get(name: Option<String>, contents: Bytes, profile: Profile) -> (Trans
         reply_len: transmit.len(),
     });
     (transmit, served)
-}
-
-/// Whether `needle` occurs in `haystack`.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// What `prim_file:get_cwd/1` answers on Unix: a drive letter is Windows-only, any other
