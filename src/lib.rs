@@ -8,9 +8,11 @@
 //! - [`etf`]: the bounded External Term Format codec;
 //! - [`proto`]: discovery datagrams, framing, and the typed requests and replies;
 //! - [`server`]: the boot server's session, file sources, policy and tokio driver;
+//! - [`bench`]: `erlboot bench`, the boot-server benchmark (load generator, ceiling, herd);
 //! - [`client`]: the inet loader (`erl_prim_loader -loader inet`) as a sans-IO state machine;
 //! - [`time`]: the driver-supplied clock every state machine runs on.
 
+pub mod bench;
 pub mod client;
 pub mod clock;
 pub mod etf;

@@ -20,6 +20,7 @@ enum Command {
     Fetch(cli::fetch::FetchArgs),
     Boot(cli::boot::BootArgs),
     Decode(cli::decode::DecodeArgs),
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         Command::Fetch(args) => cli::fetch::run(args).map_err(|e| e.to_string()),
         Command::Boot(args) => cli::boot::run(args).map_err(|e| e.to_string()),
         Command::Decode(args) => cli::decode::run(args).map_err(|e| e.to_string()),
+        Command::Bench(args) => cli::bench::run(args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
