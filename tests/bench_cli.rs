@@ -234,3 +234,33 @@ fn a_small_herd_boots_from_erlboot_and_from_otp() {
         assert!((all * 1e3 - max).abs() < 1.0, "{json}");
     }
 }
+
+#[test]
+fn idle_connections_are_answered_and_held() {
+    require_root();
+    let path = json_path("idle");
+    let (_, stdout) = bench(
+        &[
+            "--idle",
+            "300",
+            "--spawn",
+            "erlboot",
+            "--json",
+            path.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(stdout.contains("300 idle connections"), "{stdout}");
+    let json = read_json(&path);
+    let rows = json["idle"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{json}");
+    let row = &rows[0];
+    assert_eq!(row["target"], "erlboot", "{json}");
+    assert_eq!(
+        (row["answered"].as_u64(), row["failed"].as_u64()),
+        (Some(300), Some(0))
+    );
+    assert!(row["all_answered_s"].as_f64().unwrap() > 0.0, "{json}");
+    assert!(row["rss_before_mb"].as_f64().unwrap() > 1.0, "{json}");
+    assert!(row["rss_open_mb"].as_f64().unwrap() > 1.0, "{json}");
+}

@@ -169,6 +169,7 @@ pub fn summarise(target: &str, start: Instant, outcomes: &[NodeOutcome]) -> Herd
         p99_ms: ms(times.value_at_quantile(0.99)),
         max_ms: ms(times.max()),
         syn_drops: None,
+        server_cpu_s: None,
         empty_discovery_rounds: outcomes.iter().map(|o| o.empty_discovery_rounds).sum(),
         resends: outcomes.iter().map(|o| o.resends).sum(),
     }
@@ -214,6 +215,7 @@ pub fn run(plan: &HerdPlan, workload: &Workload) -> Result<HerdOutcome, HerdErro
             }
         };
         let drops_before = procfs::listen_overflows();
+        let cpu_before = procfs::cpu_time(server.pid);
         let (start, outcomes) = runtime.block_on(herd(
             plan.nodes,
             config.clone(),
@@ -221,11 +223,15 @@ pub fn run(plan: &HerdPlan, workload: &Workload) -> Result<HerdOutcome, HerdErro
             plan.timeout,
         ));
         let drops_after = procfs::listen_overflows();
+        let cpu_after = procfs::cpu_time(server.pid);
         drop(server);
         let mut row = summarise(kind.name(), start, &outcomes);
         row.syn_drops = drops_before
             .zip(drops_after)
             .map(|(a, b)| b.saturating_sub(a));
+        row.server_cpu_s = cpu_before
+            .zip(cpu_after)
+            .map(|(a, b)| b.saturating_sub(a).as_secs_f64());
         if let Some(error) = outcomes.iter().find_map(|o| o.error.clone()) {
             notes.push(format!(
                 "{kind}: {} of {} nodes not booted; first: {error}",

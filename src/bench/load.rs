@@ -126,6 +126,13 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// The connection itself, without the reading buffer.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+}
+
 fn is_ok(reply: &Reply) -> bool {
     match reply {
         Reply::Get(r) => r.is_ok(),

@@ -8,11 +8,13 @@
 //! - [`procfs`]: a server's CPU time and peak RSS, and the namespace's SYN drops, from /proc;
 //! - [`throughput`]: interleaved rounds of every server at every concurrency;
 //! - [`herd`]: many nodes booting at once, each with full discovery;
+//! - [`idle`]: many booted nodes holding their connection open;
 //! - [`report`]: summaries, ratios, the table and the JSON;
 //! - [`namespace`]: the private network namespace the bench runs in when it can.
 
 pub mod ceiling;
 pub mod herd;
+pub mod idle;
 pub mod load;
 pub mod namespace;
 pub mod procfs;

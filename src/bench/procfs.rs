@@ -27,6 +27,12 @@ pub fn peak_rss_kb(pid: u32) -> Option<u64> {
     status_field_kb(&status, "VmHWM:")
 }
 
+/// The resident set size now, in KiB (`VmRSS`).
+pub fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_field_kb(&status, "VmRSS:")
+}
+
 fn status_field_kb(status: &str, field: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()

@@ -213,6 +213,8 @@ pub struct HerdRow {
     pub max_ms: f64,
     /// SYNs the namespace dropped on a full accept queue during the herd.
     pub syn_drops: Option<u64>,
+    /// CPU time the server spent on the whole herd.
+    pub server_cpu_s: Option<f64>,
     /// Discovery rounds that found no server, over all nodes.
     pub empty_discovery_rounds: u64,
     /// Requests sent again after a lost connection, over all nodes.
@@ -229,7 +231,7 @@ pub fn herd_table(report: &HerdReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:>6} {:>7} {:>16} {:>10} {:>10} {:>10} {:>9} {:>12} {:>8}",
+        "{:<8} {:>6} {:>7} {:>16} {:>10} {:>10} {:>10} {:>11} {:>9} {:>12} {:>8}",
         "server",
         "nodes",
         "booted",
@@ -237,6 +239,7 @@ pub fn herd_table(report: &HerdReport) -> String {
         "p50 ms",
         "p99 ms",
         "max ms",
+        "server CPU",
         "SYN drops",
         "empty rounds",
         "resends"
@@ -244,7 +247,7 @@ pub fn herd_table(report: &HerdReport) -> String {
     for row in &report.herd {
         let _ = writeln!(
             out,
-            "{:<8} {:>6} {:>7} {:>16} {:>10.0} {:>10.0} {:>10.0} {:>9} {:>12} {:>8}",
+            "{:<8} {:>6} {:>7} {:>16} {:>10.0} {:>10.0} {:>10.0} {:>11} {:>9} {:>12} {:>8}",
             row.target,
             row.nodes,
             row.booted,
@@ -253,9 +256,63 @@ pub fn herd_table(report: &HerdReport) -> String {
             row.p50_ms,
             row.p99_ms,
             row.max_ms,
+            row.server_cpu_s.map_or("-".into(), |s| format!("{s:.2} s")),
             row.syn_drops.map_or("-".into(), |n| n.to_string()),
             row.empty_discovery_rounds,
             row.resends
+        );
+    }
+    out
+}
+
+/// One server holding many idle connections.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IdleRow {
+    pub target: String,
+    pub connections: usize,
+    pub answered: usize,
+    pub failed: usize,
+    /// From the first connect until the last answer; `None` if some failed.
+    pub all_answered_s: Option<f64>,
+    pub rss_before_mb: Option<f64>,
+    pub rss_open_mb: Option<f64>,
+    pub syn_drops: Option<u64>,
+}
+
+/// The idle document `--json` writes in idle mode.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct IdleReport {
+    pub idle: Vec<IdleRow>,
+}
+
+pub fn idle_table(report: &IdleReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8} {:>11} {:>9} {:>7} {:>16} {:>11} {:>11} {:>9}",
+        "server",
+        "connections",
+        "answered",
+        "failed",
+        "all answered in",
+        "RSS before",
+        "RSS open",
+        "SYN drops"
+    );
+    let mb = |v: Option<f64>| v.map_or("-".into(), |mb| format!("{mb:.1} MB"));
+    for row in &report.idle {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>11} {:>9} {:>7} {:>16} {:>11} {:>11} {:>9}",
+            row.target,
+            row.connections,
+            row.answered,
+            row.failed,
+            row.all_answered_s
+                .map_or("never".into(), |s| format!("{s:.2} s")),
+            mb(row.rss_before_mb),
+            mb(row.rss_open_mb),
+            row.syn_drops.map_or("-".into(), |n| n.to_string()),
         );
     }
     out

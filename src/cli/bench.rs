@@ -10,8 +10,9 @@ use std::time::Duration;
 use clap::Args;
 use erlboot::bench::ceiling::{self, CeilingError};
 use erlboot::bench::herd::{self, HerdError, HerdPlan};
+use erlboot::bench::idle::{self, IdleError, IdlePlan};
 use erlboot::bench::namespace::{self, Namespace, NamespaceError};
-use erlboot::bench::report::{goals, herd_table, table};
+use erlboot::bench::report::{goals, herd_table, idle_table, table};
 use erlboot::bench::servers::{Kind, UnknownKind};
 use erlboot::bench::throughput::{self, Plan, Targets, ThroughputError};
 use erlboot::bench::workload::{ProfileError, Workload};
@@ -32,6 +33,7 @@ use thiserror::Error;
 ///   erlboot bench --spawn erlboot,ceiling --rounds 3 --json out.json
 ///   erlboot bench --target 10.0.0.1:4711 --concurrency 16
 ///   erlboot bench --herd 1000                       # 1,000 nodes at once, with discovery
+///   erlboot bench --idle 10000                      # 10,000 booted nodes holding on
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct BenchArgs {
@@ -82,6 +84,16 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     herd_timeout: u64,
 
+    /// Idle mode: open N connections in bursts of 250 every 10 ms, each asks get_cwd once
+    /// and stays open; report the time until all are answered and the server's RSS.
+    #[arg(long, value_name = "N", conflicts_with_all = ["target", "herd"],
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    idle: Option<u32>,
+
+    /// Idle mode: a connection not answered after this many seconds counts as failed.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    idle_timeout: u64,
+
     /// Run the ceiling server on this recording (the bench starts it so).
     #[arg(long, value_name = "RECORDING", hide = true, exclusive = true)]
     ceiling: Option<PathBuf>,
@@ -129,6 +141,8 @@ pub enum BenchError {
     #[error(transparent)]
     Herd(#[from] HerdError),
     #[error(transparent)]
+    Idle(#[from] IdleError),
+    #[error(transparent)]
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Ceiling(#[from] CeilingError),
@@ -146,6 +160,7 @@ pub enum BenchError {
 enum Mode {
     Throughput(Plan),
     Herd(HerdPlan),
+    Idle(IdlePlan),
 }
 
 impl BenchArgs {
@@ -172,6 +187,13 @@ impl BenchArgs {
                 kinds: self.kinds(),
                 nodes: nodes as usize,
                 timeout: Duration::from_secs(self.herd_timeout),
+            }));
+        }
+        if let Some(connections) = self.idle {
+            return Ok(Mode::Idle(IdlePlan {
+                kinds: self.kinds(),
+                connections: connections as usize,
+                timeout: Duration::from_secs(self.idle_timeout),
             }));
         }
         let targets = match &self.target {
@@ -224,6 +246,7 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
     let spawns = matches!(
         mode,
         Mode::Herd(_)
+            | Mode::Idle(_)
             | Mode::Throughput(Plan {
                 targets: Targets::Spawn(_),
                 ..
@@ -309,6 +332,27 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
                 write_json(path, &report)?;
             }
         }
+        Mode::Idle(plan) => {
+            println!(
+                "erlboot bench {place}: {} idle connections, in bursts of {} every {} ms, each \
+                 asks get_cwd and stays open",
+                plan.connections,
+                idle::BURST,
+                idle::BURST_INTERVAL.as_millis()
+            );
+            let outcome = idle::run(&plan, &workload)?;
+            for (kind, why) in &outcome.skipped {
+                println!("{kind} skipped: {why}");
+            }
+            for note in &outcome.notes {
+                println!("note: {note}");
+            }
+            println!();
+            print!("{}", idle_table(&outcome.report));
+            if let Some(path) = &args.json {
+                write_json(path, &outcome.report)?;
+            }
+        }
     }
     Ok(())
 }
@@ -339,7 +383,7 @@ mod tests {
     fn plan(args: &[&str]) -> Plan {
         match parse(args).unwrap().mode().unwrap() {
             Mode::Throughput(plan) => plan,
-            Mode::Herd(_) => panic!("not a throughput run"),
+            other => panic!("not a throughput run: {other:?}"),
         }
     }
 
@@ -405,6 +449,19 @@ mod tests {
     }
 
     #[test]
+    fn idle_mode_takes_the_servers_and_a_timeout() {
+        let args = parse(&["--idle", "10000", "--idle-timeout", "8"]).unwrap();
+        assert_eq!(
+            args.mode().unwrap(),
+            Mode::Idle(IdlePlan {
+                kinds: Kind::ALL.to_vec(),
+                connections: 10_000,
+                timeout: Duration::from_secs(8),
+            })
+        );
+    }
+
+    #[test]
     fn bad_arguments_are_refused() {
         for bad in [
             &["--spawn", "erl"][..],
@@ -417,6 +474,8 @@ mod tests {
             &["--herd", "0"],
             &["--target", "h:1", "--spawn", "otp"],
             &["--target", "h:1", "--herd", "5"],
+            &["--idle", "5", "--herd", "5"],
+            &["--idle", "0"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
