@@ -56,10 +56,20 @@ pub enum ExchangeError {
 /// A reply that passed the checks.
 #[derive(Debug)]
 pub struct Answer {
-    /// The whole frame, header included.
-    pub frame: Bytes,
+    /// The frame's payload, without the 4-byte header.
+    pub payload: Bytes,
     /// Whether it was `{_, {ok, _}}`.
     pub ok: bool,
+}
+
+impl Answer {
+    /// The whole frame, header included.
+    pub fn frame(&self) -> Vec<u8> {
+        let mut frame = Vec::with_capacity(self.payload.len() + 4);
+        frame.extend_from_slice(&(self.payload.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&self.payload);
+        frame
+    }
 }
 
 /// One client connection.
@@ -116,12 +126,9 @@ impl Conn {
                 got: reply.command(),
             });
         }
-        let mut frame = BytesMut::with_capacity(payload.len() + 4);
-        frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        frame.extend_from_slice(&payload);
         Ok(Answer {
-            frame: frame.freeze(),
             ok: is_ok(&reply),
+            payload,
         })
     }
 }
@@ -278,7 +285,7 @@ async fn boot_loop(
                         let us = sent.elapsed().as_micros() as u64;
                         stats.latency.saturating_record(us.max(1));
                         done += 1;
-                        bytes += answer.frame.len() as u64;
+                        bytes += answer.payload.len() as u64 + 4;
                         exchanges_done.fetch_add(1, Ordering::Relaxed);
                         if exchange.recorded_ok.is_some_and(|ok| ok != answer.ok) {
                             stats.mismatches += 1;

@@ -83,18 +83,21 @@ pub struct Report {
     pub ratios: Ratios,
 }
 
-/// The spread of boots/s over the rounds of one row, to judge the noise.
+/// What the table shows beyond a row: the spread of boots/s over the rounds, to judge the
+/// noise, and the load generator's own CPU per boot, to judge whether it was the bottleneck.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Spread {
+pub struct Detail {
     pub min: f64,
     pub max: f64,
+    pub client_cpu_ms_per_boot: Option<f64>,
 }
 
-impl Spread {
-    pub fn of(values: &[f64]) -> Spread {
-        Spread {
+impl Detail {
+    pub fn of(values: &[f64], client_cpu_ms_per_boot: Option<f64>) -> Detail {
+        Detail {
             min: values.iter().copied().fold(f64::INFINITY, f64::min),
             max: values.iter().copied().fold(0.0, f64::max),
+            client_cpu_ms_per_boot,
         }
     }
 
@@ -113,11 +116,11 @@ fn opt(value: Option<f64>, decimals: usize) -> String {
 }
 
 /// The table: one line per row, then the ratios and the goals of issue 12.
-pub fn table(report: &Report, spreads: &[Spread]) -> String {
+pub fn table(report: &Report, details: &[Detail]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:>5} {:>9} {:>13} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9}",
+        "{:<8} {:>5} {:>9} {:>13} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}",
         "server",
         "conns",
         "boots/s",
@@ -127,16 +130,17 @@ pub fn table(report: &Report, spreads: &[Spread]) -> String {
         "p99 µs",
         "p999 µs",
         "CPU ms/boot",
-        "peak RSS"
+        "peak RSS",
+        "(client)"
     );
-    for (row, spread) in report.results.iter().zip(spreads) {
+    for (row, detail) in report.results.iter().zip(details) {
         let _ = writeln!(
             out,
-            "{:<8} {:>5} {:>9.1} {:>13} {:>8.1} {:>8} {:>8} {:>8} {:>11} {:>9}",
+            "{:<8} {:>5} {:>9.1} {:>13} {:>8.1} {:>8} {:>8} {:>8} {:>11} {:>9} {:>8}",
             row.target,
             row.concurrency,
             row.boots_per_s,
-            format!("{:.0}-{:.0}", spread.min, spread.max),
+            format!("{:.0}-{:.0}", detail.min, detail.max),
             row.mb_per_s,
             row.p50_us,
             row.p99_us,
@@ -144,6 +148,7 @@ pub fn table(report: &Report, spreads: &[Spread]) -> String {
             opt(row.cpu_ms_per_boot, 2),
             row.peak_rss_mb
                 .map_or("-".into(), |mb| format!("{mb:.1} MB")),
+            opt(detail.client_cpu_ms_per_boot, 2),
         );
     }
     let ratio_line = |name: &str, ratios: &BTreeMap<usize, f64>| {
@@ -418,11 +423,14 @@ mod tests {
             ..Report::default()
         };
         report.ratios.erlboot_ceiling.insert(1, 10.0 / 11.0);
-        let spreads = [Spread::of(&[9.0, 11.0]), Spread::of(&[11.0])];
-        let text = table(&report, &spreads);
+        let details = [
+            Detail::of(&[9.0, 11.0], Some(1.5)),
+            Detail::of(&[11.0], None),
+        ];
+        let text = table(&report, &details);
         assert_eq!(text.lines().count(), 4, "{text}");
         assert!(text.contains("9-11"), "{text}");
         assert!(text.contains("erlboot/ceiling  0.91 at 1"), "{text}");
-        assert!((spreads[0].percent_of(10.0) - 20.0).abs() < 1e-9);
+        assert!((details[0].percent_of(10.0) - 20.0).abs() < 1e-9);
     }
 }

@@ -14,7 +14,7 @@ use thiserror::Error;
 use super::ceiling::encode_recording;
 use super::load::{latency_histogram, record_boot, run_boots, ExchangeError, RunStats};
 use super::procfs;
-use super::report::{median, median_ratio, LatencySummary, Report, Row, Spread};
+use super::report::{median, median_ratio, Detail, LatencySummary, Report, Row};
 use super::servers::{Kind, Scratch, Server, Setup, SpawnError};
 use super::workload::Workload;
 
@@ -76,14 +76,17 @@ struct Measured {
 struct RoundMeasure {
     stats: RunStats,
     boots: f64,
+    /// The server's CPU time during the run.
     cpu: Option<Duration>,
+    /// This process's (the load generator's) CPU time during the run.
+    client_cpu: Option<Duration>,
 }
 
 /// What a run found.
 pub struct Outcome {
     pub report: Report,
-    /// The spread of boots/s over the rounds, one per row of the report.
-    pub spreads: Vec<Spread>,
+    /// The detail of boots/s over the rounds, one per row of the report.
+    pub details: Vec<Detail>,
     /// Servers not measured, and why.
     pub skipped: Vec<(Kind, String)>,
     /// Things a reader of the numbers must know (failed boots, replies unlike the recording).
@@ -145,7 +148,7 @@ pub fn run(plan: &Plan, mut workload: Workload) -> Result<Outcome, ThroughputErr
     let runs = (plan.concurrency.len() * plan.rounds * measured.len()) as u64;
     let progress = progress_bar(runs);
     let mut report = Report::default();
-    let mut spreads = Vec::new();
+    let mut details = Vec::new();
     for &conc in &plan.concurrency {
         for m in &measured {
             if let Some(pid) = m.pid {
@@ -168,6 +171,7 @@ pub fn run(plan: &Plan, mut workload: Workload) -> Result<Outcome, ThroughputErr
                     plan.rounds
                 ));
                 let cpu_before = m.pid.and_then(procfs::cpu_time);
+                let client_before = procfs::cpu_time(std::process::id());
                 let stats = runtime.block_on(run_boots(
                     m.addr,
                     workload.clone(),
@@ -176,22 +180,26 @@ pub fn run(plan: &Plan, mut workload: Workload) -> Result<Outcome, ThroughputErr
                     Arc::new(AtomicU64::new(0)),
                 ));
                 let cpu_after = m.pid.and_then(procfs::cpu_time);
+                let client_after = procfs::cpu_time(std::process::id());
                 per_round.push(RoundMeasure {
                     boots: stats.boots_done(&workload),
                     cpu: cpu_before.zip(cpu_after).map(|(a, b)| b.saturating_sub(a)),
+                    client_cpu: client_before
+                        .zip(client_after)
+                        .map(|(a, b)| b.saturating_sub(a)),
                     stats,
                 });
                 progress.inc(1);
             }
         }
         for (m, per_round) in measured.iter().zip(&rounds) {
-            let (row, spread) = summarise(&m.name, conc, per_round);
+            let (row, detail) = summarise(&m.name, conc, per_round);
             let peak = m.pid.and_then(procfs::peak_rss_kb);
             report.results.push(Row {
                 peak_rss_mb: peak.map(|kb| kb as f64 / 1024.0),
                 ..row
             });
-            spreads.push(spread);
+            details.push(detail);
             notes.extend(trouble(&m.name, conc, per_round));
         }
         let rates = |name: &str| {
@@ -216,7 +224,7 @@ pub fn run(plan: &Plan, mut workload: Workload) -> Result<Outcome, ThroughputErr
     drop(scratch);
     Ok(Outcome {
         report,
-        spreads,
+        details,
         skipped,
         notes,
     })
@@ -245,12 +253,13 @@ fn start_servers(
             source,
         })?;
     workload.remember_outcomes(&answers.iter().map(|a| a.ok).collect::<Vec<_>>());
+    let frames: Vec<Vec<u8>> = answers.iter().map(|a| a.frame()).collect();
     let recording = encode_recording(
         workload
             .exchanges
             .iter()
-            .zip(&answers)
-            .map(|(e, a)| (&e.request[..], &a.frame[..])),
+            .zip(&frames)
+            .map(|(e, frame)| (&e.request[..], &frame[..])),
     );
     std::fs::write(&setup.recording, recording).map_err(|source| ThroughputError::Recording {
         path: setup.recording.clone(),
@@ -315,7 +324,7 @@ fn start_servers(
 }
 
 /// A row from the rounds of one server at one concurrency (peak RSS left to the caller).
-fn summarise(name: &str, concurrency: usize, rounds: &[RoundMeasure]) -> (Row, Spread) {
+fn summarise(name: &str, concurrency: usize, rounds: &[RoundMeasure]) -> (Row, Detail) {
     let rates: Vec<f64> = rounds.iter().map(rate).collect();
     let mb: Vec<f64> = rounds
         .iter()
@@ -330,6 +339,11 @@ fn summarise(name: &str, concurrency: usize, rounds: &[RoundMeasure]) -> (Row, S
     let latency = LatencySummary::of(&latency);
     let boots: f64 = rounds.iter().map(|m| m.boots).sum();
     let cpu: Option<Duration> = rounds.iter().map(|m| m.cpu).sum();
+    let client_cpu: Option<Duration> = rounds.iter().map(|m| m.client_cpu).sum();
+    let per_boot = |cpu: Option<Duration>| {
+        cpu.filter(|_| boots > 0.0)
+            .map(|cpu| cpu.as_secs_f64() * 1e3 / boots)
+    };
     let row = Row {
         target: name.to_owned(),
         concurrency,
@@ -338,12 +352,10 @@ fn summarise(name: &str, concurrency: usize, rounds: &[RoundMeasure]) -> (Row, S
         p50_us: latency.p50_us,
         p99_us: latency.p99_us,
         p999_us: latency.p999_us,
-        cpu_ms_per_boot: cpu
-            .filter(|_| boots > 0.0)
-            .map(|cpu| cpu.as_secs_f64() * 1e3 / boots),
+        cpu_ms_per_boot: per_boot(cpu),
         peak_rss_mb: None,
     };
-    (row, Spread::of(&rates))
+    (row, Detail::of(&rates, per_boot(client_cpu)))
 }
 
 /// Failed boots, failed connects and replies unlike the recording, in words.

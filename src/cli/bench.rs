@@ -286,13 +286,13 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
                 println!("note: {note}");
             }
             println!();
-            print!("{}", table(&outcome.report, &outcome.spreads));
+            print!("{}", table(&outcome.report, &outcome.details));
             let noisiest = outcome
                 .report
                 .results
                 .iter()
-                .zip(&outcome.spreads)
-                .map(|(row, spread)| (spread.percent_of(row.boots_per_s), row))
+                .zip(&outcome.details)
+                .map(|(row, detail)| (detail.percent_of(row.boots_per_s), row))
                 .max_by(|a, b| a.0.total_cmp(&b.0));
             if let Some((percent, row)) = noisiest.filter(|_| plan.rounds > 1) {
                 println!(
