@@ -170,6 +170,7 @@ pub fn summarise(target: &str, start: Instant, outcomes: &[NodeOutcome]) -> Herd
         max_ms: ms(times.max()),
         syn_drops: None,
         server_cpu_s: None,
+        client_cpu_s: None,
         empty_discovery_rounds: outcomes.iter().map(|o| o.empty_discovery_rounds).sum(),
         resends: outcomes.iter().map(|o| o.resends).sum(),
     }
@@ -216,6 +217,7 @@ pub fn run(plan: &HerdPlan, workload: &Workload) -> Result<HerdOutcome, HerdErro
         };
         let drops_before = procfs::listen_overflows();
         let cpu_before = procfs::cpu_time(server.pid);
+        let client_before = procfs::cpu_time(std::process::id());
         let (start, outcomes) = runtime.block_on(herd(
             plan.nodes,
             config.clone(),
@@ -224,14 +226,15 @@ pub fn run(plan: &HerdPlan, workload: &Workload) -> Result<HerdOutcome, HerdErro
         ));
         let drops_after = procfs::listen_overflows();
         let cpu_after = procfs::cpu_time(server.pid);
+        let client_after = procfs::cpu_time(std::process::id());
         drop(server);
         let mut row = summarise(kind.name(), start, &outcomes);
         row.syn_drops = drops_before
             .zip(drops_after)
             .map(|(a, b)| b.saturating_sub(a));
-        row.server_cpu_s = cpu_before
-            .zip(cpu_after)
-            .map(|(a, b)| b.saturating_sub(a).as_secs_f64());
+        let seconds = |(a, b): (Duration, Duration)| b.saturating_sub(a).as_secs_f64();
+        row.server_cpu_s = cpu_before.zip(cpu_after).map(seconds);
+        row.client_cpu_s = client_before.zip(client_after).map(seconds);
         if let Some(error) = outcomes.iter().find_map(|o| o.error.clone()) {
             notes.push(format!(
                 "{kind}: {} of {} nodes not booted; first: {error}",

@@ -118,9 +118,16 @@ fn opt(value: Option<f64>, decimals: usize) -> String {
 /// The table: one line per row, then the ratios and the goals of issue 12.
 pub fn table(report: &Report, details: &[Detail]) -> String {
     let mut out = String::new();
+    let width = report
+        .results
+        .iter()
+        .map(|r| r.target.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let _ = writeln!(
         out,
-        "{:<8} {:>5} {:>9} {:>13} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}",
+        "{:<width$} {:>5} {:>9} {:>13} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}",
         "server",
         "conns",
         "boots/s",
@@ -136,7 +143,7 @@ pub fn table(report: &Report, details: &[Detail]) -> String {
     for (row, detail) in report.results.iter().zip(details) {
         let _ = writeln!(
             out,
-            "{:<8} {:>5} {:>9.1} {:>13} {:>8.1} {:>8} {:>8} {:>8} {:>11} {:>9} {:>8}",
+            "{:<width$} {:>5} {:>9.1} {:>13} {:>8.1} {:>8} {:>8} {:>8} {:>11} {:>9} {:>8}",
             row.target,
             row.concurrency,
             row.boots_per_s,
@@ -220,6 +227,9 @@ pub struct HerdRow {
     pub syn_drops: Option<u64>,
     /// CPU time the server spent on the whole herd.
     pub server_cpu_s: Option<f64>,
+    /// CPU time of the nodes (this process): when it nears the herd's duration times the
+    /// cores, the nodes, not the server, set the pace.
+    pub client_cpu_s: Option<f64>,
     /// Discovery rounds that found no server, over all nodes.
     pub empty_discovery_rounds: u64,
     /// Requests sent again after a lost connection, over all nodes.
@@ -236,7 +246,7 @@ pub fn herd_table(report: &HerdReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:>6} {:>7} {:>16} {:>10} {:>10} {:>10} {:>11} {:>9} {:>12} {:>8}",
+        "{:<8} {:>6} {:>7} {:>16} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>12} {:>8}",
         "server",
         "nodes",
         "booted",
@@ -245,6 +255,7 @@ pub fn herd_table(report: &HerdReport) -> String {
         "p99 ms",
         "max ms",
         "server CPU",
+        "nodes' CPU",
         "SYN drops",
         "empty rounds",
         "resends"
@@ -252,7 +263,7 @@ pub fn herd_table(report: &HerdReport) -> String {
     for row in &report.herd {
         let _ = writeln!(
             out,
-            "{:<8} {:>6} {:>7} {:>16} {:>10.0} {:>10.0} {:>10.0} {:>11} {:>9} {:>12} {:>8}",
+            "{:<8} {:>6} {:>7} {:>16} {:>10.0} {:>10.0} {:>10.0} {:>11} {:>11} {:>9} {:>12} {:>8}",
             row.target,
             row.nodes,
             row.booted,
@@ -262,6 +273,7 @@ pub fn herd_table(report: &HerdReport) -> String {
             row.p99_ms,
             row.max_ms,
             row.server_cpu_s.map_or("-".into(), |s| format!("{s:.2} s")),
+            row.client_cpu_s.map_or("-".into(), |s| format!("{s:.2} s")),
             row.syn_drops.map_or("-".into(), |n| n.to_string()),
             row.empty_discovery_rounds,
             row.resends
