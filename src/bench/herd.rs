@@ -141,7 +141,8 @@ pub async fn herd(
             })
         })
         .collect();
-    // Every task is waiting at the gate before it opens.
+    // Let the tasks reach the gate; one that has not yet run finds it open when it does, and
+    // its boot time still counts from the common start.
     tokio::task::yield_now().await;
     let start = Instant::now();
     let _ = go.send(Some(tokio::time::Instant::from_std(start + timeout)));

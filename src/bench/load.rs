@@ -8,7 +8,6 @@
 //! and the working directory legitimately differ between servers.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -216,25 +215,17 @@ impl RunStats {
 }
 
 /// `concurrency` connections, each replaying whole boots back to back until `duration` has
-/// passed. `exchanges_done` counts valid exchanges as they happen (for a progress display).
+/// passed.
 pub async fn run_boots(
     addr: SocketAddr,
     workload: Arc<Workload>,
     concurrency: usize,
     duration: Duration,
-    exchanges_done: Arc<AtomicU64>,
 ) -> RunStats {
     let start = Instant::now();
     let deadline = start + duration;
     let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            tokio::spawn(boot_loop(
-                addr,
-                workload.clone(),
-                deadline,
-                exchanges_done.clone(),
-            ))
-        })
+        .map(|_| tokio::spawn(boot_loop(addr, workload.clone(), deadline)))
         .collect();
     let mut total = RunStats::default();
     for task in tasks {
@@ -258,12 +249,7 @@ pub async fn record_boot(
     Ok(answers)
 }
 
-async fn boot_loop(
-    addr: SocketAddr,
-    workload: Arc<Workload>,
-    deadline: Instant,
-    exchanges_done: Arc<AtomicU64>,
-) -> RunStats {
+async fn boot_loop(addr: SocketAddr, workload: Arc<Workload>, deadline: Instant) -> RunStats {
     let mut stats = RunStats::default();
     while Instant::now() < deadline {
         // A boot cut by the deadline counts the exchanges done so far.
@@ -286,7 +272,6 @@ async fn boot_loop(
                         stats.latency.saturating_record(us.max(1));
                         done += 1;
                         bytes += answer.payload.len() as u64 + 4;
-                        exchanges_done.fetch_add(1, Ordering::Relaxed);
                         if exchange.recorded_ok.is_some_and(|ok| ok != answer.ok) {
                             stats.mismatches += 1;
                         }

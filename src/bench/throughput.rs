@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,13 +171,8 @@ pub fn run(plan: &Plan, mut workload: Workload) -> Result<Outcome, ThroughputErr
                 ));
                 let cpu_before = m.pid.and_then(procfs::cpu_time);
                 let client_before = procfs::cpu_time(std::process::id());
-                let stats = runtime.block_on(run_boots(
-                    m.addr,
-                    workload.clone(),
-                    conc,
-                    plan.duration,
-                    Arc::new(AtomicU64::new(0)),
-                ));
+                let stats =
+                    runtime.block_on(run_boots(m.addr, workload.clone(), conc, plan.duration));
                 let cpu_after = m.pid.and_then(procfs::cpu_time);
                 let client_after = procfs::cpu_time(std::process::id());
                 per_round.push(RoundMeasure {
