@@ -14,9 +14,11 @@
 //!
 //! and the code that touches the operating system:
 //! - [`disk`]: the real file system as a file source (jailed, cached, watched);
-//! - [`net`]: the drivers that run the server and the client on sockets.
+//! - [`net`]: the drivers that run the server and the client on sockets;
+//! - [`bench`]: `erlboot bench`, the boot-server benchmark (load generator, ceiling, herd).
 
 pub mod archive;
+pub mod bench;
 pub mod client;
 pub mod disk;
 pub mod etf;

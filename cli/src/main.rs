@@ -1,6 +1,7 @@
 //! The `erlboot` command line: a thin layer over the library crates. One module per
 //! subcommand; each parses its arguments and calls the libraries.
 
+mod bench;
 mod boot;
 mod client;
 mod decode;
@@ -26,6 +27,7 @@ enum Command {
     Fetch(fetch::FetchArgs),
     Boot(boot::BootArgs),
     Decode(decode::DecodeArgs),
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Fetch(args) => fetch::run(args).map_err(|e| e.to_string()),
         Command::Boot(args) => boot::run(args).map_err(|e| e.to_string()),
         Command::Decode(args) => decode::run(args).map_err(|e| e.to_string()),
+        Command::Bench(args) => bench::run(args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,14 @@ pub enum ProfileError {
         /// What stood where the command should be.
         word: String,
     },
+    /// A command that takes a file name has none.
+    #[error("profile line {line}: {command} needs a file name")]
+    MissingName {
+        /// The line number, from 1.
+        line: usize,
+        /// The command.
+        command: String,
+    },
     /// A request that no text line can express (its name holds a line break).
     #[error("{0} cannot be written as a profile line")]
     Unwritable(String),
@@ -63,6 +71,12 @@ impl BootProfile {
             let (word, name) = line.split_once(' ').unwrap_or((line, ""));
             let request = match Command::from_atom(word) {
                 Some(Command::GetCwd) if name.is_empty() => Request::GetCwd,
+                Some(command) if name.is_empty() => {
+                    return Err(ProfileError::MissingName {
+                        line: number + 1,
+                        command: command.atom().to_owned(),
+                    })
+                }
                 Some(command) => Request::for_command(command, name.to_owned()),
                 None => {
                     return Err(ProfileError::NotACommand {
@@ -145,6 +159,13 @@ mod tests {
 
     #[test]
     fn bad_lines_are_typed_errors() {
+        assert_eq!(
+            BootProfile::parse("list_dir\n"),
+            Err(ProfileError::MissingName {
+                line: 1,
+                command: "list_dir".into()
+            })
+        );
         assert_eq!(
             BootProfile::parse("get /a\nfetch /b\n"),
             Err(ProfileError::NotACommand {

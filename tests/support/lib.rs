@@ -1,14 +1,12 @@
 //! Helpers shared by erlboot's integration tests and benches.
 //!
 //! - [`capture`]: the committed pcaps read into streams and frames;
-//! - [`load`]: a load client that replays recorded boots, and the replay ceiling server;
 //! - [`netns`]: private network namespaces for live tests (root);
 //! - [`otp`]: the installed OTP releases run as oracles;
 //! - [`terms`]: proptest strategies for Erlang terms;
 //! - [`zip`]: zip archives written byte by byte, odd ones included.
 
 pub mod capture;
-pub mod load;
 pub mod netns;
 pub mod otp;
 pub mod terms;
