@@ -14,10 +14,12 @@
 //! - [`capture`]: everything a capture file holds ([`Capture`]);
 //! - [`boot`]: which traffic is boot traffic, and how it groups into sessions;
 //! - [`transcript`]: the typed messages of each session;
-//! - [`render`]: transcripts as Erlang-term text lines or JSON lines.
+//! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
+//! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`).
 
 pub mod boot;
 pub mod capture;
+pub mod decode;
 mod error;
 pub mod file;
 pub mod framing;

@@ -1,7 +1,12 @@
 //! `erlboot decode`: boot-protocol bytes printed as Erlang terms.
+//!
+//! A pcap or pcapng file (told by its magic number) is read by the conformance crate's
+//! `erlboot-conformance decode`, installed beside this binary: that crate depends on this
+//! one's library, so this binary cannot link it.
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use bytes::BytesMut;
 use clap::{Args, ValueEnum};
@@ -13,7 +18,9 @@ use thiserror::Error;
 /// Decode boot-protocol bytes and print them as Erlang terms.
 ///
 /// The input is one External Term Format term (starting with byte 131), a sequence of
-/// {packet,4} frames (--as frames), or an EBOOTQ/EBOOTR datagram (--as datagram).
+/// {packet,4} frames (--as frames), an EBOOTQ/EBOOTR datagram (--as datagram), or a pcap or
+/// pcapng capture (told by its magic number): its boot traffic is printed one message per
+/// line, as `TIME sSESSION c2s|s2c KIND TERM`.
 #[derive(Args)]
 pub struct DecodeArgs {
     /// Read the bytes from this file ("-" for standard input).
@@ -22,9 +29,16 @@ pub struct DecodeArgs {
     /// Take the bytes from hex digits instead (spaces and colons are ignored).
     #[arg(long)]
     hex: Option<String>,
-    /// What the bytes are.
+    /// What the bytes are (a capture file is recognised whatever this says).
     #[arg(long = "as", value_enum, default_value_t = Kind::Term)]
     kind: Kind,
+    /// For a capture: one JSON object per message (time, session, dir, kind, term, ...).
+    #[arg(long)]
+    json: bool,
+    /// For a capture: a TCP port to read as a boot server's, besides those its EBOOTR answers
+    /// announce (repeatable).
+    #[arg(long = "port")]
+    ports: Vec<u16>,
 }
 
 /// Why a command failed.
@@ -47,6 +61,16 @@ pub enum DecodeCliError {
     PartialFrame(usize),
     #[error(transparent)]
     Datagram(#[from] DiscoveryError),
+    #[error(
+        "{path}: {source} (pcap and pcapng files are read by erlboot-conformance, \
+         installed beside erlboot: cargo build -p erlboot-conformance)"
+    )]
+    CaptureReader {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the capture could not be decoded ({0})")]
+    Capture(std::process::ExitStatus),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -61,8 +85,81 @@ enum Kind {
 
 /// Runs `erlboot decode`.
 pub fn run(args: DecodeArgs) -> Result<(), DecodeCliError> {
+    let from_stdin = args.hex.is_none()
+        && args
+            .file
+            .as_ref()
+            .map_or(true, |path| path.as_os_str() == "-");
+    let file = args.file.clone();
     let bytes = input(args.file, args.hex)?;
+    if is_capture(&bytes) {
+        let path = match file {
+            Some(path) if !from_stdin => path,
+            _ => PathBuf::from("-"),
+        };
+        return decode_capture(
+            &path,
+            from_stdin.then_some(&bytes[..]),
+            args.json,
+            &args.ports,
+        );
+    }
     decode(&bytes, args.kind)
+}
+
+/// Whether the bytes start with a pcap (either byte order, micro- or nanoseconds) or pcapng
+/// magic number.
+fn is_capture(bytes: &[u8]) -> bool {
+    matches!(
+        bytes.get(..4),
+        Some(
+            [0xA1, 0xB2, 0xC3, 0xD4]
+                | [0xD4, 0xC3, 0xB2, 0xA1]
+                | [0xA1, 0xB2, 0x3C, 0x4D]
+                | [0x4D, 0x3C, 0xB2, 0xA1]
+                | [0x0A, 0x0D, 0x0D, 0x0A]
+        )
+    )
+}
+
+/// Runs `erlboot-conformance decode` from this binary's directory on the capture.
+fn decode_capture(
+    path: &Path,
+    stdin: Option<&[u8]>,
+    json: bool,
+    ports: &[u16],
+) -> Result<(), DecodeCliError> {
+    let reader = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("erlboot-conformance")))
+        .unwrap_or_else(|| PathBuf::from("erlboot-conformance"));
+    let mut command = Command::new(&reader);
+    command.arg("decode").arg(path);
+    if json {
+        command.arg("--json");
+    }
+    for port in ports {
+        command.arg("--port").arg(port.to_string());
+    }
+    command.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let failed = |source| DecodeCliError::CaptureReader {
+        path: reader.clone(),
+        source,
+    };
+    let mut child = command.spawn().map_err(failed)?;
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(bytes).map_err(failed)?;
+    }
+    let status = child.wait().map_err(failed)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(DecodeCliError::Capture(status))
+    }
 }
 
 fn input(file: Option<PathBuf>, hex: Option<String>) -> Result<Vec<u8>, DecodeCliError> {
