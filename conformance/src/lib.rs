@@ -15,7 +15,8 @@
 //! - [`boot`]: which traffic is boot traffic, and how it groups into sessions;
 //! - [`transcript`]: the typed messages of each session;
 //! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
-//! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`).
+//! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`);
+//! - [`fuzz_checks`]: the properties the `capture` fuzz target checks.
 
 pub mod boot;
 pub mod capture;
@@ -23,6 +24,7 @@ pub mod decode;
 mod error;
 pub mod file;
 pub mod framing;
+pub mod fuzz_checks;
 pub mod link;
 pub mod packet;
 pub mod reassembly;
