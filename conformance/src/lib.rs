@@ -6,7 +6,7 @@
 //! `{packet,4}` request and reply decoded to erlboot's typed [`Request`](erlboot::proto::Request)
 //! and [`Reply`](erlboot::proto::Reply), and the gaps where the capture missed segments.
 //!
-//! - [`file`]: pcap and pcapng records, timestamps in any resolution;
+//! - [`mod@file`]: pcap and pcapng records, timestamps in any resolution;
 //! - [`link`]: link layers (Ethernet, Linux cooked SLL and SLL2, BSD loopback, raw IP);
 //! - [`packet`]: IPv4 packets read into UDP datagrams and TCP segments;
 //! - [`reassembly`]: TCP byte streams per direction, with the capture's gaps;
