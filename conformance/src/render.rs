@@ -368,20 +368,27 @@ pub fn notes(transcript: &Transcript) -> Vec<String> {
             stats.unsupported_link + stats.unknown_interface
         ));
     }
-    let gaps: Vec<u64> = transcript
+    let gaps: Vec<Option<u64>> = transcript
         .sessions
         .iter()
         .flat_map(|s| &s.messages)
         .filter_map(|m| match &m.body {
-            Body::Gap(g) => Some(g.missing.unwrap_or(0)),
+            Body::Gap(g) => Some(g.missing),
             _ => None,
         })
         .collect();
-    if !gaps.is_empty() {
+    let unseen_starts = gaps.iter().filter(|g| g.is_none()).count();
+    let missed: Vec<u64> = gaps.iter().flatten().copied().collect();
+    if !missed.is_empty() {
         notes.push(format!(
             "{} gaps in TCP streams ({} bytes missed by the capture)",
-            gaps.len(),
-            gaps.iter().sum::<u64>()
+            missed.len(),
+            missed.iter().sum::<u64>()
+        ));
+    }
+    if unseen_starts > 0 {
+        notes.push(format!(
+            "{unseen_starts} TCP streams began before the capture (read from their first safe frame)"
         ));
     }
     notes
