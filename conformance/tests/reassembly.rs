@@ -242,6 +242,31 @@ fn half_close_then_reset() {
 }
 
 #[test]
+fn data_carried_by_a_syn_starts_after_it() {
+    // TCP Fast Open: the SYN itself carries the first bytes.
+    let mut w = Wire::default();
+    w.send(CLIENT, SERVER, 100, SYN, b"early");
+    w.send(SERVER, CLIENT, 900, SYN_ACK, &[]);
+    w.send(CLIENT, SERVER, 106, ACK, b" data");
+    let s = w.one().to_server;
+    assert_eq!(s.bytes(), b"early data");
+    assert!(s.is_complete());
+}
+
+#[test]
+fn a_stream_seen_only_in_its_last_segment_with_fin_has_no_hole() {
+    let mut w = Wire::default();
+    w.send(SERVER, CLIENT, 7000, FIN, b"last reply");
+    let c = w.one();
+    let s = &c.to_server; // oriented by its first sender, the server
+    assert_eq!(s.start, StreamStart::Unseen);
+    assert!(s.holes.is_empty(), "{:?}", s.holes);
+    assert_eq!(s.runs[0].offset, 0);
+    assert_eq!(s.bytes(), b"last reply");
+    assert_eq!(s.fin.map(|m| m.number), Some(1));
+}
+
+#[test]
 fn a_repeated_syn_is_the_same_connection_and_a_new_isn_a_new_one() {
     let mut w = Wire::default();
     w.send(CLIENT, SERVER, 100, SYN, &[]);
