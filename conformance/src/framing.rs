@@ -219,7 +219,7 @@ impl Reader<'_> {
     fn run(&mut self, run: &Run) {
         let end = run.end();
         let start = match self.boundary {
-            Some(boundary) if boundary >= end => {
+            Some(boundary) if boundary > end => {
                 // Still inside a cut frame: all of this run is its tail.
                 self.skip(run.bytes.len() as u64);
                 return;

@@ -407,6 +407,52 @@ fn a_gap_inside_a_frame_whose_header_was_captured_resumes_exactly() {
 }
 
 #[test]
+fn a_cut_frame_ending_where_its_run_ends_resumes_exactly_before_the_next_gap() {
+    let replies = [
+        frame(&get_ok(bytes(2000))),
+        frame(&get_ok(b"lost too".to_vec())),
+        frame(&get_ok(b"third".to_vec())),
+    ];
+    let stream = replies.concat();
+    let (a, b) = (replies[0].len(), replies[0].len() + replies[1].len());
+    // The first reply's middle is lost, its tail is captured up to its very end; the second
+    // reply is lost whole.
+    let c = server_stream(&stream, &[500, 1500, a, b], &[1, 3]);
+    let ev = events(&c);
+    let gaps: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            FrameEvent::Gap(g) => Some((g.offset, g.cut, g.skipped, g.resync)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        gaps,
+        vec![
+            (
+                500,
+                Some(CutFrame {
+                    offset: 0,
+                    declared: Some(a as u32 - 4)
+                }),
+                a as u64 - 1500,
+                Resync::Exact
+            ),
+            (
+                a as u64,
+                Some(CutFrame {
+                    offset: a as u64,
+                    declared: None
+                }),
+                0,
+                Resync::Searched
+            ),
+        ]
+    );
+    assert_eq!(payloads(&ev), vec![replies[2][4..].to_vec()]);
+}
+
+#[test]
 fn a_gap_that_swallows_a_header_is_resynchronised_by_search_past_an_embedded_term() {
     // The second reply carries a boot script: term_to_binary output preceded by its own
     // 4-byte length inside the binary, which a naive search would take for a frame.
