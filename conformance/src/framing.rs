@@ -178,11 +178,16 @@ struct Reader<'p> {
 impl Reader<'_> {
     fn hole(&mut self, hole: &Hole) {
         if let Some(gap) = self.pending.take() {
-            // Nothing safe was found between the previous gap and this one.
-            self.events.push(FrameEvent::Gap(GapReport {
-                resync: Resync::NotFound,
-                ..gap
-            }));
+            // Nothing was read between the previous gap and this one: either the bytes
+            // between were the tail of the frame it cut (whose end was known), or no safe
+            // frame start was found in them.
+            let resync = if self.boundary.is_some() {
+                Resync::Exact
+            } else {
+                Resync::NotFound
+            };
+            self.events
+                .push(FrameEvent::Gap(GapReport { resync, ..gap }));
         }
         let hole_end = hole.offset + hole.len;
         let cut = match (self.partial.take(), self.boundary) {
@@ -192,7 +197,8 @@ impl Reader<'_> {
                 self.boundary = end.filter(|&end| end >= hole_end);
                 Some(CutFrame { offset, declared })
             }
-            (None, Some(boundary)) if boundary <= hole.offset => {
+            // The next frame's header is in the hole.
+            (None, Some(boundary)) if boundary < hole_end => {
                 self.boundary = None;
                 Some(CutFrame {
                     offset: boundary,
@@ -200,10 +206,7 @@ impl Reader<'_> {
                 })
             }
             // A known boundary past the hole (inside a long frame already cut) stays.
-            (None, Some(boundary)) => {
-                self.boundary = Some(boundary);
-                None
-            }
+            (None, Some(_)) => None,
             (None, None) => None,
         };
         self.pending = Some(GapReport {
@@ -212,6 +215,7 @@ impl Reader<'_> {
             seen: hole.seen,
             cut,
             skipped: 0,
+            // Settled when reading resumes, or when the next gap or the end comes first.
             resync: Resync::NotFound,
         });
     }

@@ -491,6 +491,168 @@ fn a_gap_that_swallows_a_header_is_resynchronised_by_search_past_an_embedded_ter
     );
 }
 
+fn gaps(ev: &[FrameEvent]) -> Vec<(u64, Option<CutFrame>, u64, Resync)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            FrameEvent::Gap(g) => Some((g.offset, g.cut, g.skipped, g.resync)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn bytes_missing_at_the_end_are_a_gap_the_stream_ends_in() {
+    let replies = [
+        frame(&get_ok(b"one".to_vec())),
+        frame(&get_ok(b"two".to_vec())),
+    ];
+    let stream = replies.concat();
+    let mut w = Wire::default();
+    handshake(&mut w, 100, 1000);
+    w.send(SERVER, CLIENT, 1001, ACK, &replies[0]);
+    // The second reply was sent (the FIN's sequence number says so) but not captured.
+    w.send(SERVER, CLIENT, 1001 + stream.len() as u32, FIN, &[]);
+    let ev = events(&w.one());
+    let cut = CutFrame {
+        offset: replies[0].len() as u64,
+        declared: None,
+    };
+    assert_eq!(
+        gaps(&ev),
+        vec![(replies[0].len() as u64, Some(cut), 0, Resync::EndOfStream)]
+    );
+}
+
+#[test]
+fn a_long_frame_cut_twice_resumes_at_its_end() {
+    let replies = [
+        frame(&get_ok(bytes(5000))),
+        frame(&get_ok(b"next".to_vec())),
+    ];
+    let stream = replies.concat();
+    let a = replies[0].len();
+    // Holes at 1000..2000 and 3000..4000, both inside the first reply.
+    let c = server_stream(&stream, &[1000, 2000, 3000, 4000], &[1, 3]);
+    let ev = events(&c);
+    let cut = CutFrame {
+        offset: 0,
+        declared: Some(a as u32 - 4),
+    };
+    assert_eq!(
+        gaps(&ev),
+        vec![
+            (1000, Some(cut), 1000, Resync::Exact),
+            (3000, None, a as u64 - 4000, Resync::Exact),
+        ]
+    );
+    assert_eq!(payloads(&ev), vec![replies[1][4..].to_vec()]);
+}
+
+#[test]
+fn a_second_gap_over_the_end_of_a_cut_frame_starts_a_search() {
+    let replies = [
+        frame(&get_ok(bytes(3000))),
+        frame(&get_ok(b"lost".to_vec())),
+        frame(&get_ok(b"found".to_vec())),
+    ];
+    let stream = replies.concat();
+    let a = replies[0].len();
+    // The first hole inside the first reply, the second over its end and the next header.
+    let c = server_stream(&stream, &[1000, 2000, a - 10, a + 10], &[1, 3]);
+    let ev = events(&c);
+    let first = CutFrame {
+        offset: 0,
+        declared: Some(a as u32 - 4),
+    };
+    let second = CutFrame {
+        offset: a as u64,
+        declared: None,
+    };
+    assert_eq!(
+        gaps(&ev),
+        vec![
+            (1000, Some(first), a as u64 - 10 - 2000, Resync::Exact),
+            (
+                a as u64 - 10,
+                Some(second),
+                replies[1].len() as u64 - 10,
+                Resync::Searched
+            ),
+        ]
+    );
+    assert_eq!(payloads(&ev), vec![replies[2][4..].to_vec()]);
+}
+
+#[test]
+fn a_frame_unfinished_after_a_gap_is_measured_from_its_own_start() {
+    let replies = [
+        frame(&get_ok(b"first".to_vec())),
+        frame(&get_ok(b"second".to_vec())),
+        frame(&get_ok(bytes(300))),
+    ];
+    let stream = replies.concat();
+    let (a, b) = (replies[0].len(), replies[0].len() + replies[1].len());
+    // Bytes inside the second reply are lost (its header was captured); the third is
+    // captured only in part.
+    let c = server_stream(&stream[..b + 100], &[a + 10, a + 15], &[1]);
+    let ev = events(&c);
+    assert_eq!(payloads(&ev), vec![replies[0][4..].to_vec()]);
+    let Some(FrameEvent::Unfinished(u)) = ev.last() else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        (u.offset, u.have, u.want),
+        (b as u64, 100, Some(replies[2].len() as u64))
+    );
+}
+
+#[test]
+fn a_framed_reply_inside_a_file_is_not_taken_for_a_frame_when_no_frame_follows_it() {
+    // A file whose contents hold a framed reply followed by bytes that are no frame (a
+    // length over the search limit, then 131).
+    let inner = frame(&get_ok(b"inside a file".to_vec()));
+    let contents = [&inner[..], &[0xFF, 0xFF, 0xFF, 0xFF, 131, 1, 2, 3]].concat();
+    let replies = [
+        frame(&get_ok(b"first".to_vec())),
+        frame(&get_ok(contents)),
+        frame(&get_ok(b"third".to_vec())),
+    ];
+    let stream = replies.concat();
+    let a = replies[0].len();
+    let c = server_stream(&stream, &[a, a + 3], &[1]);
+    let ev = events(&c);
+    assert_eq!(
+        payloads(&ev),
+        vec![replies[0][4..].to_vec(), replies[2][4..].to_vec()]
+    );
+    assert_eq!(gaps(&ev)[0].2, replies[1].len() as u64 - 3);
+}
+
+#[test]
+fn a_frame_found_by_search_may_be_followed_by_the_start_of_one() {
+    // After the gap: the tail of a lost reply, one whole reply, then only the first bytes of
+    // the next (the capture missed the rest): the ETF version byte after its length is
+    // the evidence.
+    let replies = [
+        frame(&get_ok(b"first".to_vec())),
+        frame(&get_ok(b"lost".to_vec())),
+        frame(&get_ok(b"found".to_vec())),
+        frame(&get_ok(bytes(500))),
+    ];
+    let stream = replies.concat();
+    let (a, c_end) = (
+        replies[0].len(),
+        replies[0].len() + replies[1].len() + replies[2].len(),
+    );
+    let c = server_stream(&stream, &[a, a + 6, c_end + 8], &[1, 3]);
+    let ev = events(&c);
+    assert_eq!(
+        payloads(&ev),
+        vec![replies[0][4..].to_vec(), replies[2][4..].to_vec()]
+    );
+    assert_eq!(gaps(&ev)[0].3, Resync::Searched);
+}
+
 #[test]
 fn garbage_after_a_gap_is_skipped_whole() {
     let good = frame(&get_ok(b"ok".to_vec()));
