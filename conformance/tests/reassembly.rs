@@ -549,6 +549,44 @@ fn a_long_frame_cut_twice_resumes_at_its_end() {
 }
 
 #[test]
+fn a_second_gap_ending_where_the_cut_frame_ends_resumes_exactly() {
+    let replies = [
+        frame(&get_ok(bytes(5000))),
+        frame(&get_ok(b"next".to_vec())),
+    ];
+    let stream = replies.concat();
+    let a = replies[0].len();
+    let c = server_stream(&stream, &[1000, 2000, 3000, a], &[1, 3]);
+    let ev = events(&c);
+    assert_eq!(gaps(&ev)[1], (3000, None, 0, Resync::Exact));
+    assert_eq!(payloads(&ev), vec![replies[1][4..].to_vec()]);
+}
+
+#[test]
+fn a_cut_frame_whose_tail_ends_the_stream_resumed_exactly() {
+    let replies = [
+        frame(&get_ok(b"first".to_vec())),
+        frame(&get_ok(bytes(3000))),
+    ];
+    let stream = replies.concat();
+    let a = replies[0].len();
+    let c = server_stream(&stream, &[a + 100, a + 1000], &[1]);
+    let ev = events(&c);
+    assert_eq!(
+        gaps(&ev),
+        vec![(
+            a as u64 + 100,
+            Some(CutFrame {
+                offset: a as u64,
+                declared: Some(replies[1].len() as u32 - 4)
+            }),
+            replies[1].len() as u64 - 1000,
+            Resync::Exact
+        )]
+    );
+}
+
+#[test]
 fn a_second_gap_over_the_end_of_a_cut_frame_starts_a_search() {
     let replies = [
         frame(&get_ok(bytes(3000))),
