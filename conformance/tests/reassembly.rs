@@ -646,24 +646,30 @@ fn a_frame_unfinished_after_a_gap_is_measured_from_its_own_start() {
 
 #[test]
 fn a_framed_reply_inside_a_file_is_not_taken_for_a_frame_when_no_frame_follows_it() {
-    // A file whose contents hold a framed reply followed by bytes that are no frame (a
-    // length over the search limit, then 131).
-    let inner = frame(&get_ok(b"inside a file".to_vec()));
-    let contents = [&inner[..], &[0xFF, 0xFF, 0xFF, 0xFF, 131, 1, 2, 3]].concat();
-    let replies = [
-        frame(&get_ok(b"first".to_vec())),
-        frame(&get_ok(contents)),
-        frame(&get_ok(b"third".to_vec())),
-    ];
-    let stream = replies.concat();
-    let a = replies[0].len();
-    let c = server_stream(&stream, &[a, a + 3], &[1]);
-    let ev = events(&c);
-    assert_eq!(
-        payloads(&ev),
-        vec![replies[0][4..].to_vec(), replies[2][4..].to_vec()]
-    );
-    assert_eq!(gaps(&ev)[0].2, replies[1].len() as u64 - 3);
+    // A file whose contents hold a framed reply followed by bytes that are no frame: a length
+    // over the search limit, or a length within it whose first byte is not the ETF version.
+    for trailer in [
+        &[0xFF, 0xFF, 0xFF, 0xFF, 131, 1, 2, 3][..],
+        &[0x00, 0x10, 0x00, 0x00, 7, 7, 7, 7][..],
+    ] {
+        let inner = frame(&get_ok(b"inside a file".to_vec()));
+        let contents = [&inner[..], trailer].concat();
+        let replies = [
+            frame(&get_ok(b"first".to_vec())),
+            frame(&get_ok(contents)),
+            frame(&get_ok(b"third".to_vec())),
+        ];
+        let stream = replies.concat();
+        let a = replies[0].len();
+        let c = server_stream(&stream, &[a, a + 3], &[1]);
+        let ev = events(&c);
+        assert_eq!(
+            payloads(&ev),
+            vec![replies[0][4..].to_vec(), replies[2][4..].to_vec()],
+            "{trailer:?}"
+        );
+        assert_eq!(gaps(&ev)[0].2, replies[1].len() as u64 - 3);
+    }
 }
 
 #[test]
