@@ -1,6 +1,8 @@
 //! `erlboot decode`: boot-protocol bytes printed as Erlang terms.
+//!
+//! A pcap or pcapng file (told by its magic number) is read by the conformance crate.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use bytes::BytesMut;
@@ -8,12 +10,17 @@ use clap::{Args, ValueEnum};
 use erlboot::etf::{DecodeError, Decoder, Limits};
 use erlboot::proto::discovery::{Answer, DiscoveryError, Query};
 use erlboot::proto::{FrameDecoder, FrameError, Reply, Request};
+use erlboot_conformance::decode::DecodeError as CaptureDecodeError;
+use erlboot_conformance::render::Format;
+use erlboot_conformance::TranscriptOptions;
 use thiserror::Error;
 
 /// Decode boot-protocol bytes and print them as Erlang terms.
 ///
 /// The input is one External Term Format term (starting with byte 131), a sequence of
-/// {packet,4} frames (--as frames), or an EBOOTQ/EBOOTR datagram (--as datagram).
+/// {packet,4} frames (--as frames), an EBOOTQ/EBOOTR datagram (--as datagram), or a pcap or
+/// pcapng capture (told by its magic number): its boot traffic is printed one message per
+/// line, as `TIME sSESSION c2s|s2c KIND TERM`.
 #[derive(Args)]
 pub struct DecodeArgs {
     /// Read the bytes from this file ("-" for standard input).
@@ -22,9 +29,16 @@ pub struct DecodeArgs {
     /// Take the bytes from hex digits instead (spaces and colons are ignored).
     #[arg(long)]
     hex: Option<String>,
-    /// What the bytes are.
+    /// What the bytes are (a capture file is recognised whatever this says).
     #[arg(long = "as", value_enum, default_value_t = Kind::Term)]
     kind: Kind,
+    /// For a capture: one JSON object per message (time, session, dir, kind, term, ...).
+    #[arg(long)]
+    json: bool,
+    /// For a capture: a TCP port to read as a boot server's, besides those its EBOOTR answers
+    /// announce (repeatable).
+    #[arg(long = "port")]
+    ports: Vec<u16>,
 }
 
 /// Why a command failed.
@@ -47,6 +61,8 @@ pub enum DecodeCliError {
     PartialFrame(usize),
     #[error(transparent)]
     Datagram(#[from] DiscoveryError),
+    #[error(transparent)]
+    Capture(#[from] CaptureDecodeError),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -62,7 +78,53 @@ enum Kind {
 /// Runs `erlboot decode`.
 pub fn run(args: DecodeArgs) -> Result<(), DecodeCliError> {
     let bytes = input(args.file, args.hex)?;
+    if is_capture(&bytes) {
+        return decode_capture(&bytes, args.json, &args.ports);
+    }
     decode(&bytes, args.kind)
+}
+
+/// Whether the bytes start with a pcap (either byte order, micro- or nanoseconds) or pcapng
+/// magic number.
+fn is_capture(bytes: &[u8]) -> bool {
+    matches!(
+        bytes.get(..4),
+        Some(
+            [0xA1, 0xB2, 0xC3, 0xD4]
+                | [0xD4, 0xC3, 0xB2, 0xA1]
+                | [0xA1, 0xB2, 0x3C, 0x4D]
+                | [0x4D, 0x3C, 0xB2, 0xA1]
+                | [0x0A, 0x0D, 0x0D, 0x0A]
+        )
+    )
+}
+
+/// Prints a capture's transcript (the conformance crate reads it); notes on what it skipped go
+/// to standard error.
+fn decode_capture(bytes: &[u8], json: bool, ports: &[u16]) -> Result<(), DecodeCliError> {
+    let format = if json { Format::Json } else { Format::Text };
+    let options = TranscriptOptions {
+        ports: ports.to_vec(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match erlboot_conformance::decode::decode_bytes(bytes, &options, format, &mut out) {
+        Ok(notes) => {
+            match out.flush() {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(CaptureDecodeError::Write(e).into())
+                }
+                _ => {}
+            }
+            drop(out);
+            for note in notes {
+                eprintln!("erlboot: note: {note}");
+            }
+            Ok(())
+        }
+        Err(e) if e.is_closed_output() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn input(file: Option<PathBuf>, hex: Option<String>) -> Result<Vec<u8>, DecodeCliError> {
