@@ -5,7 +5,8 @@ use bytes::BytesMut;
 
 use crate::etf::{self, Decoder, Limits, Profile, Term};
 use crate::proto::discovery::{Answer, Query};
-use crate::proto::{FrameDecoder, Reply, Request};
+use crate::proto::frame::FrameDecoder;
+use crate::proto::{Reply, Request};
 
 /// The limits the fuzz targets decode with: small enough that a breach shows up under
 /// libFuzzer's `-malloc_limit_mb`, large enough for every real frame.
@@ -92,7 +93,7 @@ pub fn framing(data: &[u8]) {
     }
 }
 
-type Split = (Vec<bytes::Bytes>, Option<crate::proto::FrameError>);
+type Split = (Vec<bytes::Bytes>, Option<crate::proto::frame::FrameError>);
 
 fn split(decoder: &FrameDecoder, buf: &mut BytesMut) -> Split {
     let mut frames = Vec::new();

@@ -3,9 +3,8 @@
 
 use bytes::BytesMut;
 use erlboot::etf::{Decoder, Profile, Term};
-use erlboot::proto::{
-    frame, Access, DateTime, FileInfo, FileType, FrameDecoder, Reason, Reply, Request,
-};
+use erlboot::proto::frame::FrameDecoder;
+use erlboot::proto::{frame, Access, DateTime, FileInfo, FileType, Reason, Reply, Request};
 use erlboot_support::hex;
 
 /// The payload of a whole frame, checked through the frame decoder.

@@ -7,7 +7,8 @@ use std::cell::Cell;
 
 use bytes::BytesMut;
 use erlboot::etf::{self, DecodeError, Decoder, Limits, Profile, Term};
-use erlboot::proto::{FrameDecoder, FrameError, Request};
+use erlboot::proto::frame::{FrameDecoder, FrameError};
+use erlboot::proto::Request;
 
 struct Counting;
 

@@ -9,10 +9,11 @@ use bytes::BytesMut;
 use clap::{Args, ValueEnum};
 use erlboot::etf::{DecodeError, Decoder, Limits};
 use erlboot::proto::discovery::{Answer, DiscoveryError, Query};
-use erlboot::proto::{FrameDecoder, FrameError, Reply, Request};
+use erlboot::proto::frame::{FrameDecoder, FrameError};
+use erlboot::proto::{Reply, Request};
 use erlboot_conformance::decode::DecodeError as CaptureDecodeError;
 use erlboot_conformance::render::Format;
-use erlboot_conformance::TranscriptOptions;
+use erlboot_conformance::transcript::TranscriptOptions;
 use thiserror::Error;
 
 /// Decode boot-protocol bytes and print them as Erlang terms.

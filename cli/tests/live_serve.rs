@@ -29,8 +29,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use erlboot::etf::{Decoder, Limits, Profile, Term};
 use erlboot::proto::discovery::{Answer, Query};
+use erlboot::proto::frame::FrameDecoder;
 use erlboot::proto::frame::{encode_frame, encode_term_frame};
-use erlboot::proto::{FileType, FrameDecoder, Reply, Request};
+use erlboot::proto::{FileType, Reply, Request};
 use netns::{require, Finished, Netns, Proc};
 
 const ERLBOOT: &str = env!("CARGO_BIN_EXE_erlboot");

@@ -15,9 +15,6 @@ use crate::packet::{self, Segment, Transport};
 use crate::reassembly::{Connection, Direction, Reassembler};
 use crate::CaptureError;
 
-/// A reassembled TCP connection (client, server, and a byte stream each way).
-pub type TcpStream = Connection;
-
 /// One UDP datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Datagram {
@@ -69,7 +66,7 @@ pub struct Capture {
     /// UDP datagrams in capture order.
     pub datagrams: Vec<Datagram>,
     /// TCP connections in the order of their first captured packet.
-    pub streams: Vec<TcpStream>,
+    pub streams: Vec<Connection>,
     /// What was skipped and why.
     pub stats: ReadStats,
 }

@@ -3,8 +3,10 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
+use crate::capture::Capture;
 use crate::render::{self, Format};
-use crate::{Capture, CaptureError, Transcript, TranscriptOptions};
+use crate::transcript::{Transcript, TranscriptOptions};
+use crate::CaptureError;
 
 /// Reads a capture (`-` for standard input) and writes its transcript to `out`; returns the
 /// notes on what reading skipped (truncated packets, fragments, gaps), for standard error.

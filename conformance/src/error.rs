@@ -7,7 +7,7 @@ use thiserror::Error;
 
 /// A capture file that cannot be read at all. Problems with single packets (truncated by the
 /// snapshot length, IP fragments, malformed headers) are not errors: they are counted in
-/// [`ReadStats`](crate::ReadStats) with their packet numbers.
+/// [`ReadStats`](crate::capture::ReadStats) with their packet numbers.
 #[derive(Debug, Error)]
 pub enum CaptureError {
     /// The file could not be read from disk.

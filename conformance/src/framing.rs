@@ -15,7 +15,7 @@
 //! 2. the payload is *plausible* for the direction: for the boot protocol, one complete
 //!    External Term Format term of exactly that length that reads as a typed request
 //!    (client to server) or reply (server to client) — see
-//!    [`Transcript`](crate::Transcript);
+//!    [`Transcript`](crate::transcript::Transcript);
 //! 3. the frame chains: the bytes right after it are the end of the captured run, or another
 //!    length prefix at most [`MAX_SEARCH_FRAME`] whose payload, if captured whole, is
 //!    plausible too, and otherwise starts with the ETF version byte 131.

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use erlboot::etf::{self, Profile, Term};
 
+use crate::capture::Capture;
 use crate::framing::{self, FrameEvent};
 use crate::packet::{Flags, Segment};
 use crate::reassembly::{ByteStream, Direction, Piece, Reassembler, StreamStart};
 use crate::render;
 use crate::transcript::{plausible, Transcript, TranscriptOptions};
-use crate::Capture;
 
 /// The fuzz target: the first byte chooses what the rest is. Even: a capture file
 /// ([`capture_file`]); odd: a segment script ([`segments`]).

@@ -1,7 +1,8 @@
 //! Captures of real Erlang/OTP network boots, read back as boot-protocol transcripts.
 //!
 //! A pcap or pcapng file goes in; out come the UDP datagrams and reassembled TCP streams it
-//! holds ([`Capture`]), and, for the boot traffic among them, a [`Transcript`]: per session,
+//! holds ([`Capture`](capture::Capture)), and, for the boot traffic among them, a
+//! [`Transcript`](transcript::Transcript): per session,
 //! the discovery queries and answers, the TCP connection's opening and closing, every
 //! `{packet,4}` request and reply decoded to erlboot's typed [`Request`](erlboot::proto::Request)
 //! and [`Reply`](erlboot::proto::Reply), and the gaps where the capture missed segments.
@@ -11,12 +12,12 @@
 //! - [`packet`]: IPv4 packets read into UDP datagrams and TCP segments;
 //! - [`reassembly`]: TCP byte streams per direction, with the capture's gaps;
 //! - [`framing`]: `{packet,4}` frames of a stream, resynchronised after a gap;
-//! - [`capture`]: everything a capture file holds ([`Capture`]);
+//! - [`capture`]: everything a capture file holds;
 //! - [`boot`]: which traffic is boot traffic, and how it groups into sessions;
 //! - [`transcript`]: the typed messages of each session;
 //! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
 //! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`);
-//! - [`fuzz_checks`]: the properties the `capture` fuzz target checks.
+//! - `fuzz_checks` (feature `fuzzing`): the properties the `capture` fuzz target checks.
 
 pub mod boot;
 pub mod capture;
@@ -24,6 +25,7 @@ pub mod decode;
 mod error;
 pub mod file;
 pub mod framing;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
 pub mod link;
 pub mod packet;
@@ -31,8 +33,4 @@ pub mod reassembly;
 pub mod render;
 pub mod transcript;
 
-pub use capture::{Capture, Datagram, ReadStats, TcpStream};
 pub use error::CaptureError;
-pub use framing::{Frame, FrameEvent, GapReport, Resync};
-pub use reassembly::{ByteStream, Direction};
-pub use transcript::{Body, Message, Session, Transcript, TranscriptOptions};

@@ -241,7 +241,7 @@ impl Transcript {
     }
 }
 
-fn datagram_message(d: &crate::Datagram) -> Message {
+fn datagram_message(d: &crate::capture::Datagram) -> Message {
     let (direction, body) = match boot::role(d) {
         Some(Role::Answer) => (
             Direction::ToClient,

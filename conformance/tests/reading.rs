@@ -7,9 +7,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use erlboot::etf::{self, Profile, Term};
+use erlboot_conformance::capture::Capture;
 use erlboot_conformance::file::{self, Format};
 use erlboot_conformance::transcript::Body;
-use erlboot_conformance::{Capture, CaptureError, Transcript, TranscriptOptions};
+use erlboot_conformance::transcript::{Transcript, TranscriptOptions};
+use erlboot_conformance::CaptureError;
 use etherparse::PacketBuilder;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
@@ -308,7 +310,7 @@ fn truncated_packets_are_listed_and_their_bytes_become_a_gap() {
         panic!()
     };
     assert_eq!(gap.missing, Some(125));
-    assert_eq!(gap.resync, erlboot_conformance::Resync::Searched);
+    assert_eq!(gap.resync, erlboot_conformance::framing::Resync::Searched);
     let notes = erlboot_conformance::render::notes(&t);
     assert!(notes[0].contains("packets 9"), "{notes:?}");
 }

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use erlboot::etf::{self, Profile, Term};
+use erlboot_conformance::capture::Capture;
 use erlboot_conformance::framing::{self, CutFrame, FrameEvent, Resync};
 use erlboot_conformance::packet::{Flags, Segment};
 use erlboot_conformance::reassembly::{Connection, Direction, Reassembler, StreamStart};
 use erlboot_conformance::transcript::plausible;
-use erlboot_conformance::Capture;
 use proptest::prelude::*;
 
 const CLIENT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 40000);

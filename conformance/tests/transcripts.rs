@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use erlboot_conformance::capture::Capture;
 use erlboot_conformance::render::{self, Format};
 use erlboot_conformance::transcript::Body;
-use erlboot_conformance::{Capture, Transcript, TranscriptOptions};
+use erlboot_conformance::transcript::{Transcript, TranscriptOptions};
 use pcap_file::pcap::{PcapParser, PcapWriter};
 
 fn capture_path(name: &str) -> PathBuf {
@@ -122,7 +123,7 @@ fn packets_missing_from_a_real_capture_are_gaps_and_the_rest_is_read() {
     let stream = &whole.streams[0];
     // Lose the packets that carry the start of the 3rd and the 200th reply (their headers),
     // and a packet in the middle of the first (the 7037-byte boot script).
-    let replies = stream.frames(erlboot_conformance::Direction::ToClient);
+    let replies = stream.frames(erlboot_conformance::reassembly::Direction::ToClient);
     let run = &stream.to_client.runs[0];
     let packet_at = |offset: u64| {
         let i = run.chunks.partition_point(|c| c.end <= offset);

@@ -16,7 +16,7 @@ use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::proto::FrameDecoder;
+use crate::proto::frame::FrameDecoder;
 
 /// Request frames the ceiling accepts; the boot's largest is well below.
 const MAX_REQUEST: u32 = 1 << 20;

@@ -18,7 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::etf::{DecodeError, Decoder, Limits};
-use crate::proto::{Command, FrameDecoder, FrameError, Reply};
+use crate::proto::frame::{FrameDecoder, FrameError};
+use crate::proto::{Command, Reply};
 
 use super::workload::{Exchange, Workload};
 

@@ -59,7 +59,8 @@ use thiserror::Error;
 use crate::etf::{Decoder, EncodeError, Limits, Profile};
 use crate::proto::discovery::{Answer, Query, PORT};
 use crate::proto::frame::encode_term_frame;
-use crate::proto::{FrameDecoder, FrameError, Request};
+use crate::proto::frame::{FrameDecoder, FrameError};
+use crate::proto::Request;
 use crate::time::Instant;
 
 use super::response::{read_reply, ReplyError, Response};

@@ -13,6 +13,5 @@ mod request;
 
 pub use command::Command;
 pub use file_info::{Access, DateTime, FileInfo, FileType};
-pub use frame::{FrameDecoder, FrameError};
 pub use reply::{Reason, Reply};
 pub use request::Request;

@@ -23,7 +23,8 @@ use bytes::{Bytes, BytesMut};
 use crate::archive;
 use crate::etf::{tag, Decoder, Emitter, Limits, Profile, Term};
 use crate::proto::frame::{write_header, HEADER_LEN};
-use crate::proto::{Command, FrameDecoder, FrameError, Reason, Reply, Request};
+use crate::proto::frame::{FrameDecoder, FrameError};
+use crate::proto::{Command, Reason, Reply, Request};
 use crate::time::Instant;
 
 use super::files::{

@@ -9,7 +9,7 @@ use std::net::SocketAddrV4;
 use std::path::Path;
 use std::time::Duration;
 
-use erlboot_conformance::{ByteStream, Direction};
+use erlboot_conformance::reassembly::{ByteStream, Direction};
 
 /// Everything read from one capture file.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +66,7 @@ pub fn read(path: &Path) -> Capture {
 
 /// Reads a capture held in memory.
 pub fn parse(bytes: &[u8]) -> Result<Capture, String> {
-    let read = erlboot_conformance::Capture::parse(bytes).map_err(|e| e.to_string())?;
+    let read = erlboot_conformance::capture::Capture::parse(bytes).map_err(|e| e.to_string())?;
     let datagrams = read
         .datagrams
         .into_iter()
