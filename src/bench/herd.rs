@@ -21,7 +21,7 @@ use crate::proto::Request;
 use super::load::{latency_histogram, raise_open_files_limit};
 use super::procfs;
 use super::report::{HerdReport, HerdRow};
-use super::servers::{Kind, Scratch, Server, Setup};
+use super::servers::{prepare, Kind, Server, Setup, SetupError};
 use super::throughput::progress_bar;
 use super::workload::Workload;
 
@@ -38,12 +38,8 @@ pub struct HerdPlan {
 /// Why a herd could not be run.
 #[derive(Debug, Error)]
 pub enum HerdError {
-    #[error("cannot make a scratch directory: {0}")]
-    Scratch(std::io::Error),
-    #[error("cannot find this program's own binary: {0}")]
-    CurrentExe(std::io::Error),
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error("no ERTS version to announce: no erts-* directory in {0}")]
     NoErtsVersion(String),
     #[error("nothing could be measured: {0}")]
@@ -181,19 +177,11 @@ pub fn summarise(target: &str, start: Instant, outcomes: &[NodeOutcome]) -> Herd
 /// Runs a herd against each server in turn (each holds UDP 4368 while it runs).
 pub fn run(plan: &HerdPlan, workload: &Workload) -> Result<HerdOutcome, HerdError> {
     raise_open_files_limit();
-    let runtime = tokio::runtime::Runtime::new().map_err(HerdError::Runtime)?;
-    let scratch = Scratch::new().map_err(HerdError::Scratch)?;
+    let (runtime, scratch) = prepare()?;
     let root = workload.root();
     let version =
         erts_version(Path::new(&root)).ok_or_else(|| HerdError::NoErtsVersion(root.clone()))?;
-    let setup = Setup {
-        erlboot: std::env::current_exe().map_err(HerdError::CurrentExe)?,
-        root,
-        cwd: scratch.path().join("cwd"),
-        logs: scratch.path().to_path_buf(),
-        recording: scratch.path().join("unused"),
-        erlboot_udp_port: crate::proto::discovery::PORT,
-    };
+    let setup = Setup::in_scratch(&scratch, root, "unused", crate::proto::discovery::PORT)?;
     let mut config = LoaderConfig::new(vec![Ipv4Addr::LOCALHOST], version);
     config.profile = Profile::Otp25;
     config.timings = LoaderTimings::otp();

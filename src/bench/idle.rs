@@ -15,7 +15,7 @@ use crate::proto::Request;
 use super::load::{raise_open_files_limit, Conn};
 use super::procfs;
 use super::report::{IdleReport, IdleRow};
-use super::servers::{Kind, Scratch, Server, Setup};
+use super::servers::{prepare, Kind, Server, Setup, SetupError};
 use super::workload::{Exchange, Workload};
 
 /// Connections opened at once.
@@ -36,12 +36,8 @@ pub struct IdlePlan {
 /// Why an idle run could not be made.
 #[derive(Debug, Error)]
 pub enum IdleError {
-    #[error("cannot make a scratch directory: {0}")]
-    Scratch(std::io::Error),
-    #[error("cannot find this program's own binary: {0}")]
-    CurrentExe(std::io::Error),
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error("nothing could be measured: {0}")]
     NothingMeasured(String),
 }
@@ -120,16 +116,8 @@ async fn open_idle(
 /// Runs the idle test against each server in turn.
 pub fn run(plan: &IdlePlan, workload: &Workload) -> Result<IdleOutcome, IdleError> {
     raise_open_files_limit();
-    let runtime = tokio::runtime::Runtime::new().map_err(IdleError::Runtime)?;
-    let scratch = Scratch::new().map_err(IdleError::Scratch)?;
-    let setup = Setup {
-        erlboot: std::env::current_exe().map_err(IdleError::CurrentExe)?,
-        root: workload.root(),
-        cwd: scratch.path().join("cwd"),
-        logs: scratch.path().to_path_buf(),
-        recording: scratch.path().join("unused"),
-        erlboot_udp_port: 0,
-    };
+    let (runtime, scratch) = prepare()?;
+    let setup = Setup::in_scratch(&scratch, workload.root(), "unused", 0)?;
     let probe = Workload::new(vec![Request::GetCwd], Profile::Otp25)
         .expect("get_cwd encodes")
         .exchanges

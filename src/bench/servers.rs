@@ -242,6 +242,44 @@ fn measured_pid(pid: u32) -> u32 {
     }
 }
 
+/// Why a run could not be set up.
+#[derive(Debug, Error)]
+pub enum SetupError {
+    #[error("cannot make a scratch directory: {0}")]
+    Scratch(std::io::Error),
+    #[error("cannot find this program's own binary: {0}")]
+    CurrentExe(std::io::Error),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// What every run starts from: a runtime for the load and a scratch directory for the servers.
+pub fn prepare() -> Result<(tokio::runtime::Runtime, Scratch), SetupError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(SetupError::Runtime)?;
+    let scratch = Scratch::new().map_err(SetupError::Scratch)?;
+    Ok((runtime, scratch))
+}
+
+impl Setup {
+    /// Servers of this very binary reading `root`, with their cwd and logs in `scratch`, the
+    /// ceiling's recording at `recording` inside it, and erlboot's discovery on `udp_port`.
+    pub fn in_scratch(
+        scratch: &Scratch,
+        root: String,
+        recording: &str,
+        udp_port: u16,
+    ) -> Result<Setup, SetupError> {
+        Ok(Setup {
+            erlboot: std::env::current_exe().map_err(SetupError::CurrentExe)?,
+            root,
+            cwd: scratch.path().join("cwd"),
+            logs: scratch.path().to_path_buf(),
+            recording: scratch.path().join(recording),
+            erlboot_udp_port: udp_port,
+        })
+    }
+}
+
 /// A scratch directory for one run, removed when dropped.
 pub struct Scratch(PathBuf);
 

@@ -14,7 +14,7 @@ use super::ceiling::encode_recording;
 use super::load::{latency_histogram, record_boot, run_boots, ExchangeError, RunStats};
 use super::procfs;
 use super::report::{median, median_ratio, Detail, LatencySummary, Report, Row};
-use super::servers::{Kind, Scratch, Server, Setup, SpawnError};
+use super::servers::{prepare, Kind, Server, Setup, SetupError, SpawnError};
 use super::workload::Workload;
 
 /// What to measure.
@@ -38,12 +38,8 @@ pub struct Plan {
 /// Why the run could not be made.
 #[derive(Debug, Error)]
 pub enum ThroughputError {
-    #[error("cannot make a scratch directory: {0}")]
-    Scratch(std::io::Error),
-    #[error("cannot find this program's own binary: {0}")]
-    CurrentExe(std::io::Error),
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error("erlboot serve, whose replies the ceiling replays, did not start: {0}")]
     Recorder(SpawnError),
     #[error("recording a boot from {server} failed at request {index}: {source}")]
@@ -94,8 +90,7 @@ pub struct Outcome {
 
 /// Runs the plan on `workload`.
 pub fn run(plan: &Plan, mut workload: Workload) -> Result<Outcome, ThroughputError> {
-    let runtime = tokio::runtime::Runtime::new().map_err(ThroughputError::Runtime)?;
-    let scratch = Scratch::new().map_err(ThroughputError::Scratch)?;
+    let (runtime, scratch) = prepare()?;
     let mut skipped = Vec::new();
     let mut notes = Vec::new();
     let measured = match &plan.targets {
@@ -117,15 +112,8 @@ pub fn run(plan: &Plan, mut workload: Workload) -> Result<Outcome, ThroughputErr
             }]
         }
         Targets::Spawn(kinds) => {
-            let setup = Setup {
-                erlboot: std::env::current_exe().map_err(ThroughputError::CurrentExe)?,
-                root: workload.root(),
-                cwd: scratch.path().join("cwd"),
-                logs: scratch.path().to_path_buf(),
-                recording: scratch.path().join("ceiling.recording"),
-                // OTP holds UDP 4368; throughput needs no discovery.
-                erlboot_udp_port: 0,
-            };
+            // OTP holds UDP 4368; throughput needs no discovery.
+            let setup = Setup::in_scratch(&scratch, workload.root(), "ceiling.recording", 0)?;
             start_servers(
                 kinds,
                 &setup,
