@@ -28,7 +28,7 @@ use crate::proto::{Command, Reason, Reply, Request};
 use crate::time::Instant;
 
 use super::files::{
-    FileAnswer, FileError, FileQuestion, FileSource, Follow, Found, Question, Reuse, Version,
+    FileAnswer, FileError, FileQuestion, FileSource, Follow, Found, Question, Reuse,
 };
 use super::policy::SessionLimits;
 use super::replies::{self, Lookup, ReplyCache};
@@ -195,9 +195,6 @@ struct Waiting {
     command: Option<Command>,
     question: FileQuestion,
     asked: bool,
-    /// The reply cache's version when the request was looked up, if the answer is to be
-    /// offered to it.
-    remember: Option<Version>,
 }
 
 /// Above this much spare capacity an emptied input buffer is released, so that thousands of
@@ -331,7 +328,6 @@ impl Session {
                         first_in_archive,
                     },
                     asked: false,
-                    remember,
                 });
                 None
             }
@@ -381,14 +377,14 @@ impl Session {
             payload,
             command,
             question,
-            remember,
             ..
         } = waiting;
+        let remember = question.remember;
         if answer.result.is_ok() {
             self.note_archive(&question.question);
         }
         let (transmit, served) = self.answer_from_source(command, question, answer.result);
-        if let (Some(replies), Some(_)) = (&self.replies, remember) {
+        if let (Some(replies), true) = (&self.replies, remember) {
             if let Some(version) = answer.version {
                 match answer.reuse {
                     Reuse::For(lifetime) => replies.insert(
