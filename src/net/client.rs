@@ -72,6 +72,8 @@ type WriteHalf<R> = <<R as Runtime>::Stream as TcpStream>::WriteHalf;
 pub struct Client<R: Runtime> {
     runtime: R,
     loader: Loader,
+    /// The one timer every call sleeps on, moved to each new deadline.
+    timer: R::Timer,
     discovery: Option<(u64, Arc<R::Udp>, JoinHandle<()>)>,
     sockets: u64,
     conns: BTreeMap<ConnId, Conn<WriteHalf<R>>>,
@@ -86,6 +88,7 @@ impl<R: Runtime> Client<R> {
         let (tx, rx) = mpsc::unbounded_channel();
         Client {
             loader: Loader::new(config, runtime.now()),
+            timer: runtime.timer(runtime.now()),
             runtime,
             discovery: None,
             sockets: 0,
@@ -120,7 +123,6 @@ impl<R: Runtime> Client<R> {
     ) -> Result<Result<Response, ReplyError>, CallError> {
         self.perform().await;
         self.loader.request(self.runtime.now(), request)?;
-        let mut timer = self.runtime.timer(self.runtime.now());
         loop {
             self.perform().await;
             while let Some(event) = self.loader.poll_event() {
@@ -137,14 +139,14 @@ impl<R: Runtime> Client<R> {
                 (a, b) => a.or(b),
             };
             if let Some(wake) = wake {
-                timer.reset(wake);
+                self.timer.reset(wake);
             }
             tokio::select! {
                 report = self.rx.recv() => {
                     let report = report.expect("the client holds a sender");
                     self.deliver(report);
                 }
-                () = &mut timer, if wake.is_some() => {
+                () = &mut self.timer, if wake.is_some() => {
                     if deadline.is_some_and(|d| self.runtime.now() >= d) {
                         return Err(CallError::Deadline);
                     }
