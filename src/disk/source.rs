@@ -18,7 +18,9 @@ use super::cache::{Cache, FileId, Stamp};
 use super::jail::Jail;
 use super::watch::{Watch, WatchError};
 use crate::archive::{self, Archive, DosSeconds, Pass};
-use crate::server::{FileError, FileQuestion, FileSource, Follow, Found, Question, Reuse, Version};
+use crate::server::{
+    find_plain, FileError, FileQuestion, FileSource, Follow, Found, Question, Reuse, Version,
+};
 
 /// How file names map between the code points on the wire and the bytes on disk, as OTP's
 /// `file:native_name_encoding()` decides it.
@@ -256,40 +258,33 @@ impl DiskSource {
 /// methods, in the later-request walk with OTP 25's seconds.
 impl FileSource for DiskSource {
     fn find(&self, question: &FileQuestion) -> Result<Found, FileError> {
-        let in_archive = question.question.name().and_then(archive::split);
-        let Some((archive, inner)) = in_archive else {
-            return match &question.question {
-                Question::Get(name) => self.get(name).map(Found::Contents),
-                Question::ListDir(name) => self.list_dir(name).map(Found::Names),
-                Question::FileInfo(name, follow) => self.file_info(name, *follow).map(Found::Info),
-                Question::Cwd => self.cwd().map(Found::Cwd),
-            };
-        };
+        // Only a walk of an archive's entries depends on the client: its release's reading of
+        // DOS seconds, and whether the connection opens the archive now.
         let pass = match question.first_in_archive {
             true => Pass::Opening,
             false => Pass::Cached,
         };
         match &question.question {
-            Question::Get(_) => self
-                .archive(archive)?
-                .0
-                .get_in(pass, inner)
-                .map(Found::Contents),
-            Question::ListDir(name) => self.list_dir(name).map(Found::Names),
-            Question::FileInfo(..) if inner.is_empty() => {
-                let (path, meta) = self.open(archive, Follow::Links)?;
-                Ok(Found::Info(Archive::directory_info(&file_info(
-                    &path, &meta,
-                ))))
+            Question::Get(name) => {
+                if let Some((archive, inner)) = archive::split(name) {
+                    let (zip, ..) = self.archive(archive)?;
+                    return zip.get_in(pass, inner).map(Found::Contents);
+                }
             }
-            Question::FileInfo(..) => {
-                let (zip, path, meta) = self.archive(archive)?;
-                let seconds = DosSeconds::of(question.profile);
-                zip.file_info_as(pass, seconds, inner, &file_info(&path, &meta))
-                    .map(Found::Info)
+            Question::FileInfo(name, _) => {
+                // The archive itself is described without a walk, as a plain name is.
+                let split = archive::split(name).filter(|(_, inner)| !inner.is_empty());
+                if let Some((archive, inner)) = split {
+                    let (zip, path, meta) = self.archive(archive)?;
+                    let seconds = DosSeconds::of(question.profile);
+                    return zip
+                        .file_info_as(pass, seconds, inner, &file_info(&path, &meta))
+                        .map(Found::Info);
+                }
             }
-            Question::Cwd => self.cwd().map(Found::Cwd),
+            Question::ListDir(_) | Question::Cwd => {}
         }
+        find_plain(self, &question.question)
     }
 
     fn get(&self, name: &str) -> Result<Bytes, FileError> {

@@ -158,12 +158,7 @@ pub trait FileSource: Send + Sync {
     /// difference; a source whose answers depend on the client's release (`.ez` archives on
     /// disk) looks at [`FileQuestion::profile`] and [`FileQuestion::first_in_archive`].
     fn find(&self, question: &FileQuestion) -> Result<Found, FileError> {
-        match &question.question {
-            Question::Get(name) => self.get(name).map(Found::Contents),
-            Question::ListDir(name) => self.list_dir(name).map(Found::Names),
-            Question::FileInfo(name, follow) => self.file_info(name, *follow).map(Found::Info),
-            Question::Cwd => self.cwd().map(Found::Cwd),
-        }
+        find_plain(self, &question.question)
     }
 
     /// Answers a session's question: the version first, then the answer, then (if the
@@ -187,6 +182,20 @@ pub trait FileSource: Send + Sync {
             reuse,
             version,
         }
+    }
+}
+
+/// What `source` finds for `question` through its plain methods, whoever the client: the
+/// default [`FileSource::find`], and what a source's own `find` falls back to.
+pub(crate) fn find_plain<S: FileSource + ?Sized>(
+    source: &S,
+    question: &Question,
+) -> Result<Found, FileError> {
+    match question {
+        Question::Get(name) => source.get(name).map(Found::Contents),
+        Question::ListDir(name) => source.list_dir(name).map(Found::Names),
+        Question::FileInfo(name, follow) => source.file_info(name, *follow).map(Found::Info),
+        Question::Cwd => source.cwd().map(Found::Cwd),
     }
 }
 

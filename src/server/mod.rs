@@ -19,6 +19,7 @@ mod responder;
 mod session;
 
 pub use admission::{Admission, Refusal};
+pub(crate) use files::find_plain;
 pub use files::{
     FileAnswer, FileError, FileQuestion, FileSource, Follow, Found, Question, Reuse, Version,
 };
