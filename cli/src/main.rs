@@ -8,6 +8,7 @@ mod decode;
 mod fetch;
 mod release;
 mod serve;
+mod sim;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,7 @@ enum Command {
     Boot(boot::BootArgs),
     Decode(decode::DecodeArgs),
     Bench(bench::BenchArgs),
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Boot(args) => boot::run(args).map_err(|e| e.to_string()),
         Command::Decode(args) => decode::run(args).map_err(|e| e.to_string()),
         Command::Bench(args) => bench::run(args).map_err(|e| e.to_string()),
+        Command::Sim(args) => sim::run(args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,12 +1,34 @@
-//! erlboot's simulator: the drivers that ship (`erlboot serve`'s server, `erlboot fetch`'s
-//! client) on turmoil's simulated network and clock, with faults as data.
+//! erlboot's simulator: thousands of booting nodes and their boot servers on turmoil's
+//! simulated network and clock, with faults as data, invariants checked on every run, and a
+//! seed that reproduces it.
 //!
-//! - [`TurmoilRuntime`]: the socket seam ([`erlboot::net::Runtime`]) on turmoil;
+//! - [`Scenario`]: the world, its faults and limits, from a TOML file (`sim/scenarios/`);
+//! - [`Workload`]: the requests of a real recorded boot and the file tree its capture holds;
+//! - [`run`]: builds the world and runs it to a [`Report`];
+//! - [`TurmoilRuntime`]: the socket seam ([`erlboot::net::Runtime`]) on turmoil, which the
+//!   shipping drivers run on;
 //! - [`FaultyFiles`]: a file answerer that serves a tree in memory, late or failing where a
-//!   fault says so.
+//!   fault says so, queued on a server's [`Capacity`].
+//!
+//! What is shipping code and what is not is in `sim/README.md`.
 
+mod capacity;
+mod fault;
 mod files;
+mod report;
 mod runtime;
+mod scenario;
+mod workload;
+mod world;
 
+pub use capacity::{Capacity, Costs, Preset, RTO_MIN};
+pub use fault::Fault;
 pub use files::{FaultyFiles, FileFault};
-pub use runtime::{TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilUdp};
+pub use report::{Applied, Percentiles, Report, Violation};
+pub use runtime::{TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilUdp, UdpLoss};
+pub use scenario::{
+    builtin_names, Behaviour, ClientGroup, Limits, Link, Network, Planted, Scenario, ScenarioError,
+    ServerSpec, Start, Timed, Timings, BUILTIN,
+};
+pub use workload::{Workload, WorkloadError, DEFAULT_CAPTURE};
+pub use world::{liveness_bound, run, Progress, RunOptions, SimError};

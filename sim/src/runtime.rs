@@ -2,22 +2,29 @@
 //! clock of the host the code runs on.
 //!
 //! turmoil's sockets are wrapped (the seam's traits are erlboot's and the sockets turmoil's,
-//! so the implementations live on types of this crate); each call goes straight through.
+//! so the implementations live on types of this crate); each call goes straight through, but
+//! for UDP datagram loss: turmoil's own `fail_rate` takes a whole link down for a while (a
+//! flapping link), not one datagram, so a [`UdpLoss`] drops datagrams one by one as they are
+//! sent, each drawn from the simulation's seed.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use erlboot::net::{Clock, Runtime, TcpListener, TcpStream, TokioTimer, UdpSocket};
 use erlboot::time::Instant;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// turmoil's network and the simulated clock, counted from when the value was made (make it
 /// inside the host that uses it).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct TurmoilRuntime {
     clock: Clock,
+    udp_loss: Option<Arc<UdpLoss>>,
 }
 
 impl TurmoilRuntime {
@@ -25,7 +32,53 @@ impl TurmoilRuntime {
     pub fn new() -> TurmoilRuntime {
         TurmoilRuntime {
             clock: Clock::start(),
+            udp_loss: None,
         }
+    }
+
+    /// The same runtime, its UDP datagrams lost as `loss` says.
+    pub fn with_udp_loss(mut self, loss: Arc<UdpLoss>) -> TurmoilRuntime {
+        self.udp_loss = Some(loss);
+        self
+    }
+}
+
+/// Datagram loss, shared by every socket of a simulation: each datagram sent is lost with the
+/// rate in force, drawn from a seeded generator (one simulation runs on one thread, in an
+/// order fixed by its seed, so the draws are too).
+#[derive(Debug)]
+pub struct UdpLoss {
+    state: Mutex<(f64, SmallRng)>,
+    lost: std::sync::atomic::AtomicU64,
+}
+
+impl UdpLoss {
+    /// No loss yet; draws from `seed`.
+    pub fn new(seed: u64) -> UdpLoss {
+        UdpLoss {
+            state: Mutex::new((0.0, SmallRng::seed_from_u64(seed))),
+            lost: Default::default(),
+        }
+    }
+
+    /// Sets the share of datagrams lost from now on.
+    pub fn set_rate(&self, rate: f64) {
+        self.state.lock().expect("loss lock").0 = rate;
+    }
+
+    /// Datagrams lost so far.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn drops(&self) -> bool {
+        let mut state = self.state.lock().expect("loss lock");
+        let (rate, rng) = &mut *state;
+        let lost = *rate > 0.0 && rng.random_bool(*rate);
+        if lost {
+            self.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        lost
     }
 }
 
@@ -42,7 +95,8 @@ impl Runtime for TurmoilRuntime {
     type Timer = TokioTimer;
 
     async fn bind_udp(&self, addr: SocketAddr) -> io::Result<TurmoilUdp> {
-        turmoil::net::UdpSocket::bind(addr).await.map(TurmoilUdp)
+        let socket = turmoil::net::UdpSocket::bind(addr).await?;
+        Ok(TurmoilUdp(socket, self.udp_loss.clone()))
     }
 
     async fn listen(&self, addr: SocketAddr) -> io::Result<TurmoilListener> {
@@ -69,7 +123,7 @@ impl Runtime for TurmoilRuntime {
 
 /// A simulated UDP socket.
 #[derive(Debug)]
-pub struct TurmoilUdp(turmoil::net::UdpSocket);
+pub struct TurmoilUdp(turmoil::net::UdpSocket, Option<Arc<UdpLoss>>);
 
 impl UdpSocket for TurmoilUdp {
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -81,6 +135,10 @@ impl UdpSocket for TurmoilUdp {
     }
 
     async fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
+        if self.1.as_ref().is_some_and(|loss| loss.drops()) {
+            // Sent, as far as the sender can tell.
+            return Ok(datagram.len());
+        }
         self.0.send_to(datagram, to).await
     }
 

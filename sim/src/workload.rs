@@ -1,0 +1,203 @@
+//! What every simulated node does: the requests of one real recorded boot, in order, against
+//! the file tree that boot's capture holds, and what the server must answer to each.
+//!
+//! The default is `captures/otp25-boot.pcap` (386 requests, 4.05 MB of replies), compiled in;
+//! [`Workload::from_capture`] takes both from a user's own capture.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use erlboot::client::{read_reply, ReplyError, Response};
+use erlboot::etf::{Decoder, Limits, Profile};
+use erlboot::proto::frame::encode_term_frame;
+use erlboot::proto::{Reply, Request};
+use erlboot::server::{FileSource, MemorySource, Session, SessionConfig};
+use erlboot::time::Instant;
+use erlboot_conformance::capture::Capture;
+use erlboot_conformance::transcript::{Body, Transcript};
+use erlboot_conformance::CaptureError;
+
+/// The capture the default workload comes from.
+pub const DEFAULT_CAPTURE: &str = "otp25-boot.pcap";
+static OTP25_BOOT: &[u8] = include_bytes!("../../captures/otp25-boot.pcap");
+
+/// Why a capture gives no workload.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// The file cannot be read as a capture.
+    #[error("{name}: {source}")]
+    Capture {
+        /// The capture.
+        name: String,
+        /// Why.
+        source: CaptureError,
+    },
+    /// The capture has no boot connection with requests.
+    #[error("{0}: no boot requests in the capture (is it a capture of `erl -loader inet`?)")]
+    NoRequests(String),
+    /// A request the server's session cannot answer as a frame.
+    #[error("{name}: request {index} ({request:?}) gets no reply from the rebuilt tree")]
+    Unanswered {
+        /// The capture.
+        name: String,
+        /// Which request.
+        index: usize,
+        /// The request.
+        request: Request,
+    },
+}
+
+/// One boot, and the answers a correct server gives.
+pub struct Workload {
+    /// Where it comes from.
+    pub name: String,
+    /// The requests, in the order the node sent them.
+    pub requests: Vec<Request>,
+    /// The file tree the server serves.
+    pub source: Arc<dyn FileSource>,
+    /// Each request's frame, as an OTP 25 node encodes it.
+    pub request_frames: Vec<Bytes>,
+    /// Each request's reply frame, length prefix included, as erlboot's session makes it from
+    /// the tree.
+    pub reply_frames: Vec<Bytes>,
+    /// Each reply as the node's loader reads it.
+    pub expected: Vec<Result<Response, ReplyError>>,
+    /// How long the recorded node worked before each request, after the previous reply
+    /// (loading modules, running the boot script): the capture's gaps.
+    pub think: Vec<Duration>,
+}
+
+impl std::fmt::Debug for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workload")
+            .field("name", &self.name)
+            .field("requests", &self.requests.len())
+            .field("reply_bytes", &self.reply_bytes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Workload {
+    /// The boot of `captures/otp25-boot.pcap`.
+    pub fn otp25() -> Workload {
+        let capture = Capture::parse(OTP25_BOOT).expect("the committed capture reads");
+        Workload::of(DEFAULT_CAPTURE, &capture).expect("the committed capture is a boot")
+    }
+
+    /// The boot in the capture at `path`: its first boot connection's requests, and the tree
+    /// its replies show.
+    pub fn from_capture(path: &Path) -> Result<Workload, WorkloadError> {
+        let name = path.display().to_string();
+        let capture = Capture::read(path).map_err(|source| WorkloadError::Capture {
+            name: name.clone(),
+            source,
+        })?;
+        Workload::of(&name, &capture)
+    }
+
+    fn of(name: &str, capture: &Capture) -> Result<Workload, WorkloadError> {
+        let transcript = Transcript::of(capture, &Default::default());
+        let session = transcript
+            .sessions
+            .iter()
+            .find(|s| {
+                s.messages.iter().any(|m| {
+                    matches!(
+                        m.body,
+                        Body::Request {
+                            request: Some(_),
+                            ..
+                        }
+                    )
+                })
+            })
+            .ok_or_else(|| WorkloadError::NoRequests(name.to_owned()))?;
+        let mut requests = Vec::new();
+        let mut think = Vec::new();
+        let mut replied: Option<Duration> = None;
+        let mut files = Vec::new();
+        let mut cwd = "/".to_owned();
+        for message in &session.messages {
+            match &message.body {
+                Body::Request {
+                    request: Some(request),
+                    ..
+                } => {
+                    requests.push(request.clone());
+                    think.push(replied.map_or(Duration::ZERO, |r| message.at.saturating_sub(r)));
+                }
+                Body::Reply {
+                    reply: Some(reply), ..
+                } => match (requests.last(), reply) {
+                    (Some(Request::Get(name)), Reply::Get(Ok(contents))) => {
+                        files.push((name.clone(), contents.clone()));
+                    }
+                    (_, Reply::GetCwd(Ok(dir))) => cwd.clone_from(dir),
+                    _ => {}
+                },
+                _ => {}
+            }
+            if matches!(message.body, Body::Reply { .. }) {
+                replied = Some(message.at);
+            }
+        }
+        let tree = files
+            .into_iter()
+            .fold(MemorySource::new(&cwd), |tree, (name, contents)| {
+                tree.with_file(&name, contents)
+            });
+        let mut workload = Workload::new(name, requests, Arc::new(tree))?;
+        workload.think = think;
+        Ok(workload)
+    }
+
+    /// `requests` against `source`; the expected replies are what erlboot's session answers
+    /// from it.
+    pub fn new(
+        name: &str,
+        requests: Vec<Request>,
+        source: Arc<dyn FileSource>,
+    ) -> Result<Workload, WorkloadError> {
+        let mut session = Session::new(SessionConfig::default(), Instant::ZERO);
+        let decoder = Decoder::new(Limits::reply());
+        let (mut request_frames, mut reply_frames, mut expected) = (vec![], vec![], vec![]);
+        for (index, request) in requests.iter().enumerate() {
+            let unanswered = || WorkloadError::Unanswered {
+                name: name.to_owned(),
+                index,
+                request: request.clone(),
+            };
+            let frame =
+                encode_term_frame(&request.to_term(), Profile::Otp25).map_err(|_| unanswered())?;
+            session.handle_data(Instant::ZERO, &frame);
+            let reply = session
+                .poll_transmit_from(source.as_ref())
+                .ok_or_else(unanswered)?;
+            let reply = Bytes::from(reply.to_vec());
+            expected.push(read_reply(&reply[4..], &decoder));
+            request_frames.push(Bytes::from(frame));
+            reply_frames.push(reply);
+        }
+        Ok(Workload {
+            name: name.to_owned(),
+            think: vec![Duration::ZERO; requests.len()],
+            requests,
+            source,
+            request_frames,
+            reply_frames,
+            expected,
+        })
+    }
+
+    /// The recorded node's own working time over the whole boot.
+    pub fn think_time(&self) -> Duration {
+        self.think.iter().sum()
+    }
+
+    /// Bytes of reply frames in one boot.
+    pub fn reply_bytes(&self) -> u64 {
+        self.reply_frames.iter().map(|f| f.len() as u64).sum()
+    }
+}

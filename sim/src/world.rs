@@ -1,0 +1,1216 @@
+//! A scenario made a turmoil world and run: boot servers on erlboot's server driver, client
+//! farms of nodes on erlboot's client driver, the fault schedule applied between steps, and
+//! the invariants checked as the nodes report.
+//!
+//! # Hosts
+//! Servers are hosts named after them; a group `G` of `H` hosts is hosts `G-1` ... `G-H`, each a
+//! farm of nodes (tasks). turmoil's cost per step grows steeply with hosts and barely with
+//! tasks, so a farm stands for a rack of nodes whose links are alike.
+//!
+//! # The liveness bound
+//! Once the last fault has healed (at `healed`), a node expected to boot (one that some server
+//! it queries allows and answers) has finished by
+//!
+//! ```text
+//! max(healed, start) + reply_timeout + long_sleep + sends_per_round × collect_window
+//!                    + connect_timeout + boot_seconds
+//! ```
+//!
+//! — a request in flight on a dead connection is given up after the reply timeout; a node in
+//! its longest sleep between discovery rounds wakes after `long_sleep`; a round lasts its sends'
+//! collect windows; a connect to a server that vanished meanwhile takes the connect timeout;
+//! and the boot itself needs `limits.boot_seconds` in this world under its load. With OTP's
+//! timings and the default 60 s: 60 + 60 + 1.5 + 15 + 60 = 196.5 s.
+
+use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hasher};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use erlboot::client::{Event, LoaderConfig, ReplyError, Response};
+use erlboot::net::{Client, Control, Server, ServerConfig};
+use erlboot::server::{AllowList, Cidr, ConnectionLimits, SessionConfig, Versions};
+use hdrhistogram::Histogram;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::capacity::Capacity;
+use crate::fault::Fault;
+use crate::files::{FaultyFiles, FileFault};
+use crate::report::{Applied, Percentiles, Report, Violation};
+use crate::runtime::{TurmoilRuntime, UdpLoss};
+use crate::scenario::{parse_block, Behaviour, Planted, Scenario};
+use crate::workload::Workload;
+
+/// A run that could not be carried out (a broken invariant is not this: it is in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Simulated software failed in a way that is not a finding (a bind failed, say).
+    #[error("the simulation failed at {at:?}: {message}")]
+    Host {
+        /// Simulated time.
+        at: Duration,
+        /// turmoil's error.
+        message: String,
+    },
+}
+
+/// How to run a scenario.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The seed (the scenario's unless set).
+    pub seed: Option<u64>,
+    /// Pre-built frames in place of the protocol code: the floor that moving the bytes
+    /// through turmoil costs (no discovery, no faults).
+    pub baseline: bool,
+}
+
+/// Where a run is, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    /// Simulated time.
+    pub sim: Duration,
+    /// Nodes booted.
+    pub booted: usize,
+    /// Nodes.
+    pub clients: usize,
+    /// Violations so far.
+    pub violations: usize,
+}
+
+/// The TCP port discovery answers on.
+const DISCOVERY: u16 = erlboot::proto::discovery::PORT;
+/// A node without a reply for this long has stalled.
+const STALL: Duration = Duration::from_secs(10);
+/// Steps between progress reports and resource checks.
+const CHECK_EVERY: u64 = 200;
+
+/// One node, as the world sees it.
+#[derive(Debug)]
+struct Node {
+    host: usize,
+    group: usize,
+    /// Index within its host.
+    index: usize,
+    start: Duration,
+    started: Option<Duration>,
+    finished: Option<Duration>,
+    last_progress: Duration,
+    done: usize,
+    connects: u64,
+    /// Whether the node's current connection was to a server that allowed it when it
+    /// connected.
+    allowed: bool,
+}
+
+/// What the nodes and servers report, as they run.
+struct Recorder {
+    nodes: Vec<Node>,
+    booted: usize,
+    discovery_rounds: u64,
+    empty_rounds: u64,
+    reconnects: u64,
+    resends: u64,
+    stalls: u64,
+    longest_stall: Duration,
+    bytes: u64,
+    violations: Vec<Violation>,
+    trace: DefaultHasher,
+}
+
+impl Recorder {
+    fn violation(&mut self, at: Duration, invariant: &'static str, who: String, event: String) {
+        self.trace.write_u64(0xdead);
+        self.trace.write(event.as_bytes());
+        self.violations.push(Violation {
+            at_ms: at.as_millis() as u64,
+            invariant,
+            who,
+            event,
+        });
+    }
+
+    fn trace(&mut self, at: Duration, node: usize, what: u64) {
+        self.trace.write_u64(at.as_nanos() as u64);
+        self.trace.write_u64(node as u64);
+        self.trace.write_u64(what);
+    }
+}
+
+/// A server as the world holds it across restarts.
+struct ServerState {
+    name: String,
+    ip: Ipv4Addr,
+    port: Mutex<u16>,
+    allow: Mutex<AllowList>,
+    control: Mutex<Option<Control>>,
+    capacity: Mutex<Option<Arc<Mutex<Capacity>>>>,
+    files: FaultyFiles,
+    versions: Versions,
+    limits: ConnectionLimits,
+    incarnation: Mutex<u64>,
+}
+
+/// Everything the hosts share.
+struct Shared {
+    scenario: Scenario,
+    workload: Arc<Workload>,
+    seed: u64,
+    recorder: Mutex<Recorder>,
+    servers: Vec<ServerState>,
+    /// Each farm host's address and name.
+    hosts: Vec<(Ipv4Addr, String)>,
+    udp_loss: Arc<UdpLoss>,
+    tcp_loss: Mutex<f64>,
+    retransmissions: Mutex<u64>,
+    rtt: Duration,
+}
+
+impl Shared {
+    fn recorder(&self) -> MutexGuard<'_, Recorder> {
+        lock(&self.recorder)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // One thread runs a simulation; a poisoned lock means a panic that ends it anyway.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now() -> Duration {
+    turmoil::sim_elapsed().unwrap_or_default()
+}
+
+fn v4(ip: IpAddr) -> Ipv4Addr {
+    match ip {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+/// Runs `scenario` with `workload`, reporting progress to `progress` now and then.
+pub fn run(
+    scenario: &Scenario,
+    workload: Arc<Workload>,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, SimError> {
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let net = &scenario.network;
+    let tick = Duration::from_secs_f64(net.tick_ms / 1000.0);
+    let limit = Duration::from_secs_f64(scenario.limits.sim_seconds);
+    let total = scenario.clients();
+    let mut builder = turmoil::Builder::new();
+    builder
+        .rng_seed(seed)
+        .tick_duration(tick)
+        .simulation_duration(limit + Duration::from_secs(1))
+        .min_message_latency(Duration::from_secs_f64(net.latency_ms[0] / 1000.0))
+        .max_message_latency(Duration::from_secs_f64(net.latency_ms[1] / 1000.0))
+        // Every node of a herd may connect to one server in one tick.
+        .tcp_capacity(total.max(64) * 2)
+        .udp_capacity(total.max(64) * 4)
+        // A farm's nodes each need ports for their discovery sockets and connections.
+        .ephemeral_ports(1024..=65535);
+    let mut sim = builder.build();
+    // Addresses in order of first lookup: servers first, then the farms, as the scenario
+    // lists them.
+    let mut hosts = Vec::new();
+    let mut server_ips = Vec::new();
+    for server in &scenario.servers {
+        server_ips.push(v4(sim.lookup(server.name.as_str())));
+    }
+    let mut nodes = Vec::new();
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5354_4152);
+    for (g, group) in scenario.clients.iter().enumerate() {
+        let count = group.hosts as usize * group.clients_per_host as usize;
+        for h in 0..group.hosts as usize {
+            let name = format!("{}-{}", group.name, h + 1);
+            let ip = v4(sim.lookup(name.as_str()));
+            hosts.push((ip, name));
+            for index in 0..group.clients_per_host as usize {
+                let ordinal = index * group.hosts as usize + h;
+                nodes.push(Node {
+                    host: hosts.len() - 1,
+                    group: g,
+                    index,
+                    start: group.start.at(ordinal, count) + jitter(&mut rng, group.jitter_ms),
+                    started: None,
+                    finished: None,
+                    last_progress: Duration::ZERO,
+                    done: 0,
+                    connects: 0,
+                    allowed: false,
+                });
+            }
+        }
+    }
+    let resolve_allow = |entries: &[String]| -> AllowList {
+        AllowList::new(entries.iter().flat_map(|entry| {
+            match parse_block(entry) {
+                Some(block) => vec![block],
+                None => resolve(scenario, &hosts, &server_ips, entry)
+                    .into_iter()
+                    .map(|ip| Cidr::new(ip, 32).expect("a /32"))
+                    .collect(),
+            }
+        }))
+    };
+    let servers = scenario
+        .servers
+        .iter()
+        .zip(&server_ips)
+        .map(|(spec, &ip)| {
+            let files = FaultyFiles::new(
+                Arc::clone(&workload.source),
+                Duration::from_secs_f64(spec.disk_ms / 1000.0),
+            );
+            ServerState {
+                name: spec.name.clone(),
+                ip,
+                port: Mutex::new(spec.port),
+                allow: Mutex::new(resolve_allow(&spec.allow)),
+                control: Mutex::new(None),
+                capacity: Mutex::new(None),
+                files,
+                versions: if spec.erts.is_empty() {
+                    Versions::Any
+                } else {
+                    Versions::Exact(spec.erts.clone())
+                },
+                limits: ConnectionLimits {
+                    max_connections: spec
+                        .max_connections
+                        .unwrap_or(ConnectionLimits::default().max_connections),
+                    // A farm is many nodes behind one address.
+                    max_per_ip: usize::MAX,
+                },
+                incarnation: Mutex::new(0),
+            }
+        })
+        .collect();
+    let udp_loss = Arc::new(UdpLoss::new(seed ^ 0x5544_5000));
+    udp_loss.set_rate(net.udp_loss);
+    let mean_latency = Duration::from_secs_f64((net.latency_ms[0] + net.latency_ms[1]) / 2000.0);
+    let shared = Arc::new(Shared {
+        scenario: scenario.clone(),
+        workload,
+        seed,
+        recorder: Mutex::new(Recorder {
+            nodes,
+            booted: 0,
+            discovery_rounds: 0,
+            empty_rounds: 0,
+            reconnects: 0,
+            resends: 0,
+            stalls: 0,
+            longest_stall: Duration::ZERO,
+            bytes: 0,
+            violations: Vec::new(),
+            trace: DefaultHasher::new(),
+        }),
+        servers,
+        hosts,
+        udp_loss,
+        tcp_loss: Mutex::new(net.tcp_loss),
+        retransmissions: Mutex::new(0),
+        rtt: mean_latency * 2,
+    });
+
+    for (i, _) in scenario.servers.iter().enumerate() {
+        let shared = Arc::clone(&shared);
+        let name = scenario.servers[i].name.clone();
+        let baseline = options.baseline;
+        sim.host(name.as_str(), move || {
+            let shared = Arc::clone(&shared);
+            async move {
+                if baseline {
+                    serve_frames(shared, i).await
+                } else {
+                    serve(shared, i).await
+                }
+            }
+        });
+    }
+    for (h, (_, name)) in shared.hosts.iter().enumerate() {
+        let shared = Arc::clone(&shared);
+        let baseline = options.baseline;
+        sim.client(name.as_str(), async move {
+            let on_host: Vec<usize> = shared
+                .recorder()
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.host == h)
+                .map(|(i, _)| i)
+                .collect();
+            let mut tasks = tokio::task::JoinSet::new();
+            for id in on_host {
+                let shared = Arc::clone(&shared);
+                if baseline {
+                    tasks.spawn(fetch_frames(shared, id));
+                } else {
+                    tasks.spawn(boot(shared, id));
+                }
+            }
+            while tasks.join_next().await.is_some() {}
+            Ok(())
+        });
+    }
+    for link in &scenario.network.links {
+        let a = resolve_all(scenario, &shared, &link.a);
+        let b = resolve_all(scenario, &shared, &link.b);
+        for &x in &a {
+            for &y in &b {
+                sim.set_link_latency(x, y, ms(link.latency_ms[1]));
+                sim.set_link_max_message_latency(x, y, ms(link.latency_ms[1]));
+            }
+        }
+    }
+
+    let schedule = if options.baseline {
+        Vec::new()
+    } else {
+        expand(scenario)
+    };
+    let healed = healed_at(&schedule);
+    let expected: Vec<bool> = {
+        let recorder = shared.recorder();
+        recorder
+            .nodes
+            .iter()
+            .map(|n| expected_to_boot(&shared, n))
+            .collect()
+    };
+    let bound = liveness_bound(scenario);
+    let deadline = {
+        let recorder = shared.recorder();
+        recorder
+            .nodes
+            .iter()
+            .zip(&expected)
+            .filter(|(_, e)| **e)
+            .map(|(n, _)| healed.unwrap_or(limit).max(n.start) + bound)
+            .max()
+            .unwrap_or(Duration::ZERO)
+            .min(limit)
+    };
+    let refused = expected.iter().filter(|e| !**e).count();
+
+    let mut applied = Vec::new();
+    let mut next = 0;
+    let mut steps = 0u64;
+    loop {
+        let at = sim.elapsed();
+        while next < schedule.len() && schedule[next].0 <= at {
+            let (_, fault) = &schedule[next];
+            apply(&mut sim, &shared, fault);
+            shared.recorder().trace(at, usize::MAX, next as u64);
+            applied.push(Applied {
+                at_ms: at.as_millis() as u64,
+                fault: fault.describe(),
+            });
+            next += 1;
+        }
+        let (booted, violations) = {
+            let r = shared.recorder();
+            (r.booted, r.violations.len())
+        };
+        let all_done = {
+            let r = shared.recorder();
+            r.nodes
+                .iter()
+                .zip(&expected)
+                .all(|(n, e)| !e || n.finished.is_some())
+        };
+        if (all_done && next == schedule.len())
+            || at >= deadline.max(tick) && next == schedule.len()
+        {
+            break;
+        }
+        if at >= limit {
+            break;
+        }
+        if let Err(error) = sim.step() {
+            return Err(SimError::Host {
+                at,
+                message: error.to_string(),
+            });
+        }
+        steps += 1;
+        if steps % CHECK_EVERY == 0 {
+            check_resources(&shared, at);
+            progress(&Progress {
+                sim: at,
+                booted,
+                clients: total,
+                violations,
+            });
+        }
+    }
+    let end = sim.elapsed();
+    let mut recorder = shared.recorder();
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 86_400_000, 3).expect("bounds of a day in ms");
+    let mut hung = 0;
+    let mut unfinished = Vec::new();
+    for (id, (node, expected)) in recorder.nodes.iter().zip(&expected).enumerate() {
+        match (node.started, node.finished) {
+            (Some(start), Some(finish)) => {
+                histogram.saturating_record((finish - start).as_millis() as u64);
+            }
+            _ if *expected => {
+                hung += 1;
+                unfinished.push((id, node.done, node.last_progress));
+            }
+            _ => {}
+        }
+    }
+    let mut stalls = recorder.stalls;
+    let mut longest = recorder.longest_stall;
+    for node in recorder.nodes.iter().filter(|n| n.finished.is_none()) {
+        if let Some(start) = node.started {
+            let quiet = end - node.last_progress.max(start);
+            if quiet >= STALL {
+                stalls += 1;
+                longest = longest.max(quiet);
+            }
+        }
+    }
+    for (id, done, last) in unfinished {
+        let who = node_name(&shared, &recorder.nodes[id]);
+        let behaviour = shared.scenario.clients[recorder.nodes[id].group].behaviour;
+        let what = match behaviour {
+            Behaviour::Otp => "OTP-faithful loader",
+            Behaviour::Erlboot => "erlboot loader",
+        };
+        recorder.violation(
+            end,
+            "liveness",
+            who,
+            format!(
+                "{what}: {done} of {} requests answered, none since {:.3} s; the bound was {:.1} s after the last fault healed",
+                shared.workload.requests.len(),
+                last.as_secs_f64(),
+                bound.as_secs_f64()
+            ),
+        );
+    }
+    let pct = |q: f64| histogram.value_at_quantile(q);
+    let retransmissions = *lock(&shared.retransmissions)
+        + shared
+            .servers
+            .iter()
+            .filter_map(|s| lock(&s.capacity).clone())
+            .map(|c| lock(&c).retransmissions)
+            .sum::<u64>();
+    let report = Report {
+        seed,
+        scenario: scenario.name.clone(),
+        workload: shared.workload.name.clone(),
+        baseline: options.baseline,
+        clients: total,
+        booted: recorder.booted,
+        refused,
+        boot_ms: if histogram.is_empty() {
+            Percentiles::default()
+        } else {
+            Percentiles {
+                p50: pct(0.5),
+                p90: pct(0.9),
+                p99: pct(0.99),
+                max: histogram.max(),
+            }
+        },
+        discovery_rounds: recorder.discovery_rounds,
+        empty_rounds: recorder.empty_rounds,
+        reconnects: recorder.reconnects,
+        resends: recorder.resends,
+        stalls,
+        longest_stall_ms: longest.as_millis() as u64,
+        hung,
+        bytes: recorder.bytes,
+        datagrams_lost: shared.udp_loss.lost(),
+        retransmissions,
+        faults: applied,
+        violations: recorder.violations.clone(),
+        sim_seconds: end.as_secs_f64(),
+        wall_seconds: 0.0,
+        trace_hash: format!("{:016x}", recorder.trace.clone().finish()),
+    };
+    Ok(report)
+}
+
+/// A node's delay past its scheduled start: real nodes do not power on in step.
+fn jitter(rng: &mut SmallRng, max_ms: f64) -> Duration {
+    if max_ms <= 0.0 {
+        return Duration::ZERO;
+    }
+    ms(rng.random_range(0.0..max_ms))
+}
+
+fn ms(v: f64) -> Duration {
+    Duration::from_secs_f64(v / 1000.0)
+}
+
+/// The longest a node expected to boot may take after the last fault healed (see the
+/// module's docs).
+pub fn liveness_bound(scenario: &Scenario) -> Duration {
+    scenario
+        .clients
+        .iter()
+        .map(|g| {
+            let t = g.timings.loader();
+            t.reply_timeout
+                + t.long_sleep
+                + t.collect_window * t.sends_per_round
+                + t.connect_timeout
+                + Duration::from_secs_f64(scenario.limits.boot_seconds)
+        })
+        .max()
+        .unwrap_or_default()
+}
+
+/// The addresses a name stands for.
+fn resolve(
+    scenario: &Scenario,
+    hosts: &[(Ipv4Addr, String)],
+    servers: &[Ipv4Addr],
+    name: &str,
+) -> Vec<Ipv4Addr> {
+    if name == "servers" {
+        return servers.to_vec();
+    }
+    if let Some(i) = scenario.servers.iter().position(|s| s.name == name) {
+        return vec![servers[i]];
+    }
+    let group = |g: &str, host: &str| {
+        host.strip_prefix(g)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    };
+    hosts
+        .iter()
+        .filter(|(_, host)| {
+            name == "clients"
+                || host == name
+                || scenario
+                    .clients
+                    .iter()
+                    .any(|g| g.name == name && group(name, host))
+        })
+        .map(|(ip, _)| *ip)
+        .collect()
+}
+
+fn resolve_all(scenario: &Scenario, shared: &Shared, names: &[String]) -> Vec<IpAddr> {
+    let servers: Vec<Ipv4Addr> = shared.servers.iter().map(|s| s.ip).collect();
+    let mut all = BTreeSet::new();
+    for name in names {
+        all.extend(resolve(scenario, &shared.hosts, &servers, name));
+    }
+    all.into_iter().map(IpAddr::V4).collect()
+}
+
+/// Whether some server the node queries serves it, with the allow lists as they end.
+fn expected_to_boot(shared: &Shared, node: &Node) -> bool {
+    let group = &shared.scenario.clients[node.group];
+    let ip = shared.hosts[node.host].0;
+    let mut allows: Vec<AllowList> = shared
+        .servers
+        .iter()
+        .map(|s| lock(&s.allow).clone())
+        .collect();
+    for timed in &shared.scenario.faults {
+        if let Fault::Allow { server, allow } = &timed.fault {
+            if let Some(i) = shared.servers.iter().position(|s| &s.name == server) {
+                let servers: Vec<Ipv4Addr> = shared.servers.iter().map(|s| s.ip).collect();
+                allows[i] = AllowList::new(allow.iter().flat_map(|e| {
+                    match parse_block(e) {
+                        Some(b) => vec![b],
+                        None => resolve(&shared.scenario, &shared.hosts, &servers, e)
+                            .into_iter()
+                            .map(|ip| Cidr::new(ip, 32).expect("a /32"))
+                            .collect(),
+                    }
+                }));
+            }
+        }
+    }
+    shared.servers.iter().zip(&allows).any(|(server, allow)| {
+        let queried = group.servers.is_empty() || group.servers.contains(&server.name);
+        let version = match &server.versions {
+            Versions::Any => true,
+            Versions::Exact(list) => list.contains(&group.erts),
+        };
+        queried && version && allow.allows(IpAddr::V4(ip))
+    })
+}
+
+fn node_name(shared: &Shared, node: &Node) -> String {
+    format!("{}#{}", shared.hosts[node.host].1, node.index + 1)
+}
+
+/// The schedule with flapping links unrolled, in time order (equal times keep file order).
+fn expand(scenario: &Scenario) -> Vec<(Duration, Fault)> {
+    let mut schedule = Vec::new();
+    for timed in &scenario.faults {
+        let at = Duration::from_secs_f64(timed.at_s);
+        match &timed.fault {
+            Fault::Flap {
+                a,
+                b,
+                down_s,
+                up_s,
+                until_s,
+            } => {
+                let mut t = timed.at_s;
+                while t < *until_s {
+                    let (a, b) = (a.clone(), b.clone());
+                    schedule.push((
+                        Duration::from_secs_f64(t),
+                        Fault::Partition {
+                            a: a.clone(),
+                            b: b.clone(),
+                            oneway: false,
+                        },
+                    ));
+                    let up = (t + down_s).min(*until_s);
+                    schedule.push((
+                        Duration::from_secs_f64(up),
+                        Fault::Repair {
+                            a,
+                            b,
+                            oneway: false,
+                        },
+                    ));
+                    t = up + up_s;
+                }
+            }
+            fault => schedule.push((at, fault.clone())),
+        }
+    }
+    schedule.sort_by_key(|(at, _)| *at);
+    schedule
+}
+
+/// When the last harm of the schedule is put right, if every one is.
+fn healed_at(schedule: &[(Duration, Fault)]) -> Option<Duration> {
+    let mut harms: BTreeSet<String> = BTreeSet::new();
+    let mut last = Duration::ZERO;
+    for (at, fault) in schedule {
+        let key = |kind: &str, a: &[String], b: &[String]| format!("{kind}:{a:?}:{b:?}");
+        match fault {
+            Fault::Partition { a, b, oneway } => {
+                harms.insert(key(if *oneway { "one" } else { "two" }, a, b));
+            }
+            Fault::Repair { a, b, oneway } => {
+                harms.remove(&key(if *oneway { "one" } else { "two" }, a, b));
+                if !oneway {
+                    harms.remove(&key("one", a, b));
+                    harms.remove(&key("one", b, a));
+                }
+            }
+            Fault::Hold { a, b } => {
+                harms.insert(key("hold", a, b));
+            }
+            Fault::Release { a, b } => {
+                harms.remove(&key("hold", a, b));
+            }
+            Fault::Crash { server } => {
+                harms.insert(format!("crash:{server}"));
+            }
+            Fault::Restart { server, .. } => {
+                harms.remove(&format!("crash:{server}"));
+            }
+            Fault::SlowFile { server, .. } | Fault::FailFile { server, .. } => {
+                harms.insert(format!("files:{server}"));
+            }
+            Fault::HealFiles { server } => {
+                harms.remove(&format!("files:{server}"));
+            }
+            Fault::UdpLoss { rate } if *rate > 0.0 => {
+                harms.insert("udp".to_owned());
+            }
+            Fault::UdpLoss { .. } => {
+                harms.remove("udp");
+            }
+            Fault::TcpLoss { rate } if *rate > 0.0 => {
+                harms.insert("tcp".to_owned());
+            }
+            Fault::TcpLoss { .. } => {
+                harms.remove("tcp");
+            }
+            Fault::Latency { .. } | Fault::Allow { .. } | Fault::Flap { .. } => {}
+        }
+        last = *at;
+    }
+    harms.is_empty().then_some(last)
+}
+
+fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, fault: &Fault) {
+    let scenario = &shared.scenario;
+    let pairs = |a: &[String], b: &[String]| {
+        let a = resolve_all(scenario, shared, a);
+        let b = resolve_all(scenario, shared, b);
+        let mut pairs = Vec::new();
+        for &x in &a {
+            for &y in &b {
+                if x != y {
+                    pairs.push((x, y));
+                }
+            }
+        }
+        pairs
+    };
+    let server = |name: &str| {
+        shared
+            .servers
+            .iter()
+            .find(|s| s.name == name)
+            .expect("faults name known servers")
+    };
+    match fault {
+        Fault::Partition { a, b, oneway } => {
+            for (x, y) in pairs(a, b) {
+                if *oneway {
+                    sim.partition_oneway(x, y);
+                } else {
+                    sim.partition(x, y);
+                }
+            }
+        }
+        Fault::Repair { a, b, oneway } => {
+            for (x, y) in pairs(a, b) {
+                if *oneway {
+                    sim.repair_oneway(x, y);
+                } else {
+                    sim.repair(x, y);
+                }
+            }
+        }
+        Fault::Hold { a, b } => {
+            for (x, y) in pairs(a, b) {
+                sim.hold(x, y);
+            }
+        }
+        Fault::Release { a, b } => {
+            for (x, y) in pairs(a, b) {
+                sim.release(x, y);
+            }
+        }
+        Fault::Latency { a, b, ms: range } => {
+            for (x, y) in pairs(a, b) {
+                sim.set_link_latency(x, y, ms(range[0]));
+                sim.set_link_max_message_latency(x, y, ms(range[1]));
+            }
+        }
+        Fault::Flap { .. } => unreachable!("flaps are unrolled into partitions and repairs"),
+        Fault::UdpLoss { rate } => shared.udp_loss.set_rate(*rate),
+        Fault::TcpLoss { rate } => {
+            *lock(&shared.tcp_loss) = *rate;
+            for s in &shared.servers {
+                if let Some(capacity) = lock(&s.capacity).as_ref() {
+                    lock(capacity).set_tcp_loss(*rate);
+                }
+            }
+        }
+        Fault::Crash { server: name } => {
+            let s = server(name);
+            *lock(&s.control) = None;
+            sim.crash(name.as_str());
+        }
+        Fault::Restart { server: name, port } => {
+            let s = server(name);
+            if let Some(port) = port {
+                *lock(&s.port) = *port;
+            }
+            *lock(&s.control) = None;
+            if let Some(Planted::StaleFileAfterRestart { server, path }) = &scenario.planted {
+                if server == name {
+                    let stale = stale_copy(shared, path);
+                    s.files.set_fault(path, FileFault::Stale(stale));
+                }
+            }
+            sim.bounce(name.as_str());
+        }
+        Fault::SlowFile {
+            server: name,
+            path,
+            delay_ms,
+        } => server(name)
+            .files
+            .set_fault(path, FileFault::Slow(Duration::from_millis(*delay_ms))),
+        Fault::FailFile { server: name, path } => server(name)
+            .files
+            .set_fault(path, FileFault::Fail(erlboot::server::FileError::Io)),
+        Fault::HealFiles { server: name } => server(name).files.heal(),
+        Fault::Allow {
+            server: name,
+            allow,
+        } => {
+            let s = server(name);
+            let servers: Vec<Ipv4Addr> = shared.servers.iter().map(|s| s.ip).collect();
+            let list = AllowList::new(allow.iter().flat_map(|e| {
+                match parse_block(e) {
+                    Some(b) => vec![b],
+                    None => resolve(scenario, &shared.hosts, &servers, e)
+                        .into_iter()
+                        .map(|ip| Cidr::new(ip, 32).expect("a /32"))
+                        .collect(),
+                }
+            }));
+            *lock(&s.allow) = list.clone();
+            if let Some(control) = lock(&s.control).as_ref() {
+                control.set_allow(list);
+            }
+        }
+    }
+}
+
+/// An older version of a file: the same length, one byte changed in the middle.
+fn stale_copy(shared: &Shared, path: &str) -> Bytes {
+    let mut bytes = shared
+        .workload
+        .source
+        .get(path)
+        .unwrap_or_default()
+        .to_vec();
+    let middle = bytes.len() / 2;
+    if let Some(middle) = bytes.get_mut(middle) {
+        *middle ^= 0x5a;
+    }
+    Bytes::from(bytes)
+}
+
+fn check_resources(shared: &Shared, at: Duration) {
+    for s in &shared.servers {
+        let open = lock(&s.control).as_ref().map(Control::open_connections);
+        if let Some(open) = open {
+            if open > s.limits.max_connections {
+                shared.recorder().violation(
+                    at,
+                    "resources",
+                    s.name.clone(),
+                    format!(
+                        "{open} connections open, the limit is {}",
+                        s.limits.max_connections
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// A boot server's software: erlboot's server driver, as `erlboot serve` runs it.
+async fn serve(shared: Arc<Shared>, i: usize) -> turmoil::Result {
+    let state = &shared.servers[i];
+    let spec = &shared.scenario.servers[i];
+    let incarnation = {
+        let mut n = lock(&state.incarnation);
+        *n += 1;
+        *n
+    };
+    let capacity = Arc::new(Mutex::new(Capacity::new(
+        spec.capacity.costs(),
+        shared.scenario.network.bandwidth_mbit,
+        *lock(&shared.tcp_loss),
+        shared.rtt,
+        shared.seed ^ ((i as u64) << 32) ^ incarnation,
+    )));
+    if let Some(old) = lock(&state.capacity).replace(Arc::clone(&capacity)) {
+        *lock(&shared.retransmissions) += lock(&old).retransmissions;
+    }
+    let files = state.files.clone().with_capacity(capacity);
+    let config = ServerConfig {
+        tcp: SocketAddr::from((Ipv4Addr::UNSPECIFIED, *lock(&state.port))),
+        udp: Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, DISCOVERY))),
+        allow: lock(&state.allow).clone(),
+        versions: state.versions.clone(),
+        session: SessionConfig::default(),
+        connections: state.limits,
+        // Every request goes to the files, so that every one costs its time.
+        reply_cache_bytes: 0,
+    };
+    let runtime = TurmoilRuntime::new().with_udp_loss(Arc::clone(&shared.udp_loss));
+    let server = Server::bind(runtime, config, files).await?;
+    *lock(&state.control) = Some(server.control());
+    server.run(std::future::pending()).await;
+    Ok(())
+}
+
+/// One node's boot: erlboot's client driver, as `erlboot fetch` runs it, asking the
+/// workload's requests in order.
+async fn boot(shared: Arc<Shared>, id: usize) {
+    let (start, group, host) = {
+        let r = shared.recorder();
+        let n = &r.nodes[id];
+        (n.start, n.group, n.host)
+    };
+    tokio::time::sleep(start.saturating_sub(now())).await;
+    let spec = &shared.scenario.clients[group];
+    let queried: Vec<Ipv4Addr> = shared
+        .servers
+        .iter()
+        .filter(|s| spec.servers.is_empty() || spec.servers.contains(&s.name))
+        .map(|s| s.ip)
+        .collect();
+    let config = LoaderConfig {
+        timings: spec.timings.loader(),
+        ..LoaderConfig::new(queried, spec.erts.as_bytes())
+    };
+    let runtime = TurmoilRuntime::new().with_udp_loss(Arc::clone(&shared.udp_loss));
+    let mut client = Client::new(runtime, config);
+    {
+        let t = now();
+        let mut r = shared.recorder();
+        r.nodes[id].started = Some(t);
+        r.nodes[id].last_progress = t;
+        r.trace(t, id, 1);
+    }
+    let ip = IpAddr::V4(shared.hosts[host].0);
+    let workload = Arc::clone(&shared.workload);
+    let mut owed = Duration::ZERO;
+    for (index, request) in workload.requests.iter().enumerate() {
+        think(&mut owed, workload.think[index]).await;
+        let reply = client.call(request, None).await;
+        let t = now();
+        let events = client.take_events();
+        let mut r = shared.recorder();
+        for (_, event) in &events {
+            note_event(&shared, &mut r, id, ip, t, event);
+        }
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(error) => {
+                let who = node_name(&shared, &r.nodes[id]);
+                r.violation(
+                    t,
+                    "safety",
+                    who,
+                    format!("request {index} refused: {error}"),
+                );
+                return;
+            }
+        };
+        check_reply(&shared, &mut r, id, index, t, &reply);
+    }
+    let t = now();
+    let mut r = shared.recorder();
+    r.nodes[id].finished = Some(t);
+    r.booted += 1;
+    r.trace(t, id, 2);
+}
+
+fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Duration, e: &Event) {
+    let code = match e {
+        Event::NoServerFound { .. } => {
+            r.discovery_rounds += 1;
+            r.empty_rounds += 1;
+            10
+        }
+        Event::Discovered { .. } => {
+            r.discovery_rounds += 1;
+            11
+        }
+        Event::ConnectFailed { .. } => 12,
+        Event::Connected { server, .. } => {
+            let node = &mut r.nodes[id];
+            node.connects += 1;
+            let reconnect = node.connects > 1;
+            node.allowed = shared
+                .servers
+                .iter()
+                .find(|s| s.ip == *server.addr.ip())
+                .is_some_and(|s| lock(&s.allow).allows(ip));
+            if reconnect {
+                r.reconnects += 1;
+            }
+            13
+        }
+        Event::Resending { .. } => {
+            r.resends += 1;
+            14
+        }
+        Event::IdleClosed { .. } => 15,
+        Event::Lost { .. } => 16,
+        Event::Abandoned { .. } => 17,
+        Event::Reply(_) => 18,
+    };
+    r.trace(t, id, code);
+}
+
+/// The node works as long as the recorded one did before its next request. Gaps shorter than
+/// a millisecond are added up, and slept once they make one, rather than each costing a timer.
+async fn think(owed: &mut Duration, gap: Duration) {
+    *owed += gap;
+    if *owed >= Duration::from_millis(1) {
+        tokio::time::sleep(*owed).await;
+        *owed = Duration::ZERO;
+    }
+}
+
+/// Safety: the reply is the server's answer to this very request, and reached an allowed
+/// node.
+fn check_reply(
+    shared: &Shared,
+    r: &mut Recorder,
+    id: usize,
+    index: usize,
+    t: Duration,
+    reply: &Result<Response, ReplyError>,
+) {
+    let expected = &shared.workload.expected[index];
+    r.bytes += shared.workload.reply_frames[index].len() as u64;
+    if reply != expected {
+        let who = node_name(shared, &r.nodes[id]);
+        let request = &shared.workload.requests[index];
+        let event = match (reply, expected) {
+            (
+                Ok(Response::File(erlboot::etf::Term::Binary(got))),
+                Ok(Response::File(erlboot::etf::Term::Binary(want))),
+            ) => format!(
+                "request {index} ({request:?}): {} bytes received differ from the server's file ({} bytes, hash {:016x} against {:016x})",
+                got.len(),
+                want.len(),
+                quick_hash(got),
+                quick_hash(want)
+            ),
+            _ => format!("request {index} ({request:?}) answered {reply:?}"),
+        };
+        r.violation(t, "safety", who, event);
+    }
+    if !r.nodes[id].allowed {
+        let who = node_name(shared, &r.nodes[id]);
+        r.violation(
+            t,
+            "safety",
+            who,
+            format!("request {index} answered on a connection its allow list refused"),
+        );
+    }
+    let node = &mut r.nodes[id];
+    let quiet = t.saturating_sub(node.last_progress);
+    node.last_progress = t;
+    node.done = index + 1;
+    if quiet >= STALL {
+        r.stalls += 1;
+        r.longest_stall = r.longest_stall.max(quiet);
+    }
+    r.trace(t, id, 100 + index as u64);
+}
+
+/// A hash of contents for messages: the length and 64 words spread over them.
+fn quick_hash(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    h.write_usize(bytes.len());
+    let step = (bytes.len() / 64).max(1);
+    for chunk in bytes.iter().step_by(step) {
+        h.write_u8(*chunk);
+    }
+    h.finish()
+}
+
+/// The baseline server: accepts, and answers the i-th request of a connection with the
+/// workload's i-th pre-built reply frame, queued on the same capacity.
+async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Result {
+    let state = &shared.servers[i];
+    let spec = &shared.scenario.servers[i];
+    let capacity = Arc::new(Mutex::new(Capacity::new(
+        spec.capacity.costs(),
+        shared.scenario.network.bandwidth_mbit,
+        0.0,
+        shared.rtt,
+        shared.seed,
+    )));
+    let port = *lock(&state.port);
+    let listener =
+        turmoil::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await?;
+    loop {
+        let (mut stream, _) = listener.accept().await?;
+        let shared = Arc::clone(&shared);
+        let capacity = Arc::clone(&capacity);
+        tokio::spawn(async move {
+            let epoch = tokio::time::Instant::now() - Duration::from_nanos(0);
+            let mut head = [0u8; 4];
+            let mut payload = Vec::new();
+            for frame in &shared.workload.reply_frames {
+                if stream.read_exact(&mut head).await.is_err() {
+                    return;
+                }
+                payload.resize(u32::from_be_bytes(head) as usize, 0);
+                if stream.read_exact(&mut payload).await.is_err() {
+                    return;
+                }
+                let now = tokio::time::Instant::now();
+                let at = lock(&capacity).deliver(now - epoch, frame.len());
+                if epoch + at > now {
+                    tokio::time::sleep_until(epoch + at).await;
+                }
+                if stream.write_all(frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The baseline node: connects to its first server without discovery and sends the
+/// pre-built request frames one at a time, reading each reply frame whole.
+async fn fetch_frames(shared: Arc<Shared>, id: usize) {
+    let (start, group) = {
+        let r = shared.recorder();
+        (r.nodes[id].start, r.nodes[id].group)
+    };
+    tokio::time::sleep(start.saturating_sub(now())).await;
+    let spec = &shared.scenario.clients[group];
+    let server = shared
+        .servers
+        .iter()
+        .find(|s| spec.servers.is_empty() || spec.servers.contains(&s.name))
+        .expect("a group queries some server");
+    let addr = SocketAddrV4::new(server.ip, *lock(&server.port));
+    let t = now();
+    {
+        let mut r = shared.recorder();
+        r.nodes[id].started = Some(t);
+        r.nodes[id].allowed = true;
+        r.trace(t, id, 1);
+    }
+    let Ok(mut stream) = turmoil::net::TcpStream::connect(addr).await else {
+        return;
+    };
+    let mut buf = Vec::new();
+    let mut owed = Duration::ZERO;
+    for (index, request) in shared.workload.request_frames.iter().enumerate() {
+        think(&mut owed, shared.workload.think[index]).await;
+        let want = &shared.workload.reply_frames[index];
+        if stream.write_all(request).await.is_err() {
+            return;
+        }
+        buf.resize(want.len(), 0);
+        if stream.read_exact(&mut buf).await.is_err() {
+            return;
+        }
+        let t = now();
+        let mut r = shared.recorder();
+        r.bytes += buf.len() as u64;
+        if buf[..] != want[..] {
+            let who = node_name(&shared, &r.nodes[id]);
+            r.violation(t, "safety", who, format!("reply {index} differs"));
+        }
+        r.nodes[id].last_progress = t;
+        r.nodes[id].done = index + 1;
+        r.trace(t, id, 100 + index as u64);
+    }
+    let t = now();
+    let mut r = shared.recorder();
+    r.nodes[id].finished = Some(t);
+    r.booted += 1;
+    r.trace(t, id, 2);
+}
