@@ -172,7 +172,7 @@ pub fn run(args: SimArgs) -> Result<(), SimCliError> {
     }
     if !report.passed() {
         return Err(SimCliError::Violations {
-            count: report.violations.len(),
+            count: report.failures(),
             scenario: scenario.name,
             seed,
         });

@@ -72,6 +72,14 @@ impl FaultyFiles {
         self.faults.lock().expect("faults lock").clear();
     }
 
+    /// Whether questions about `name` are answered with an error now.
+    pub fn fails(&self, name: &str) -> bool {
+        let faults = self.faults.lock().expect("faults lock");
+        faults
+            .iter()
+            .any(|(n, fault)| n == name && matches!(fault, FileFault::Fail(_)))
+    }
+
     fn fault(&self, question: &FileQuestion) -> Option<FileFault> {
         let name = question.question.name()?;
         let faults = self.faults.lock().expect("faults lock");

@@ -5,10 +5,13 @@
 //! so the implementations live on types of this crate); each call goes straight through, but
 //! for UDP datagram loss: turmoil's own `fail_rate` takes a whole link down for a while (a
 //! flapping link), not one datagram, so a [`UdpLoss`] drops datagrams one by one as they are
-//! sent, each drawn from the simulation's seed.
+//! sent, each drawn from the simulation's seed, and every datagram on a cut link (the world
+//! cuts a link by holding its TCP segments, which a real TCP would retransmit, and drops its
+//! datagrams here, which nothing retransmits).
 
+use std::collections::BTreeSet;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -24,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[derive(Clone, Debug)]
 pub struct TurmoilRuntime {
     clock: Clock,
-    udp_loss: Option<Arc<UdpLoss>>,
+    udp_loss: Option<(Arc<UdpLoss>, Ipv4Addr)>,
 }
 
 impl TurmoilRuntime {
@@ -36,9 +39,9 @@ impl TurmoilRuntime {
         }
     }
 
-    /// The same runtime, its UDP datagrams lost as `loss` says.
-    pub fn with_udp_loss(mut self, loss: Arc<UdpLoss>) -> TurmoilRuntime {
-        self.udp_loss = Some(loss);
+    /// The same runtime on the host at `ip`, its UDP datagrams lost as `loss` says.
+    pub fn with_udp_loss(mut self, loss: Arc<UdpLoss>, ip: Ipv4Addr) -> TurmoilRuntime {
+        self.udp_loss = Some((loss, ip));
         self
     }
 }
@@ -49,6 +52,8 @@ impl TurmoilRuntime {
 #[derive(Debug)]
 pub struct UdpLoss {
     state: Mutex<(f64, SmallRng)>,
+    /// Links cut, from and to.
+    cut: Mutex<BTreeSet<(Ipv4Addr, Ipv4Addr)>>,
     lost: std::sync::atomic::AtomicU64,
 }
 
@@ -57,6 +62,7 @@ impl UdpLoss {
     pub fn new(seed: u64) -> UdpLoss {
         UdpLoss {
             state: Mutex::new((0.0, SmallRng::seed_from_u64(seed))),
+            cut: Mutex::new(BTreeSet::new()),
             lost: Default::default(),
         }
     }
@@ -71,7 +77,28 @@ impl UdpLoss {
         self.lost.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn drops(&self) -> bool {
+    /// Datagrams from `from` to `to` are lost (`true`) or pass again (`false`).
+    pub fn set_cut(&self, from: Ipv4Addr, to: Ipv4Addr, cut: bool) {
+        let mut links = self.cut.lock().expect("loss lock");
+        if cut {
+            links.insert((from, to));
+        } else {
+            links.remove(&(from, to));
+        }
+    }
+
+    /// Whether the link from `from` to `to` is cut.
+    pub fn is_cut(&self, from: Ipv4Addr, to: Ipv4Addr) -> bool {
+        self.cut.lock().expect("loss lock").contains(&(from, to))
+    }
+
+    fn drops(&self, from: Ipv4Addr, to: SocketAddr) -> bool {
+        if let IpAddr::V4(to) = to.ip() {
+            if self.is_cut(from, to) {
+                self.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return true;
+            }
+        }
         let mut state = self.state.lock().expect("loss lock");
         let (rate, rng) = &mut *state;
         let lost = *rate > 0.0 && rng.random_bool(*rate);
@@ -123,7 +150,7 @@ impl Runtime for TurmoilRuntime {
 
 /// A simulated UDP socket.
 #[derive(Debug)]
-pub struct TurmoilUdp(turmoil::net::UdpSocket, Option<Arc<UdpLoss>>);
+pub struct TurmoilUdp(turmoil::net::UdpSocket, Option<(Arc<UdpLoss>, Ipv4Addr)>);
 
 impl UdpSocket for TurmoilUdp {
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -135,7 +162,11 @@ impl UdpSocket for TurmoilUdp {
     }
 
     async fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
-        if self.1.as_ref().is_some_and(|loss| loss.drops()) {
+        if self
+            .1
+            .as_ref()
+            .is_some_and(|(loss, ip)| loss.drops(*ip, to))
+        {
             // Sent, as far as the sender can tell.
             return Ok(datagram.len());
         }

@@ -15,7 +15,38 @@ use crate::capacity::Preset;
 use crate::fault::Fault;
 
 /// The scenarios in `sim/scenarios/`, by name.
-pub const BUILTIN: &[(&str, &str)] = &[("default", include_str!("../scenarios/default.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("default", include_str!("../scenarios/default.toml")),
+    ("steady-1000", include_str!("../scenarios/steady-1000.toml")),
+    ("herd-10000", include_str!("../scenarios/herd-10000.toml")),
+    (
+        "rolling-partitions",
+        include_str!("../scenarios/rolling-partitions.toml"),
+    ),
+    (
+        "flapping-link",
+        include_str!("../scenarios/flapping-link.toml"),
+    ),
+    (
+        "lossy-discovery",
+        include_str!("../scenarios/lossy-discovery.toml"),
+    ),
+    (
+        "server-restart",
+        include_str!("../scenarios/server-restart.toml"),
+    ),
+    ("failover", include_str!("../scenarios/failover.toml")),
+    (
+        "denied-subnet",
+        include_str!("../scenarios/denied-subnet.toml"),
+    ),
+    (
+        "mixed-versions",
+        include_str!("../scenarios/mixed-versions.toml"),
+    ),
+    ("slow-disk", include_str!("../scenarios/slow-disk.toml")),
+    ("lossy-tcp", include_str!("../scenarios/lossy-tcp.toml")),
+];
 
 /// Why a scenario cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +129,9 @@ pub struct ServerSpec {
     /// The time every file answer takes, in milliseconds (a disk).
     #[serde(default)]
     pub disk_ms: f64,
+    /// Its link's bandwidth in Mbit/s, where it differs from the network's.
+    #[serde(default)]
+    pub bandwidth_mbit: Option<f64>,
     /// Open connections at most (erlboot's default unless set).
     #[serde(default)]
     pub max_connections: Option<usize>,
@@ -448,6 +482,15 @@ impl Scenario {
                         server.name
                     )));
                 }
+            }
+            if server
+                .bandwidth_mbit
+                .is_some_and(|b| !(b > 0.0 && b.is_finite()))
+            {
+                return Err(self.invalid(format!(
+                    "server {}: bandwidth_mbit must be > 0",
+                    server.name
+                )));
             }
             if !(server.disk_ms >= 0.0 && server.disk_ms.is_finite()) {
                 return Err(self.invalid(format!("server {}: disk_ms must be >= 0", server.name)));
