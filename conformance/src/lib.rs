@@ -16,11 +16,13 @@
 //! - [`boot`]: which traffic is boot traffic, and how it groups into sessions;
 //! - [`transcript`]: the typed messages of each session;
 //! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
+//! - [`case`]: conformance cases, their ids, outcomes and verdicts;
 //! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`);
 //! - `fuzz_checks` (feature `fuzzing`): the properties the `capture` fuzz target checks.
 
 pub mod boot;
 pub mod capture;
+pub mod case;
 pub mod decode;
 mod error;
 pub mod file;
