@@ -18,12 +18,14 @@
 //! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
 //! - [`case`]: conformance cases, their ids, outcomes and verdicts;
 //! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`);
+//! - [`dissector`]: a Wireshark/tshark dissector for the protocol, in Lua;
 //! - `fuzz_checks` (feature `fuzzing`): the properties the `capture` fuzz target checks.
 
 pub mod boot;
 pub mod capture;
 pub mod case;
 pub mod decode;
+pub mod dissector;
 mod error;
 pub mod file;
 pub mod framing;
