@@ -15,6 +15,8 @@
 //! - [`capture`]: everything a capture file holds;
 //! - [`boot`]: which traffic is boot traffic, and how it groups into sessions;
 //! - [`transcript`]: the typed messages of each session;
+//! - [`rebuild`]: the file tree a capture carries, as a file source;
+//! - [`pairing`]: each session's requests paired with their replies, across gaps;
 //! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
 //! - [`case`]: conformance cases, their ids, outcomes and verdicts;
 //! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`);
@@ -31,7 +33,9 @@ pub mod framing;
 pub mod fuzz_checks;
 pub mod link;
 pub mod packet;
+pub mod pairing;
 pub mod reassembly;
+pub mod rebuild;
 pub mod render;
 pub mod transcript;
 
