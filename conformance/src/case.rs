@@ -136,12 +136,16 @@ impl Exchange {
 
     /// What OTP answered, as text (`none` for silence).
     pub fn expected_text(&self) -> String {
-        self.expected.as_deref().map_or_else(|| "none".into(), payload_text)
+        self.expected
+            .as_deref()
+            .map_or_else(|| "none".into(), payload_text)
     }
 
     /// What the target answered, as text (`none` for silence).
     pub fn actual_text(&self) -> String {
-        self.actual.as_deref().map_or_else(|| "none".into(), payload_text)
+        self.actual
+            .as_deref()
+            .map_or_else(|| "none".into(), payload_text)
     }
 }
 
@@ -214,7 +218,7 @@ mod tests {
             id("otp25-boot", Kind::Server, 42).to_string(),
             "otp25-boot/server/0042"
         );
-        let mut ids = vec![
+        let mut ids = [
             id("b", Kind::Server, 1),
             id("a", Kind::Client, 2),
             id("a", Kind::Server, 10),
@@ -224,7 +228,12 @@ mod tests {
         let names: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         assert_eq!(
             names,
-            ["a/server/0009", "a/server/0010", "a/client/0002", "b/server/0001"]
+            [
+                "a/server/0009",
+                "a/server/0010",
+                "a/client/0002",
+                "b/server/0001"
+            ]
         );
     }
 
@@ -241,7 +250,10 @@ mod tests {
         };
         assert_eq!(exchange(None, None).first_difference(), None);
         assert_eq!(exchange(Some(b"x"), None).first_difference(), Some(0));
-        assert_eq!(exchange(Some(b"xy"), Some(b"xz")).first_difference(), Some(1));
+        assert_eq!(
+            exchange(Some(b"xy"), Some(b"xz")).first_difference(),
+            Some(1)
+        );
     }
 
     #[test]

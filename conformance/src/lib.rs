@@ -15,6 +15,9 @@
 //! - [`capture`]: everything a capture file holds;
 //! - [`boot`]: which traffic is boot traffic, and how it groups into sessions;
 //! - [`transcript`]: the typed messages of each session;
+//! - [`suite`]: the conformance suite: every capture's cases judged against a target;
+//! - [`rebuild`]: the file tree a capture carries, as a file source;
+//! - [`pairing`]: each session's requests paired with their replies, across gaps;
 //! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
 //! - [`case`]: conformance cases, their ids, outcomes and verdicts;
 //! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`);
@@ -33,8 +36,11 @@ pub mod framing;
 pub mod fuzz_checks;
 pub mod link;
 pub mod packet;
+pub mod pairing;
 pub mod reassembly;
+pub mod rebuild;
 pub mod render;
+pub mod suite;
 pub mod transcript;
 
 pub use error::CaptureError;
