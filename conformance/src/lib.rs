@@ -20,6 +20,7 @@
 //! - [`pairing`]: each session's requests paired with their replies, across gaps;
 //! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
 //! - [`case`]: conformance cases, their ids, outcomes and verdicts;
+//! - [`report`]: verdicts as a table, JSON, JUnit XML or an HTML page;
 //! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`);
 //! - [`dissector`]: a Wireshark/tshark dissector for the protocol, in Lua;
 //! - `fuzz_checks` (feature `fuzzing`): the properties the `capture` fuzz target checks.
@@ -40,6 +41,7 @@ pub mod pairing;
 pub mod reassembly;
 pub mod rebuild;
 pub mod render;
+pub mod report;
 pub mod suite;
 pub mod transcript;
 
