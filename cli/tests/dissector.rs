@@ -47,7 +47,7 @@ fn dissector(dir: &Path) -> PathBuf {
 struct Shown {
     frame: u64,
     kind: String,
-    term: Option<String>,
+    term: String,
 }
 
 /// Runs tshark with the dissector over a capture, in two passes so that a connection is
@@ -60,8 +60,9 @@ fn tshark(lua: &Path, capture: &Path) -> Vec<Shown> {
         .arg("-2")
         .arg("-r")
         .arg(capture)
-        .args(["-Y", "eboot", "-T", "json"])
+        .args(["-Y", "eboot || _ws.lua.error", "-T", "json"])
         .args(["-e", "frame.number", "-e", "eboot.kind", "-e", "eboot.term"])
+        .args(["-e", "_ws.lua.error"])
         .output()
         .unwrap_or_else(|e| {
             panic!("tshark could not be run ({e}): install it (apt-get install tshark)")
@@ -87,11 +88,19 @@ fn tshark(lua: &Path, capture: &Path) -> Vec<Shown> {
             })
         };
         let frame: u64 = strings("frame.number")[0].parse().unwrap();
-        // Discovery messages carry no term; every TCP message carries one.
-        let mut terms = strings("eboot.term").into_iter();
-        for kind in strings("eboot.kind") {
-            let term = matches!(kind.as_str(), "request" | "reply")
-                .then(|| terms.next().expect("a term per TCP message"));
+        assert!(
+            layers.get("_ws.lua.error").is_none(),
+            "{}: the dissector failed on frame {frame}: {}",
+            capture.display(),
+            layers["_ws.lua.error"]
+        );
+        let (kinds, terms) = (strings("eboot.kind"), strings("eboot.term"));
+        assert_eq!(
+            kinds.len(),
+            terms.len(),
+            "a term per message in frame {frame}"
+        );
+        for (kind, term) in kinds.into_iter().zip(terms) {
             shown.push(Shown { frame, kind, term });
         }
     }
@@ -105,67 +114,297 @@ fn transcript(capture: &Path) -> Vec<Shown> {
         .messages()
         .into_iter()
         .filter(|(_, m)| KINDS.contains(&m.body.kind()))
-        .map(|(_, m)| {
-            let kind = m.body.kind();
-            let term = matches!(kind, "request" | "reply").then(|| message_term(m));
-            Shown {
-                frame: m.number,
-                kind: kind.to_string(),
-                term,
-            }
+        .map(|(_, m)| Shown {
+            frame: m.number,
+            kind: m.body.kind().to_string(),
+            term: message_term(m),
         })
         .collect();
     shown.sort();
     shown
 }
 
-fn counts(shown: &[Shown]) -> BTreeMap<&str, usize> {
-    let mut counts: BTreeMap<&str, usize> = KINDS.iter().map(|&k| (k, 0)).collect();
-    for s in shown {
-        *counts.get_mut(s.kind.as_str()).unwrap() += 1;
+fn counts(shown: &[Shown]) -> BTreeMap<&'static str, usize> {
+    KINDS
+        .iter()
+        .map(|&k| (k, shown.iter().filter(|s| s.kind == k).count()))
+        .collect()
+}
+
+/// Compares what tshark shows of a capture with erlboot's transcript of it, and returns the
+/// transcript's count per kind.
+fn compare(lua: &Path, capture: &Path) -> BTreeMap<&'static str, usize> {
+    let name = capture.file_name().unwrap().to_string_lossy().to_string();
+    let by_tshark = tshark(lua, capture);
+    let by_erlboot = transcript(capture);
+    let (tshark_counts, erlboot_counts) = (counts(&by_tshark), counts(&by_erlboot));
+    eprintln!("{name}: tshark {tshark_counts:?}, transcript {erlboot_counts:?}");
+    assert_eq!(tshark_counts, erlboot_counts, "{name}: messages per kind");
+
+    // The same messages in the same frames, with the same terms where shown whole.
+    let mut whole = 0;
+    for (t, e) in by_tshark.iter().zip(&by_erlboot) {
+        assert_eq!((t.frame, &t.kind), (e.frame, &e.kind), "{name}");
+        let (shown, expected) = (&t.term, &e.term);
+        if expected.len() <= TEXT_SHOWN {
+            assert_eq!(shown, expected, "{name}: frame {}", t.frame);
+            whole += 1;
+        } else {
+            let cut = shown.strip_suffix("...").expect("a cut term ends in ...");
+            assert!(cut.len() + 4 > TEXT_SHOWN, "{name}: frame {}", t.frame);
+            assert!(expected.starts_with(cut), "{name}: frame {}", t.frame);
+        }
     }
-    counts
+    let total = by_erlboot.len();
+    assert!(
+        whole * 2 > total,
+        "{name}: only {whole} of {total} terms compared whole"
+    );
+    erlboot_counts
 }
 
 #[test]
 fn tshark_with_the_dissector_finds_the_transcripts_messages() {
-    let scratch = std::env::temp_dir().join(format!("erlboot-dissector-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).unwrap();
+    let scratch = scratch("captures");
     let lua = dissector(&scratch);
     for capture in captures() {
-        let name = capture.file_name().unwrap().to_string_lossy().to_string();
-        let by_tshark = tshark(&lua, &capture);
-        let by_erlboot = transcript(&capture);
-        let (tshark_counts, erlboot_counts) = (counts(&by_tshark), counts(&by_erlboot));
-        eprintln!("{name}: tshark {tshark_counts:?}, transcript {erlboot_counts:?}");
-        assert_eq!(tshark_counts, erlboot_counts, "{name}: messages per kind");
+        let counts = compare(&lua, &capture);
         assert!(
-            erlboot_counts.values().all(|&n| n > 0),
-            "{name}: {erlboot_counts:?}"
-        );
-
-        // The same messages in the same frames, with the same terms where shown whole.
-        let mut whole = 0;
-        for (t, e) in by_tshark.iter().zip(&by_erlboot) {
-            assert_eq!((t.frame, &t.kind), (e.frame, &e.kind), "{name}");
-            if let (Some(shown), Some(expected)) = (&t.term, &e.term) {
-                if expected.len() <= TEXT_SHOWN {
-                    assert_eq!(shown, expected, "{name}: frame {}", t.frame);
-                    whole += 1;
-                } else {
-                    let cut = shown.strip_suffix("...").expect("a cut term ends in ...");
-                    assert!(cut.len() + 4 > TEXT_SHOWN, "{name}: frame {}", t.frame);
-                    assert!(expected.starts_with(cut), "{name}: frame {}", t.frame);
-                }
-            }
-        }
-        let tcp = erlboot_counts["request"] + erlboot_counts["reply"];
-        assert!(
-            whole * 2 > tcp,
-            "{name}: only {whole} of {tcp} terms compared whole"
+            counts.values().all(|&n| n > 0),
+            "{}: {counts:?}",
+            capture.display()
         );
     }
     std::fs::remove_dir_all(&scratch).unwrap();
+}
+
+/// A boot made up to be awkward: datagrams that are not EBOOTQ/EBOOTR, a port announced by
+/// another server, two frames in one segment, a frame (and its length prefix) split across
+/// segments, frames that hold no term or more than one, and terms of every type the
+/// dissector prints.
+#[test]
+fn tshark_agrees_with_the_transcript_on_awkward_traffic() {
+    let scratch = scratch("awkward");
+    let lua = dissector(&scratch);
+    let capture = scratch.join("awkward.pcap");
+    std::fs::write(&capture, awkward::pcap()).unwrap();
+    let counts = compare(&lua, &capture);
+    let expected: BTreeMap<&str, usize> =
+        [("query", 2), ("answer", 3), ("request", 7), ("reply", 3)]
+            .into_iter()
+            .collect();
+    assert_eq!(counts, expected);
+    std::fs::remove_dir_all(&scratch).unwrap();
+}
+
+fn scratch(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("erlboot-dissector-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+mod awkward {
+    //! The made-up capture: Ethernet, IPv4, one boot connection.
+
+    use std::time::Duration;
+
+    use erlboot::etf::{self, Atom, BigInt, NodeId, Profile, Term};
+    use etherparse::PacketBuilder;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+
+    const CLIENT: [u8; 4] = [127, 0, 0, 1];
+    const SERVER: [u8; 4] = [127, 0, 0, 2];
+    const OTHER: [u8; 4] = [127, 0, 0, 3];
+    const PORT: u16 = 45000;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        [&(payload.len() as u32).to_be_bytes()[..], payload].concat()
+    }
+
+    fn term(term: &Term) -> Vec<u8> {
+        frame(&etf::encode(term, Profile::Otp25).unwrap())
+    }
+
+    fn udp(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4(src, dst, 64)
+            .udp(sport, dport)
+            .write(&mut out, data)
+            .unwrap();
+        out
+    }
+
+    /// One TCP connection's packets, with true sequence and acknowledgement numbers.
+    struct Connection {
+        client: ([u8; 4], u16),
+        server: ([u8; 4], u16),
+        next: [u32; 2],
+    }
+
+    impl Connection {
+        fn segment(&mut self, to_server: bool, flags: &str, data: &[u8]) -> Vec<u8> {
+            let (from, to, me) = if to_server {
+                (self.client, self.server, 0)
+            } else {
+                (self.server, self.client, 1)
+            };
+            let mut b = PacketBuilder::ethernet2([0; 6], [0; 6])
+                .ipv4(from.0, to.0, 64)
+                .tcp(from.1, to.1, self.next[me], 65535);
+            if flags.contains('S') {
+                b = b.syn();
+            }
+            if flags != "S" {
+                b = b.ack(self.next[1 - me]);
+            }
+            if flags.contains('P') {
+                b = b.psh();
+            }
+            if flags.contains('F') {
+                b = b.fin();
+            }
+            let mut out = Vec::new();
+            b.write(&mut out, data).unwrap();
+            self.next[me] = self.next[me].wrapping_add(data.len() as u32);
+            if flags.contains('S') || flags.contains('F') {
+                self.next[me] = self.next[me].wrapping_add(1);
+            }
+            out
+        }
+    }
+
+    fn node() -> NodeId {
+        NodeId {
+            node: Atom::new("n@h").unwrap(),
+            creation: 7,
+        }
+    }
+
+    pub fn pcap() -> Vec<u8> {
+        let mut answer = b"EBOOTR\x00".to_vec();
+        answer.extend_from_slice(&PORT.to_be_bytes());
+        answer.extend_from_slice(b"15.2.7 \"x\"");
+        // Another server's answer names a port that, on this server's address, is no boot
+        // server: the connection to it is not boot traffic.
+        let mut other = b"EBOOTR\x00".to_vec();
+        other.extend_from_slice(&4369u16.to_be_bytes());
+        let mut packets = vec![
+            udp(CLIENT, 33000, SERVER, 4368, b"HELLO\x01"),
+            udp(CLIENT, 33000, SERVER, 4368, b"EBOOTQ15.2.7"),
+            udp(SERVER, 4368, CLIENT, 33000, b"EBOOTR\x00"),
+            udp(SERVER, 4368, CLIENT, 33000, &answer),
+            udp(OTHER, 4368, CLIENT, 33000, &other),
+        ];
+        let mut epmd = Connection {
+            client: (CLIENT, 41999),
+            server: (SERVER, 4369),
+            next: [100, 900],
+        };
+        packets.push(epmd.segment(true, "S", &[]));
+        packets.push(epmd.segment(false, "SA", &[]));
+        packets.push(epmd.segment(true, "PA", &term(&Term::atom("not_boot"))));
+
+        let mut boot = Connection {
+            client: (CLIENT, 41000),
+            server: (SERVER, PORT),
+            next: [1000, 5000],
+        };
+        packets.push(boot.segment(true, "S", &[]));
+        packets.push(boot.segment(false, "SA", &[]));
+        packets.push(boot.segment(true, "A", &[]));
+
+        // Two requests in one segment.
+        let get_cwd = term(&Term::atom("get_cwd"));
+        let get = term(&Term::tuple([Term::atom("get"), Term::string("/a")]));
+        packets.push(boot.segment(true, "PA", &[get_cwd, get].concat()));
+
+        // The first reply and two bytes of the second's length; the rest in two segments.
+        let cwd = term(&Term::tuple([
+            Term::atom("get_cwd"),
+            Term::tuple([Term::atom("ok"), Term::string("/tmp")]),
+        ]));
+        let file = term(&Term::tuple([
+            Term::atom("get"),
+            Term::tuple([Term::atom("ok"), Term::binary(vec![7u8; 100])]),
+        ]));
+        packets.push(boot.segment(false, "A", &[&cwd[..], &file[..2]].concat()));
+        packets.push(boot.segment(false, "A", &file[2..52]));
+        packets.push(boot.segment(false, "PA", &file[52..]));
+
+        // Strings that are and are not printable, in a request and its reply.
+        let names = term(&Term::tuple([
+            Term::atom("read_file_info"),
+            Term::list([
+                Term::string("é€\n\"q\\"),
+                Term::list([Term::Int(233), Term::Int(8364), Term::Int(127)]),
+                Term::string("\u{85}x"),
+            ]),
+        ]));
+        packets.push(boot.segment(true, "PA", &names));
+        let info = term(&Term::tuple([
+            Term::atom("read_file_info"),
+            Term::tuple([
+                Term::atom("ok"),
+                Term::tuple([
+                    Term::atom("file_info"),
+                    Term::Int(5_000_000_000),
+                    Term::Int(i64::MIN),
+                    BigInt::normalize(true, vec![1; 9]),
+                    Term::Int(-7),
+                    Term::atom("directory"),
+                ]),
+            ]),
+        ]));
+        packets.push(boot.segment(false, "PA", &info));
+
+        // Every other kind of term the dissector prints.
+        let odd = term(&Term::tuple([
+            Term::atom("héllo wörld"),
+            Term::atom("end"),
+            Term::Pid {
+                node: node(),
+                id: 42,
+                serial: 3,
+            },
+            Term::Port {
+                node: node(),
+                id: 1 << 40,
+            },
+            Term::Ref {
+                node: node(),
+                words: vec![1, 2, 3],
+            },
+            Term::Export {
+                module: Atom::new("lists").unwrap(),
+                function: Atom::new("map").unwrap(),
+                arity: 2,
+            },
+            Term::Map(vec![(Term::atom("a"), Term::Float(1.5))]),
+            Term::improper_list(vec![Term::Int(1)], Term::Int(2)),
+            Term::binary(&b"h\xc3\xa9llo"[..]),
+            Term::binary(&b"\xff\x00"[..]),
+            Term::bits(&b"\xf0"[..], 4),
+            Term::list([]),
+            Term::binary(&b""[..]),
+        ]));
+        packets.push(boot.segment(true, "PA", &odd));
+
+        // Frames that hold no term: nothing, a bad tag, a byte after the term.
+        packets.push(boot.segment(true, "PA", &frame(&[])));
+        packets.push(boot.segment(true, "PA", &frame(&[131, 255, 0])));
+        packets.push(boot.segment(true, "PA", &frame(&[131, 97, 1, 0])));
+        packets.push(boot.segment(true, "FA", &[]));
+        packets.push(boot.segment(false, "FA", &[]));
+
+        let mut w = PcapWriter::with_header(Vec::new(), PcapHeader::default()).unwrap();
+        for (i, data) in packets.iter().enumerate() {
+            let ts = Duration::from_secs(1_700_000_000) + Duration::from_millis(i as u64);
+            w.write_packet(&PcapPacket::new(ts, data.len() as u32, data))
+                .unwrap();
+        }
+        w.into_writer()
+    }
 }
 
 #[test]

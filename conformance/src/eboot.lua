@@ -20,7 +20,7 @@
 -- Fields: eboot.kind (query, answer, request, reply), eboot.version, eboot.priority,
 -- eboot.port, eboot.length, eboot.command, eboot.file, eboot.result (ok, error),
 -- eboot.reason, eboot.term (the message as an Erlang term, binaries over 64 bytes as
--- <<N bytes>>).
+-- <<N bytes>>; a datagram, or a frame that holds no term, as an Erlang binary).
 --
 -- Written for Lua 5.1 to 5.4 (Wireshark 3.x to 4.4+): no bit library, no utf8 library, no
 -- string.unpack.
@@ -56,7 +56,9 @@ local ex_malformed = ProtoExpert.new("eboot.malformed", "Malformed external term
     expert.group.MALFORMED, expert.severity.ERROR)
 local ex_unknown = ProtoExpert.new("eboot.unknown", "Not an EBOOTQ/EBOOTR datagram",
     expert.group.PROTOCOL, expert.severity.WARN)
-eboot.experts = { ex_malformed, ex_unknown }
+local ex_trailing = ProtoExpert.new("eboot.trailing", "Bytes after the term",
+    expert.group.PROTOCOL, expert.severity.WARN)
+eboot.experts = { ex_malformed, ex_unknown, ex_trailing }
 
 -- Boot servers learned from EBOOTR answers: "address:port" -> true.
 local servers = {}
@@ -82,6 +84,32 @@ end
 -- A node is { t = "int"|"float"|"big"|"atom"|"tuple"|"list"|"string"|"binary"|"bits"|
 --             "map"|"improper"|"other", ... }.
 
+local RESERVED = {}
+for w in ("after and andalso band begin bnot bor bsl bsr bxor case catch cond div else end " ..
+    "fun if let maybe not of or orelse receive rem try when xor"):gmatch("%S+") do
+    RESERVED[w] = true
+end
+
+-- UTF-8 text quoted as erlboot prints it: backslash, quote, newline and tab escaped, other
+-- control characters (C0, DEL, C1) as \x{HEX}.
+local function quote_chars(s, quote)
+    s = s:gsub("[%z\1-\31\127\\" .. quote .. "]", function(c)
+        if c == "\\" then return "\\\\" end
+        if c == "\n" then return "\\n" end
+        if c == "\t" then return "\\t" end
+        if c == quote then return "\\" .. c end
+        return string.format("\\x{%X}", c:byte())
+    end)
+    return (s:gsub("\194([\128-\159])", function(c)
+        return string.format("\\x{%X}", c:byte())
+    end))
+end
+
+local function atom_text(a)
+    if a:match("^[a-z][%w_@]*$") and not RESERVED[a] then return a end
+    return "'" .. quote_chars(a, "'") .. "'"
+end
+
 local function utf8_char(cp)
     if cp < 0x80 then
         return string.char(cp)
@@ -105,6 +133,49 @@ local function printable(cp)
     if cp < 0x20 or (cp >= 0x7F and cp <= 0x9F) then return false end
     if cp >= 0xD800 and cp <= 0xDFFF then return false end
     return cp <= 0x10FFFF
+end
+
+-- A non-negative integer given as big-endian bytes, in decimal: long division by 10, exact
+-- at any size (Lua 5.1/5.2 numbers are doubles).
+local function decimal(be)
+    local digits = { be:byte(1, -1) }
+    local out = {}
+    while true do
+        local rest, nonzero = 0, false
+        for i = 1, #digits do
+            local v = rest * 256 + digits[i]
+            digits[i] = math.floor(v / 10)
+            rest = v % 10
+            if digits[i] ~= 0 then nonzero = true end
+        end
+        out[#out + 1] = tostring(rest)
+        if not nonzero then break end
+    end
+    return string.reverse(table.concat(out))
+end
+
+-- An integer as erlboot prints it: in decimal when it fits a signed 64-bit integer, else as
+-- 16#HEX. `le` is the magnitude, little-endian.
+local function big_text(negative, le)
+    le = le:gsub("%z+$", "")
+    local n = #le
+    local top = n > 0 and le:byte(n) or 0
+    local fits = n < 8 or (n == 8 and (top < 0x80 or
+        (negative and top == 0x80 and not le:sub(1, 7):find("[^%z]"))))
+    local sign = (negative and n > 0) and "-" or ""
+    if fits then
+        return sign .. decimal(le:reverse())
+    end
+    local hex = {}
+    for i = n, 1, -1 do hex[#hex + 1] = string.format("%02X", le:byte(i)) end
+    return sign .. "16#" .. table.concat(hex)
+end
+
+local function number_text(v)
+    if v == math.floor(v) and math.abs(v) < 2 ^ 53 then
+        return string.format("%d", v)
+    end
+    return tostring(v)
 end
 
 local Reader = {}
@@ -164,6 +235,13 @@ function Reader:binary(n)
     return { t = "binary", len = n }
 end
 
+-- An atom where only an atom may be (a pid's node, a fun's module), as Erlang text.
+function Reader:atom(depth)
+    local node = self:term(depth + 1)
+    if node.t ~= "atom" then error("atom expected", 0) end
+    return atom_text(node.v)
+end
+
 local function ieee754(s)
     local b = { s:byte(1, 8) }
     local sign = b[1] >= 128 and -1 or 1
@@ -189,11 +267,13 @@ function Reader:term(depth)
         return { t = "float", v = ieee754(self:bytes(8)) }
     elseif tag == 99 then -- FLOAT_EXT: 31 bytes of text
         return { t = "float", text = (self:bytes(31):gsub("%z.*", "")) }
-    elseif tag == 100 or tag == 118 then -- ATOM_EXT, ATOM_UTF8_EXT
-        local n = self:u16()
-        return { t = "atom", v = self:bytes(n) }
-    elseif tag == 115 or tag == 119 then -- SMALL_ATOM_EXT, SMALL_ATOM_UTF8_EXT
-        local n = self:u8()
+    elseif tag == 100 or tag == 115 then -- ATOM_EXT, SMALL_ATOM_EXT: Latin-1
+        local n = tag == 100 and self:u16() or self:u8()
+        return { t = "atom", v = (self:bytes(n):gsub("[\128-\255]", function(c)
+            return utf8_char(c:byte())
+        end)) }
+    elseif tag == 118 or tag == 119 then -- ATOM_UTF8_EXT, SMALL_ATOM_UTF8_EXT
+        local n = tag == 118 and self:u16() or self:u8()
         return { t = "atom", v = self:bytes(n) }
     elseif tag == 104 or tag == 105 then -- SMALL_TUPLE_EXT, LARGE_TUPLE_EXT
         local n = tag == 104 and self:u8() or self:u32()
@@ -225,15 +305,15 @@ function Reader:term(depth)
     elseif tag == 77 then -- BIT_BINARY_EXT
         local n = self:u32()
         local bits = self:u8()
+        if n <= BINARY_SHOWN then
+            return { t = "bits", len = n, bits = bits, data = self:bytes(n) }
+        end
         self:skip(n)
         return { t = "bits", len = n, bits = bits }
     elseif tag == 110 or tag == 111 then -- SMALL_BIG_EXT, LARGE_BIG_EXT
         local n = tag == 110 and self:u8() or self:u32()
         local negative = self:u8() ~= 0
-        local digits = self:bytes(n)
-        local hex = {}
-        for i = n, 1, -1 do hex[#hex + 1] = string.format("%02X", digits:byte(i)) end
-        return { t = "big", text = (negative and "-" or "") .. "16#" .. table.concat(hex) }
+        return { t = "big", text = big_text(negative, self:bytes(n)) }
     elseif tag == 116 then -- MAP_EXT
         local n = self:u32()
         self:need(n)
@@ -244,22 +324,30 @@ function Reader:term(depth)
         end
         return { t = "map", pairs = pairs_ }
     elseif tag == 88 or tag == 103 then -- NEW_PID_EXT, PID_EXT
-        local node = self:term(depth + 1)
+        local node = self:atom(depth)
         local id, serial = self:u32(), self:u32()
-        self:skip(tag == 88 and 4 or 1)
-        return { t = "other", text = "#Pid<" .. (node.v or "?") .. "." .. id .. "." .. serial .. ">" }
+        local creation = tag == 88 and self:u32() or self:u8()
+        return { t = "other", text = string.format("#Pid<%s.%d.%d.%d>", node, creation, id, serial) }
     elseif tag == 89 or tag == 102 or tag == 120 then -- NEW_PORT_EXT, PORT_EXT, V4_PORT_EXT
-        local node = self:term(depth + 1)
-        self:skip(tag == 120 and 12 or (tag == 89 and 8 or 5))
-        return { t = "other", text = "#Port<" .. (node.v or "?") .. ">" }
+        local node = self:atom(depth)
+        local id
+        if tag == 120 then
+            id = decimal(self:bytes(8))
+        else
+            id = string.format("%d", self:u32())
+        end
+        local creation = tag == 102 and self:u8() or self:u32()
+        return { t = "other", text = string.format("#Port<%s.%d.%s>", node, creation, id) }
     elseif tag == 90 or tag == 114 then -- NEWER_REFERENCE_EXT, NEW_REFERENCE_EXT
-        local words = self:u16()
-        local node = self:term(depth + 1)
-        self:skip((tag == 90 and 4 or 1) + 4 * words)
-        return { t = "other", text = "#Ref<" .. (node.v or "?") .. ">" }
+        local n = self:u16()
+        local node = self:atom(depth)
+        local parts = { "#Ref<" .. node, tag == 90 and self:u32() or self:u8() }
+        for _ = 1, n do parts[#parts + 1] = self:u32() end
+        return { t = "other", text = table.concat(parts, ".") .. ">" }
     elseif tag == 113 then -- EXPORT_EXT
-        local m, fn, arity = self:term(depth + 1), self:term(depth + 1), self:term(depth + 1)
-        return { t = "other", text = "fun " .. (m.v or "?") .. ":" .. (fn.v or "?") .. "/" .. (arity.v or "?") }
+        local m, fn = self:atom(depth), self:atom(depth)
+        local arity = self:term(depth + 1)
+        return { t = "other", text = "fun " .. m .. ":" .. fn .. "/" .. number_text(arity.v or 0) }
     elseif tag == 80 then -- compressed
         local n = self:u32()
         self:skip(#self.s - self.pos + 1)
@@ -268,42 +356,20 @@ function Reader:term(depth)
     error(string.format("unknown term tag %d", tag), 0)
 end
 
--- Decodes a whole frame: 131, one term, nothing after it.
+-- Decodes a frame: 131 and one term. Returns the term and how many bytes follow it (OTP's
+-- binary_to_term ignores them too), or nil and why it is not a term.
 local function decode(s)
     local r = reader(s)
     local ok, result = pcall(function()
         if r:u8() ~= 131 then error("no version byte 131", 0) end
-        local term = r:term(0)
-        if r.pos <= #s then error(string.format("%d bytes after the term", #s - r.pos + 1), 0) end
-        return term
+        return r:term(0)
     end)
-    if ok then return result end
+    if ok then return result, #s - r.pos + 1 end
     return nil, result
 end
 
 ---------------------------------------------------------------------------------------------
 -- Terms as Erlang text.
-
-local RESERVED = {}
-for w in ("after and andalso band begin bnot bor bsl bsr bxor case catch cond div else end " ..
-    "fun if let maybe not of or orelse receive rem try when xor"):gmatch("%S+") do
-    RESERVED[w] = true
-end
-
-local function quote_chars(s, quote)
-    return (s:gsub("[%z\1-\31\\" .. quote .. "]", function(c)
-        if c == "\\" then return "\\\\" end
-        if c == "\n" then return "\\n" end
-        if c == "\t" then return "\\t" end
-        if c == quote then return "\\" .. c end
-        return string.format("\\x{%X}", c:byte())
-    end))
-end
-
-local function atom_text(a)
-    if a:match("^[a-z][%w_@]*$") and not RESERVED[a] then return a end
-    return "'" .. quote_chars(a, "'") .. "'"
-end
 
 -- A list's text as a string, when every element is a printable code point.
 local function list_string(elems)
@@ -316,13 +382,48 @@ local function list_string(elems)
     return table.concat(out)
 end
 
+-- The code points of a UTF-8 string, or nil if it is not valid UTF-8 (overlong forms,
+-- surrogates and values past U+10FFFF are not).
+local function utf8_codepoints(s)
+    local cps, i, n = {}, 1, #s
+    while i <= n do
+        local c = s:byte(i)
+        local len, cp, min
+        if c < 0x80 then
+            len, cp, min = 1, c, 0
+        elseif c >= 0xC2 and c < 0xE0 then
+            len, cp, min = 2, c - 0xC0, 0x80
+        elseif c >= 0xE0 and c < 0xF0 then
+            len, cp, min = 3, c - 0xE0, 0x800
+        elseif c >= 0xF0 and c < 0xF5 then
+            len, cp, min = 4, c - 0xF0, 0x10000
+        else
+            return nil
+        end
+        if i + len - 1 > n then return nil end
+        for j = i + 1, i + len - 1 do
+            local cc = s:byte(j)
+            if cc < 0x80 or cc >= 0xC0 then return nil end
+            cp = cp * 64 + (cc - 0x80)
+        end
+        if cp < min or cp > 0x10FFFF or (cp >= 0xD800 and cp <= 0xDFFF) then return nil end
+        cps[#cps + 1] = cp
+        i = i + len
+    end
+    return cps
+end
+
 local function binary_text(b)
     if b.data == nil then return "<<" .. b.len .. " bytes>>" end
     if b.len == 0 then return "<<>>" end
     local s = b.data
-    -- Shown as a string when it is printable ASCII/UTF-8 text (a close enough test for a
-    -- display: no control bytes).
-    if not s:find("[%z\1-\8\11-\31\127]") then
+    -- Shown as a string when it is valid UTF-8 of printable characters.
+    local cps = utf8_codepoints(s)
+    local shown = cps ~= nil
+    for _, cp in ipairs(cps or {}) do
+        if not printable(cp) then shown = false end
+    end
+    if shown then
         return '<<"' .. quote_chars(s, '"') .. '">>'
     end
     local bytes = {}
@@ -330,11 +431,26 @@ local function binary_text(b)
     return "<<" .. table.concat(bytes, ",") .. ">>"
 end
 
-local function number_text(v)
-    if v == math.floor(v) and math.abs(v) < 2 ^ 53 then
-        return string.format("%d", v)
+-- <<B1,...,Last:Bits>>, the last byte's value taken from its top Bits bits.
+local function bits_text(b)
+    if not b.data then return "<<" .. b.len .. " bytes>>" end
+    if b.len == 0 then return "<<>>" end
+    local parts = {}
+    for i = 1, b.len - 1 do parts[i] = tostring(b.data:byte(i)) end
+    local bits = math.max(1, math.min(b.bits, 8))
+    parts[b.len] = math.floor(b.data:byte(b.len) / 2 ^ (8 - bits)) .. ":" .. bits
+    return "<<" .. table.concat(parts, ",") .. ">>"
+end
+
+-- The shortest decimal that reads back as the same double, with ".0" on a whole number.
+local function float_text(v)
+    local s
+    for digits = 15, 17 do
+        s = string.format("%." .. digits .. "g", v)
+        if tonumber(s) == v then break end
     end
-    return tostring(v)
+    if not s:find("[%.eEna]") then s = s .. ".0" end
+    return s
 end
 
 local function text(node, out)
@@ -342,7 +458,7 @@ local function text(node, out)
     if t == "int" then
         out[#out + 1] = number_text(node.v)
     elseif t == "float" then
-        out[#out + 1] = node.text or string.format("%.17g", node.v)
+        out[#out + 1] = node.text or float_text(node.v)
     elseif t == "big" or t == "other" then
         out[#out + 1] = node.text
     elseif t == "atom" then
@@ -350,7 +466,7 @@ local function text(node, out)
     elseif t == "binary" then
         out[#out + 1] = binary_text(node)
     elseif t == "bits" then
-        out[#out + 1] = "<<" .. node.len .. " bytes:" .. node.bits .. " bits>>"
+        out[#out + 1] = bits_text(node)
     elseif t == "tuple" or t == "list" or t == "improper" then
         local s = t == "list" and list_string(node.elems)
         if s then
@@ -394,6 +510,30 @@ local function term_text(node)
     return s
 end
 
+-- Raw bytes as an Erlang binary: printable ASCII runs quoted, other bytes as numbers
+-- (<<"EBOOTR",0,181,39,"13.1.5">>); over BINARY_SHOWN bytes, <<N bytes>>.
+local function bytes_text(s)
+    if #s > BINARY_SHOWN then return "<<" .. #s .. " bytes>>" end
+    local parts, run = {}, {}
+    local function flush()
+        if #run > 0 then
+            parts[#parts + 1] = '"' .. table.concat(run) .. '"'
+            run = {}
+        end
+    end
+    for i = 1, #s do
+        local b = s:byte(i)
+        if b >= 0x20 and b < 0x7F then
+            run[#run + 1] = (b == 34 or b == 92) and ("\\" .. string.char(b)) or string.char(b)
+        else
+            flush()
+            parts[#parts + 1] = tostring(b)
+        end
+    end
+    flush()
+    return "<<" .. table.concat(parts, ",") .. ">>"
+end
+
 ---------------------------------------------------------------------------------------------
 -- Discovery (UDP 4368).
 
@@ -405,10 +545,12 @@ local function dissect_discovery(tvb, pinfo, tree)
     local query = pinfo.dst_port == EBOOT_PORT
     local kind = query and "query" or "answer"
     subtree:add(f.kind, kind):set_generated()
+    local payload = len > 0 and tvb():raw() or ""
 
     if query and head == "EBOOTQ" then
         local version = tvb(6):string()
         subtree:add(f.version, tvb(6, len - 6))
+        subtree:add(f.term, tvb(), bytes_text(payload))
         subtree:append_text(", query, client ERTS " .. version)
         pinfo.cols.info = "EBOOTQ " .. version
     elseif not query and head == "EBOOTR" and len >= 9 then
@@ -418,11 +560,17 @@ local function dissect_discovery(tvb, pinfo, tree)
         subtree:add(f.priority, tvb(6, 1))
         subtree:add(f.port, tvb(7, 2))
         if len > 9 then subtree:add(f.version, tvb(9, len - 9)) end
-        subtree:append_text(", answer, TCP port " .. port .. ", server ERTS " .. version)
-        pinfo.cols.info = "EBOOTR priority " .. priority .. ", TCP port " .. port .. ", ERTS " .. version
+        -- Field by field: the port's bytes may happen to be printable.
+        local rest = bytes_text(payload:sub(10)):sub(3, -3)
+        subtree:add(f.term, tvb(), string.format('<<"EBOOTR",%d,%d,%d%s%s>>', priority,
+            math.floor(port / 256), port % 256, rest == "" and "" or ",", rest))
+        local erts = version == "" and "" or (", ERTS " .. version)
+        subtree:append_text(", answer, TCP port " .. port .. erts)
+        pinfo.cols.info = "EBOOTR priority " .. priority .. ", TCP port " .. port .. erts
         learn_server(tostring(pinfo.src), port)
     else
         if len > 0 then subtree:add(f.garbage, tvb()) end
+        subtree:add(f.term, tvb(), bytes_text(payload))
         subtree:add_proto_expert_info(ex_unknown)
         pinfo.cols.info = (query and "Unrecognised query" or "Unrecognised answer") ..
             " (" .. len .. " bytes)"
@@ -452,8 +600,13 @@ local function dissect_frame(tvb, offset, size, request, tree)
     subtree:add(f.kind, kind):set_generated()
     subtree:add(f.length, tvb(offset, 4))
     local payload = size > 0 and tvb(offset + 4, size) or tvb(offset, 0)
-    local term, err = decode(size > 0 and payload:raw() or "")
+    local raw = size > 0 and payload:raw() or ""
+    local term, err = decode(raw)
+    if term and err > 0 then
+        subtree:add_proto_expert_info(ex_trailing, err .. " bytes after the term")
+    end
     if not term then
+        subtree:add(f.term, payload, bytes_text(raw))
         subtree:add_proto_expert_info(ex_malformed, "Malformed external term: " .. err)
         subtree:append_text(", " .. kind .. ", malformed")
         return (request and "Request" or "Reply") .. " (malformed, " .. size .. " bytes)"
@@ -465,16 +618,21 @@ local function dissect_frame(tvb, offset, size, request, tree)
     if request then
         -- {Command, Arg}, or the bare atom get_cwd.
         local command = term.t == "atom" and term or element(term, 1)
-        local name = command and command.t == "atom" and command.v or "?"
-        subtree:add(f.command, payload, name)
+        if not (command and command.t == "atom") then
+            return "Request " .. summary
+        end
+        subtree:add(f.command, payload, command.v)
         local file = string_of(element(term, 2))
         if file then subtree:add(f.file, payload, file) end
-        return "Request " .. name .. (file and (" " .. file) or "")
+        return "Request " .. command.v .. (file and (" " .. file) or "")
     end
 
     -- {Tag, {ok, _}}, {Tag, {error, Reason}}, {Tag, ok | error}, or {error, Reason}.
     local tag = element(term, 1)
-    local name = tag and tag.t == "atom" and tag.v or "?"
+    if not (tag and tag.t == "atom") then
+        return "Reply " .. summary
+    end
+    local name = tag.v
     local status = element(term, 2)
     local result, reason
     if name == "error" then
