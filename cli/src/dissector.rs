@@ -15,7 +15,7 @@ use thiserror::Error;
 #[derive(Args)]
 pub struct DissectorArgs {
     /// Write it to this file instead of standard output.
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
 
