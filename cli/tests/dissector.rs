@@ -52,9 +52,14 @@ struct Shown {
 
 /// Runs tshark with the dissector over a capture, in two passes so that a connection is
 /// known as boot traffic even where its EBOOTR comes later in the file (as the transcript
-/// knows it).
+/// knows it). The personal configuration is an empty directory beside the script, so that no
+/// one's preferences (TCP reassembly off, a protocol disabled) change what it shows.
 fn tshark(lua: &Path, capture: &Path) -> Vec<Shown> {
+    let config = lua.with_file_name("wireshark-config");
+    std::fs::create_dir_all(&config).unwrap();
     let out = Command::new("tshark")
+        .env("WIRESHARK_CONFIG_DIR", &config)
+        .args(["-o", "tcp.desegment_tcp_streams:TRUE"])
         .arg("-X")
         .arg(format!("lua_script:{}", lua.display()))
         .arg("-2")

@@ -24,6 +24,11 @@
 --
 -- Written for Lua 5.1 to 5.4 (Wireshark 3.x to 4.4+): no bit library, no utf8 library, no
 -- string.unpack.
+--
+-- As root, Wireshark runs scripts given with -X lua_script only when the global init.lua
+-- sets run_user_scripts_when_superuser = true, as current releases do (Debian 12's 4.0
+-- included); old distribution packages (1.x) set it false and disable dofile. Where Lua is
+-- off, tshark rejects the eboot.* fields as unknown.
 
 local EBOOT_PORT = 4368
 -- Binaries up to this many bytes are shown whole (as erlboot decode does).
