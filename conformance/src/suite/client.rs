@@ -125,6 +125,9 @@ impl Sent {
     }
 }
 
+/// A captured reply and how the loader read it (or why it did not).
+type Reading = (Vec<u8>, Result<String, String>);
+
 /// One thing sent, when, and the last input before it.
 #[derive(Clone, Debug)]
 struct Output {
@@ -138,7 +141,7 @@ struct Replay {
     captured: Vec<Output>,
     loader: Vec<Output>,
     /// Per captured request: the reply captured for it and how the loader read it.
-    readings: Vec<Option<(Vec<u8>, Result<String, String>)>>,
+    readings: Vec<Option<Reading>>,
 }
 
 impl Replay {
