@@ -1,10 +1,14 @@
 //! `erlboot conformance`: captures of real nodes replayed case by case against erlboot.
 
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use erlboot_conformance::case::{tally, Kind, Outcome, Verdict};
+use erlboot_conformance::live::{self, Target};
+use erlboot_conformance::materialise::{materialise, MaterialiseError, MaterialiseOptions};
+use erlboot_conformance::spawn::{enter_private_namespaces, ServerKind, SpawnError, Spawned};
 use erlboot_conformance::suite::{self, Recording, Selection};
 use erlboot_conformance::transcript::TranscriptOptions;
 use erlboot_conformance::CaptureError;
@@ -38,9 +42,29 @@ pub struct ConformanceArgs {
     /// announce (repeatable).
     #[arg(long = "port")]
     ports: Vec<u16>,
+    /// Also replay every captured session against this server, started for each capture in
+    /// a private network and mount namespace with the capture's file tree at the captured
+    /// paths (needs root); repeatable.
+    #[arg(long, value_enum)]
+    spawn: Vec<SpawnArg>,
+    /// Also replay every captured session against a running server's TCP address (its
+    /// file tree is yours to provide: see --materialise); repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    target: Vec<SocketAddr>,
+    /// Write each capture's file tree to DIR/CAPTURE and stop.
+    #[arg(long, value_name = "DIR")]
+    materialise: Option<PathBuf>,
     /// Print every case, not just those that did not pass.
     #[arg(long, short)]
     verbose: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SpawnArg {
+    /// OTP's erl_boot_server, from this machine's installation.
+    Otp,
+    /// erlboot serve, this executable.
+    Erlboot,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -71,6 +95,10 @@ pub enum ConformanceError {
     NoCaptures(String),
     #[error("no case matches {0}")]
     NoCase(String),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error(transparent)]
+    Materialise(#[from] MaterialiseError),
     #[error("writing the report: {0}")]
     Write(#[from] io::Error),
     #[error("{failed} of {total} cases failed")]
@@ -79,6 +107,10 @@ pub enum ConformanceError {
 
 /// Runs `erlboot conformance`.
 pub fn run(args: ConformanceArgs) -> Result<(), ConformanceError> {
+    if !args.spawn.is_empty() && args.materialise.is_none() && !args.list {
+        // Before any thread: the namespaces are per thread until a child inherits them.
+        enter_private_namespaces()?;
+    }
     let options = TranscriptOptions { ports: args.ports };
     let mut recordings = Vec::new();
     for path in &args.paths {
@@ -94,7 +126,32 @@ pub fn run(args: ConformanceArgs) -> Result<(), ConformanceError> {
         patterns: args.cases.clone(),
         kinds: args.kinds.iter().map(|&k| k.into()).collect(),
     };
-    let verdicts = suite::judge(&recordings, &selection);
+    if let Some(dir) = &args.materialise {
+        for recording in &recordings {
+            let to = dir.join(&recording.name);
+            let done = materialise(&recording.files, &to, MaterialiseOptions::default())?;
+            println!(
+                "{}: {} files ({} bytes), {} made-up files, {} directories, {} links, {} links written as their targets",
+                to.display(),
+                done.files,
+                done.bytes,
+                done.placeholders,
+                done.dirs,
+                done.links,
+                done.links_flattened
+            );
+        }
+        return Ok(());
+    }
+    let mut verdicts = suite::judge(&recordings, &selection);
+    if !args.list {
+        verdicts.extend(live_verdicts(
+            &args.spawn,
+            &args.target,
+            &recordings,
+            &selection,
+        )?);
+    }
     if verdicts.is_empty() && !args.cases.is_empty() {
         return Err(ConformanceError::NoCase(args.cases.join(", ")));
     }
@@ -136,9 +193,13 @@ fn print_table(out: &mut impl Write, verdicts: &[Verdict], verbose: bool) -> io:
         if verbose || !matches!(verdict.outcome, Outcome::Pass) {
             writeln!(
                 out,
-                "{:<11} {}  {}  {}",
-                verdict.outcome, verdict.id, verdict.summary, verdict.detail
+                "{:<11} {} [{}]  {}  {}",
+                verdict.outcome, verdict.id, verdict.target, verdict.summary, verdict.detail
             )?;
+            if let (Outcome::Fail, Some(exchange)) = (verdict.outcome, &verdict.exchange) {
+                writeln!(out, "    expected {}", exchange.expected_text())?;
+                writeln!(out, "    actual   {}", exchange.actual_text())?;
+            }
         }
     }
     let counts: Vec<String> = tally(verdicts)
@@ -146,4 +207,46 @@ fn print_table(out: &mut impl Write, verdicts: &[Verdict], verbose: bool) -> io:
         .map(|(outcome, n)| format!("{n} {outcome}"))
         .collect();
     writeln!(out, "{} cases: {}", verdicts.len(), counts.join(", "))
+}
+
+/// The server cases of every recording replayed against each live target.
+fn live_verdicts(
+    spawn: &[SpawnArg],
+    targets: &[SocketAddr],
+    recordings: &[Recording],
+    selection: &Selection,
+) -> Result<Vec<Verdict>, ConformanceError> {
+    let mut out = Vec::new();
+    let scratch = std::env::temp_dir().join(format!("erlboot-conformance-{}", std::process::id()));
+    for kind in spawn {
+        let kind = match kind {
+            SpawnArg::Otp => ServerKind::Otp,
+            SpawnArg::Erlboot => ServerKind::Erlboot {
+                exe: std::env::current_exe()?,
+            },
+        };
+        for recording in recordings {
+            let dir = scratch
+                .join(&recording.name)
+                .join(kind.name().replace(' ', "-"));
+            let spawned = Spawned::start(&kind, recording, &dir)?;
+            let mut verdicts = live::judge(recording, &spawned.target);
+            drop(spawned);
+            verdicts.retain(|v| selection.selects(v));
+            out.extend(verdicts);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    for &tcp in targets {
+        let target = Target {
+            name: tcp.to_string(),
+            tcp,
+        };
+        for recording in recordings {
+            let mut verdicts = live::judge(recording, &target);
+            verdicts.retain(|v| selection.selects(v));
+            out.extend(verdicts);
+        }
+    }
+    Ok(out)
 }

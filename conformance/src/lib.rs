@@ -16,6 +16,9 @@
 //! - [`boot`]: which traffic is boot traffic, and how it groups into sessions;
 //! - [`transcript`]: the typed messages of each session;
 //! - [`suite`]: the conformance suite: every capture's cases judged against a target;
+//! - [`live`]: captured sessions replayed over TCP against a running server;
+//! - [`materialise`]: that file tree written out to a directory;
+//! - [`spawn`]: OTP's server or erlboot serve started on a capture's tree, in namespaces;
 //! - [`rebuild`]: the file tree a capture carries, as a file source;
 //! - [`pairing`]: each session's requests paired with their replies, across gaps;
 //! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
@@ -33,11 +36,14 @@ pub mod framing;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
 pub mod link;
+pub mod live;
+pub mod materialise;
 pub mod packet;
 pub mod pairing;
 pub mod reassembly;
 pub mod rebuild;
 pub mod render;
+pub mod spawn;
 pub mod suite;
 pub mod transcript;
 
