@@ -6,6 +6,7 @@ mod boot;
 mod client;
 mod conformance;
 mod decode;
+mod dissector;
 mod fetch;
 mod release;
 mod serve;
@@ -29,6 +30,7 @@ enum Command {
     Boot(boot::BootArgs),
     Decode(decode::DecodeArgs),
     Conformance(conformance::ConformanceArgs),
+    Dissector(dissector::DissectorArgs),
     Bench(bench::BenchArgs),
 }
 
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Boot(args) => boot::run(args).map_err(|e| e.to_string()),
         Command::Decode(args) => decode::run(args).map_err(|e| e.to_string()),
         Command::Conformance(args) => conformance::run(args).map_err(|e| e.to_string()),
+        Command::Dissector(args) => dissector::run(args).map_err(|e| e.to_string()),
         Command::Bench(args) => bench::run(args).map_err(|e| e.to_string()),
     };
     match result {
