@@ -15,14 +15,17 @@
 //! - [`capture`]: everything a capture file holds;
 //! - [`boot`]: which traffic is boot traffic, and how it groups into sessions;
 //! - [`transcript`]: the typed messages of each session;
-//! - [`suite`]: the conformance suite: every capture's cases judged against a target;
-//! - [`rebuild`]: the file tree a capture carries, as a file source;
-//! - [`pairing`]: each session's requests paired with their replies, across gaps;
 //! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
-//! - [`case`]: conformance cases, their ids, outcomes and verdicts;
-//! - [`report`]: verdicts as a table, JSON, JUnit XML or an HTML page;
 //! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`);
 //! - [`dissector`]: a Wireshark/tshark dissector for the protocol, in Lua;
+//! - [`pairing`]: each session's requests paired with their replies, across gaps;
+//! - [`rebuild`]: the file tree a capture carries, as a file source;
+//! - [`case`]: conformance cases, their ids, outcomes and verdicts;
+//! - [`suite`]: the conformance suite: every capture's cases judged in process;
+//! - [`live`]: captured sessions replayed over TCP against a running server;
+//! - [`materialise`]: a capture's file tree written out to a directory;
+//! - [`spawn`]: OTP's server or erlboot serve started on a capture's tree, in namespaces;
+//! - [`report`]: verdicts as a table, JSON, JUnit XML or an HTML page;
 //! - `fuzz_checks` (feature `fuzzing`): the properties the `capture` fuzz target checks.
 
 pub mod boot;
@@ -36,12 +39,15 @@ pub mod framing;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
 pub mod link;
+pub mod live;
+pub mod materialise;
 pub mod packet;
 pub mod pairing;
 pub mod reassembly;
 pub mod rebuild;
 pub mod render;
 pub mod report;
+pub mod spawn;
 pub mod suite;
 pub mod transcript;
 

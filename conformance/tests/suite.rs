@@ -166,3 +166,59 @@ fn a_selection_picks_whole_id_parts() {
     );
     assert!(none.is_empty(), "a partial number selects nothing");
 }
+
+fn failures(verdicts: &[Verdict], kind: Kind) -> Vec<String> {
+    verdicts
+        .iter()
+        .filter(|v| v.outcome == Outcome::Fail && v.id.kind == kind)
+        .map(|v| v.id.to_string())
+        .collect()
+}
+
+#[test]
+fn a_request_encoded_otherwise_than_the_loader_would_fails_its_client_case() {
+    // The fifth request's command atom as OTP 26 writes it (SMALL_ATOM_UTF8_EXT, length 3),
+    // where the loader, an OTP 25 client from its first request on, writes ATOM_EXT.
+    let mut seen = 0;
+    let recording = tampered("otp25-boot", |body| match body {
+        Body::Request { payload, .. } => {
+            seen += 1;
+            if seen == 5 {
+                assert_eq!(&payload[..9], b"\x83\x68\x02\x64\x00\x03get");
+                payload.splice(3..6, [b'w', 3]);
+            }
+            seen == 5
+        }
+        _ => false,
+    });
+    let verdicts = suite::judge(&[recording], &Selection::default());
+    assert_eq!(
+        failures(&verdicts, Kind::Client),
+        ["otp25-boot/client/0005"]
+    );
+    let case = verdicts
+        .iter()
+        .find(|v| v.id.to_string() == "otp25-boot/client/0005")
+        .unwrap();
+    assert_eq!(case.exchange.as_ref().unwrap().first_difference(), Some(3));
+}
+
+#[test]
+fn a_connect_later_than_the_collect_window_fails_its_timing_case() {
+    let recording = tampered("otp27-boot", |body| matches!(body, Body::Open { .. }));
+    let mut late = recording.clone();
+    for session in &mut late.transcript.sessions {
+        for message in &mut session.messages {
+            if matches!(message.body, Body::Open { .. }) {
+                message.at += std::time::Duration::from_millis(100);
+            }
+        }
+    }
+    let on_time = suite::judge(&[recording], &Selection::default());
+    assert!(failures(&on_time, Kind::Timing).is_empty());
+    let verdicts = suite::judge(&[late], &Selection::default());
+    assert_eq!(
+        failures(&verdicts, Kind::Timing),
+        ["otp27-boot/timing/0001"]
+    );
+}

@@ -3,11 +3,14 @@
 //! A [`Recording`] is one capture read back: its transcript and the file tree it carries
 //! ([`CapturedFiles`]). Its cases come from its traffic alone, so a capture runs on any machine:
 //! - [`server`]: every captured request against erlboot's server session;
-//! - [`discovery`]: every captured EBOOTQ against erlboot's responder.
+//! - [`discovery`]: every captured EBOOTQ against erlboot's responder;
+//! - [`client`]: erlboot's loader replayed on what each captured client received (client and
+//!   timing cases).
 //!
 //! [`Selection`] picks cases by id (`otp25-boot/server/0042`) or by any leading part of one
 //! (`otp25-boot/server`, `otp25-boot`).
 
+pub mod client;
 pub mod discovery;
 pub mod server;
 
@@ -116,6 +119,7 @@ pub fn judge(recordings: &[Recording], selection: &Selection) -> Vec<Verdict> {
     let mut out = Vec::new();
     for recording in recordings {
         let mut verdicts = server::judge(recording);
+        verdicts.extend(client::judge(recording));
         verdicts.extend(discovery::judge(recording));
         verdicts.retain(|v| selection.selects(v));
         out.extend(verdicts);

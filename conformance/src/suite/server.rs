@@ -76,11 +76,7 @@ fn judge_pair(recording: &Recording, server: &mut Session, pair: &Pair, id: Case
             Some(Unanswered::LostInGap) => {
                 (Outcome::Unsupported, "the reply was lost in a capture gap")
             }
-            _ if is_bad_argument(request.request.as_ref()) => (
-                Outcome::NonStrict,
-                "OTP's server crashes the connection on a command whose argument is not a \
-                 file name; erlboot answers {Command,{error,badarg}} and keeps it",
-            ),
+            _ if is_bad_argument(request.request.as_ref()) => (Outcome::NonStrict, BAD_ARGUMENT),
             _ => (
                 Outcome::Info,
                 "the capture shows no reply (the connection or the capture ended first)",
@@ -144,13 +140,17 @@ fn answer_for(recording: &Recording, pair: &Pair, question: &FileQuestion) -> Fi
     }
 }
 
-fn is_bad_argument(request: Option<&Request>) -> bool {
+/// The documented difference on a command whose argument is not a file name.
+pub(crate) const BAD_ARGUMENT: &str = "OTP's server crashes the connection on a command whose \
+    argument is not a file name; erlboot answers {Command,{error,badarg}} and keeps it";
+
+pub(crate) fn is_bad_argument(request: Option<&Request>) -> bool {
     matches!(request, Some(Request::BadArgument { .. }))
 }
 
 /// The deliberate difference from OTP (README, "Where erlboot serve differs") a reply shows,
 /// if it shows one.
-fn documented_difference(
+pub(crate) fn documented_difference(
     request: Option<&Request>,
     expected: &[u8],
     actual: &[u8],
