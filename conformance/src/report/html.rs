@@ -113,7 +113,11 @@ fn capture_section(capture: &str, rows: &[&Row<'_>], matrix: &Matrix<'_>) -> Mar
         details.capture open[!others.is_empty()] {
             summary {
                 span.name { (capture) }
-                " " span.cases { (rows.len()) " cases, " (counts.iter().sum::<usize>()) " verdicts:" }
+                " " span.cases {
+                    (rows.len()) " cases"
+                    @if matrix.targets.len() > 1 { ", " (counts.iter().sum::<usize>()) " verdicts" }
+                    ":"
+                }
                 @for (o, n) in Outcome::ALL.iter().zip(counts) {
                     @if n > 0 { " " span class={"chip o-" (o.name())} { (n) " " (o.name()) } }
                 }

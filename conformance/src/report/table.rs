@@ -63,30 +63,12 @@ pub fn render(verdicts: &[Verdict], listing: Listing) -> String {
 
     let of = |outcome: Outcome| verdicts.iter().filter(move |v| v.outcome == outcome);
 
-    let mut differences: BTreeMap<&str, Vec<&Verdict>> = BTreeMap::new();
-    for v in of(Outcome::NonStrict) {
-        differences.entry(&v.detail).or_default().push(v);
-    }
-    if !differences.is_empty() {
-        let _ = writeln!(out, "\nnon-strict (documented differences from OTP):");
-        for (detail, cases) in &differences {
-            let names: Vec<String> = cases.iter().take(3).map(|v| v.name()).collect();
-            let more = cases.len().saturating_sub(names.len());
-            let _ = writeln!(
-                out,
-                "  {}: {} {} ({}{})",
-                or_unexplained(detail),
-                cases.len(),
-                if cases.len() == 1 { "case" } else { "cases" },
-                names.join(", "),
-                if more > 0 {
-                    format!(", {more} more")
-                } else {
-                    String::new()
-                }
-            );
-        }
-    }
+    grouped(
+        &mut out,
+        "non-strict (documented differences from OTP)",
+        of(Outcome::NonStrict),
+    );
+    grouped(&mut out, "info (shown, not judged)", of(Outcome::Info));
 
     if of(Outcome::Unsupported).next().is_some() {
         let _ = writeln!(out, "\nunsupported (cannot be judged from the capture):");
@@ -108,6 +90,36 @@ pub fn render(verdicts: &[Verdict], listing: Listing) -> String {
         }
     }
     out
+}
+
+/// Verdicts under a heading, grouped by their detail (a documented difference, a note): each
+/// detail once, with how many cases it covers and the first few of them.
+fn grouped<'a>(out: &mut String, heading: &str, verdicts: impl Iterator<Item = &'a Verdict>) {
+    let mut groups: BTreeMap<&str, Vec<&Verdict>> = BTreeMap::new();
+    for v in verdicts {
+        groups.entry(&v.detail).or_default().push(v);
+    }
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{heading}:");
+    for (detail, cases) in &groups {
+        let names: Vec<String> = cases.iter().take(3).map(|v| v.name()).collect();
+        let more = cases.len().saturating_sub(names.len());
+        let _ = writeln!(
+            out,
+            "  {}: {} {} ({}{})",
+            or_unexplained(detail),
+            cases.len(),
+            if cases.len() == 1 { "case" } else { "cases" },
+            names.join(", "),
+            if more > 0 {
+                format!(", {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
 /// `1980 pass, 12 non-strict, 2 fail, 10 info, 10 unsupported`, leaving out zeros but pass
