@@ -11,7 +11,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::{count, hex_window, HexLine, Matrix, Row};
-use crate::case::{tally, Exchange, Outcome, Verdict};
+use crate::case::{Exchange, Outcome, Verdict};
 
 /// The page as HTML text.
 pub fn render(verdicts: &[Verdict], title: &str) -> String {
@@ -63,13 +63,13 @@ fn summary(verdicts: &[Verdict], matrix: &Matrix<'_>) -> Markup {
             }
             tbody {
                 @for target in &matrix.targets {
-                    @let of: Vec<Verdict> = verdicts.iter().filter(|v| v.target == *target).cloned().collect();
+                    @let counts = count(verdicts.iter().filter(|v| v.target == *target).map(|v| v.outcome));
                     tr {
                         th { (target) }
-                        @for (o, n) in tally(&of) {
+                        @for (o, n) in Outcome::ALL.iter().zip(counts) {
                             td class={ "n " @if n > 0 { "o-" (o.name()) } @else { "zero" } } { (n) }
                         }
-                        td.n { (of.len()) }
+                        td.n { (counts.iter().sum::<usize>()) }
                     }
                 }
             }
