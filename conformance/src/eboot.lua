@@ -8,13 +8,16 @@
 -- such as {get,{ok,<<...>>}}.
 --
 -- Wireshark knows port 4368 only by its service name "wxbrief"; this script takes the port
--- over. The TCP port is learned from each EBOOTR as it is dissected, so a capture that starts
--- after discovery shows no boot connection: open it with two passes (tshark -2) or add the port
--- by hand with "Decode As..." (protocol EBOOT-TCP).
+-- over. The TCP port is learned from each EBOOTR as it is dissected (with the answer's source
+-- address), so read a capture in two passes (tshark -2) to see connections that come before
+-- their answer. For a capture that starts after discovery, give the server's port in the
+-- preference eboot.ports (Protocols > EBOOT in Wireshark's preferences; tshark -o
+-- eboot.ports:45000): those ports are boot servers on any address.
 --
 -- Usage:
 --   tshark -X lua_script:eboot.lua -r boot.pcap
 --   tshark -X lua_script:eboot.lua -2 -r boot.pcap -T fields -e frame.number -e eboot.kind
+--   tshark -X lua_script:eboot.lua -o eboot.ports:45000 -r late-start.pcap
 --   or copy the file to ~/.local/lib/wireshark/plugins/
 --
 -- Fields: eboot.kind (query, answer, request, reply), eboot.version, eboot.priority,
@@ -65,23 +68,58 @@ local ex_trailing = ProtoExpert.new("eboot.trailing", "Bytes after the term",
     expert.group.PROTOCOL, expert.severity.WARN)
 eboot.experts = { ex_malformed, ex_unknown, ex_trailing }
 
+eboot.prefs.ports = Pref.range("Boot server TCP ports", "",
+    "TCP ports taken as boot servers' on any address, besides those EBOOTR answers announce " ..
+    "(for captures that start after discovery)", 65535)
+
 -- Boot servers learned from EBOOTR answers: "address:port" -> true.
 local servers = {}
+-- Ports of the eboot.ports preference: port -> true.
+local any_address = {}
 local tcp_table = DissectorTable.get("tcp.port")
 local registered_ports = {}
 
-local function learn_server(address, port)
-    servers[address .. ":" .. port] = true
+local function register(port)
     if not registered_ports[port] then
         registered_ports[port] = true
         tcp_table:add(port, eboot_tcp)
     end
 end
 
+local function learn_server(address, port)
+    servers[address .. ":" .. port] = true
+    register(port)
+end
+
+-- "45000,46000-46010" as a set of ports.
+local function ports_of(range)
+    local set = {}
+    for item in tostring(range or ""):gmatch("[^,%s]+") do
+        local first, last = item:match("^(%d+)%-(%d+)$")
+        first, last = tonumber(first or item), tonumber(last or item)
+        if first and last then
+            for port = first, math.min(last, 65535) do set[port] = true end
+        end
+    end
+    return set
+end
+
+local function apply_ports()
+    any_address = ports_of(eboot.prefs.ports)
+    for port in pairs(any_address) do register(port) end
+end
+
+eboot.prefs_changed = apply_ports
+
+local function is_server(address, port)
+    return any_address[port] or servers[tostring(address) .. ":" .. port]
+end
+
 function eboot.init()
     -- A new file: forget the servers of the last one (the port registrations stay; the
     -- address check keeps them from claiming other traffic).
     servers = {}
+    apply_ports()
 end
 
 ---------------------------------------------------------------------------------------------
@@ -666,9 +704,9 @@ end
 
 local function dissect_session(tvb, pinfo, tree)
     local request
-    if servers[tostring(pinfo.dst) .. ":" .. pinfo.dst_port] then
+    if is_server(pinfo.dst, pinfo.dst_port) then
         request = true
-    elseif servers[tostring(pinfo.src) .. ":" .. pinfo.src_port] then
+    elseif is_server(pinfo.src, pinfo.src_port) then
         request = false
     else
         -- The port was announced by some other server: not this connection.
