@@ -66,7 +66,7 @@ fn the_committed_captures_pass_by_default() {
         }
     }
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with(&format!("{} verdicts against erlboot", cases.len())));
+    assert!(stdout.starts_with(&format!("{} verdicts against in-process", cases.len())));
 }
 
 #[test]
