@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use erlboot_conformance::case::{tally, Kind, Outcome, Verdict};
+use erlboot_conformance::case::{Kind, Outcome, Verdict};
 use erlboot_conformance::live::{self, Target};
 use erlboot_conformance::materialise::{materialise, MaterialiseError, MaterialiseOptions};
+use erlboot_conformance::report::junit::JunitError;
+use erlboot_conformance::report::{html, json, junit, table};
 use erlboot_conformance::spawn::{enter_private_namespaces, ServerKind, SpawnError, Spawned};
 use erlboot_conformance::suite::{self, Recording, Selection};
 use erlboot_conformance::transcript::TranscriptOptions;
@@ -57,6 +59,17 @@ pub struct ConformanceArgs {
     /// Print every case, not just those that did not pass.
     #[arg(long, short)]
     verbose: bool,
+    /// Also write the verdicts as JSON (`summary`, and `cases`: id, capture, kind, target,
+    /// outcome, summary, detail, ...).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also write the verdicts as JUnit XML (a testsuite per capture).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Also write a self-contained HTML page: cases down, targets across, each cell opening
+    /// the request and both replies.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -101,6 +114,10 @@ pub enum ConformanceError {
     Materialise(#[from] MaterialiseError),
     #[error("writing the report: {0}")]
     Write(#[from] io::Error),
+    #[error("{path}: {source}")]
+    Report { path: String, source: io::Error },
+    #[error(transparent)]
+    Junit(#[from] JunitError),
     #[error("{failed} of {total} cases failed")]
     Failed { failed: usize, total: usize },
 }
@@ -158,7 +175,14 @@ pub fn run(args: ConformanceArgs) -> Result<(), ConformanceError> {
     let printed = if args.list {
         list(&mut io::stdout().lock(), &verdicts)
     } else {
-        print_table(&mut io::stdout().lock(), &verdicts, args.verbose)
+        let listing = if args.verbose {
+            table::Listing::Every
+        } else {
+            table::Listing::Problems
+        };
+        io::stdout()
+            .lock()
+            .write_all(table::render(&verdicts, listing).as_bytes())
     };
     match printed {
         // A reader that stops early (`| head`) has all it wanted.
@@ -167,6 +191,19 @@ pub fn run(args: ConformanceArgs) -> Result<(), ConformanceError> {
     }
     if args.list {
         return Ok(());
+    }
+    let reports = [
+        (&args.json, Some(json::render(&verdicts))),
+        (&args.junit, Some(junit::render(&verdicts)?)),
+        (&args.html, None),
+    ];
+    for (path, text) in reports {
+        let Some(path) = path else { continue };
+        let text = text.unwrap_or_else(|| html::render(&verdicts, "erlboot conformance"));
+        std::fs::write(path, text).map_err(|source| ConformanceError::Report {
+            path: path.display().to_string(),
+            source,
+        })?;
     }
     let failed = verdicts
         .iter()
@@ -186,27 +223,6 @@ fn list(out: &mut impl Write, verdicts: &[Verdict]) -> io::Result<()> {
         writeln!(out, "{}  {}", verdict.id, verdict.summary)?;
     }
     Ok(())
-}
-
-fn print_table(out: &mut impl Write, verdicts: &[Verdict], verbose: bool) -> io::Result<()> {
-    for verdict in verdicts {
-        if verbose || !matches!(verdict.outcome, Outcome::Pass) {
-            writeln!(
-                out,
-                "{:<11} {} [{}]  {}  {}",
-                verdict.outcome, verdict.id, verdict.target, verdict.summary, verdict.detail
-            )?;
-            if let (Outcome::Fail, Some(exchange)) = (verdict.outcome, &verdict.exchange) {
-                writeln!(out, "    expected {}", exchange.expected_text())?;
-                writeln!(out, "    actual   {}", exchange.actual_text())?;
-            }
-        }
-    }
-    let counts: Vec<String> = tally(verdicts)
-        .iter()
-        .map(|(outcome, n)| format!("{n} {outcome}"))
-        .collect();
-    writeln!(out, "{} cases: {}", verdicts.len(), counts.join(", "))
 }
 
 /// The server cases of every recording replayed against each live target.

@@ -3,7 +3,6 @@
 //! (as root) the whole suite replayed live against OTP's own server and erlboot serve, each
 //! started in private namespaces on every capture's tree.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
@@ -30,39 +29,44 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The outcome counts on the summary line, `N cases: A pass, B non-strict, ...`.
-fn summary(stdout: &str) -> BTreeMap<String, usize> {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.contains(" cases: "))
-        .expect("a summary line");
-    let (total, counts) = line.split_once(" cases: ").unwrap();
-    let mut out = BTreeMap::new();
-    out.insert("total".to_owned(), total.parse().unwrap());
-    for count in counts.split(", ") {
-        let (n, outcome) = count.split_once(' ').unwrap();
-        out.insert(outcome.to_owned(), n.parse().unwrap());
-    }
-    out
+/// The run's JSON report, written to a scratch file.
+fn json_report(args: &[&str]) -> (Output, serde_json::Value) {
+    let path = std::env::temp_dir().join(format!(
+        "erlboot-conformance-{}-{}.json",
+        std::process::id(),
+        args.join("_").replace(['/', ' ', '.'], "-")
+    ));
+    let mut all = vec!["--json", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = conformance(&all);
+    let report = std::fs::read_to_string(&path)
+        .map(|t| serde_json::from_str(&t).expect("JSON"))
+        .unwrap_or(serde_json::Value::Null);
+    let _ = std::fs::remove_file(&path);
+    (out, report)
 }
 
 #[test]
 fn the_committed_captures_pass_by_default() {
-    let out = conformance(&[]);
+    let (out, report) = json_report(&[]);
     assert!(
         out.status.success(),
         "{}{}",
         text(&out.stdout),
         text(&out.stderr)
     );
-    let counts = summary(&text(&out.stdout));
-    assert_eq!(counts["fail"], 0);
-    assert!(counts["pass"] > 2000, "{counts:?}");
-    assert_eq!(
-        counts["total"],
-        counts.values().sum::<usize>() - counts["total"]
-    );
+    let summary = &report["summary"];
+    assert_eq!(summary["fail"], 0);
+    assert!(summary["pass"].as_u64().unwrap() > 2000, "{summary}");
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(summary["total"].as_u64().unwrap() as usize, cases.len());
+    for case in cases {
+        for field in ["id", "capture", "kind", "outcome", "target"] {
+            assert!(case[field].is_string(), "{field} in {case}");
+        }
+    }
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with(&format!("{} verdicts against in-process", cases.len())));
 }
 
 #[test]
@@ -114,9 +118,12 @@ fn a_target_that_answers_otherwise_fails_and_the_exit_status_says_so() {
     let out = conformance(&["--target", &target, "captures/otp25-requests.pcap"]);
     assert!(!out.status.success());
     let stdout = text(&out.stdout);
-    assert!(stdout.contains(&format!("[{target}]")), "{stdout}");
-    assert!(stdout.contains("expected {get,{ok,<<"), "{stdout}");
-    assert!(stdout.contains("actual   {error,nope}"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("FAIL otp25-requests/server/0001 [{target}]")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("expected: {get,{ok,<<"), "{stdout}");
+    assert!(stdout.contains("actual:   {error,nope}"), "{stdout}");
     assert!(text(&out.stderr).contains("cases failed"));
 }
 
@@ -156,26 +163,29 @@ fn materialise_writes_the_tree_a_capture_carries() {
 fn live_against_otp_and_erlboot_serve_nothing_fails() {
     require("ip", "the private network namespace needs its loopback up");
     require("erl", "OTP's boot server is one of the targets");
-    let out = conformance(&["--spawn", "otp", "--spawn", "erlboot", "-v"]);
-    let stdout = text(&out.stdout);
+    let (out, report) = json_report(&["--spawn", "otp", "--spawn", "erlboot"]);
     assert!(
         out.status.success(),
         "{}\n{}",
-        stdout
-            .lines()
-            .filter(|l| !l.starts_with("pass"))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        text(&out.stdout),
         text(&out.stderr)
     );
-    for target in ["[otp]", "[erlboot serve]"] {
-        let passed = stdout
-            .lines()
-            .filter(|l| l.starts_with("pass") && l.contains(target))
-            .count();
-        let requests = captures_requests();
-        // Every request is a case; most are byte for byte the same, the rest are file
-        // infos and listings that belong to the machine (Info).
+    let requests = captures_requests();
+    for target in ["otp", "erlboot serve"] {
+        let cases: Vec<&serde_json::Value> = report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["target"] == target)
+            .collect();
+        assert_eq!(
+            cases.len(),
+            requests,
+            "{target}: a case per captured request"
+        );
+        let passed = cases.iter().filter(|c| c["outcome"] == "pass").count();
+        // Most are byte for byte the same; the rest are file infos and listings that belong
+        // to the machine (Info).
         assert!(
             passed * 10 > requests * 8,
             "{target}: {passed} of {requests} passed"

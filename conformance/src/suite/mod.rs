@@ -22,7 +22,7 @@ use crate::transcript::{Transcript, TranscriptOptions};
 use crate::CaptureError;
 
 /// The target name of erlboot's sans-IO server, client and responder run in this process.
-pub const IN_PROCESS: &str = "erlboot";
+pub const IN_PROCESS: &str = "in-process";
 
 /// A capture read back for the suite.
 #[derive(Clone, Debug)]
