@@ -4,7 +4,9 @@
 mod bench;
 mod boot;
 mod client;
+mod conformance;
 mod decode;
+mod dissector;
 mod fetch;
 mod release;
 mod serve;
@@ -28,6 +30,8 @@ enum Command {
     Fetch(fetch::FetchArgs),
     Boot(boot::BootArgs),
     Decode(decode::DecodeArgs),
+    Conformance(conformance::ConformanceArgs),
+    Dissector(dissector::DissectorArgs),
     Bench(bench::BenchArgs),
     Sim(sim::SimArgs),
 }
@@ -38,6 +42,8 @@ fn main() -> ExitCode {
         Command::Fetch(args) => fetch::run(args).map_err(|e| e.to_string()),
         Command::Boot(args) => boot::run(args).map_err(|e| e.to_string()),
         Command::Decode(args) => decode::run(args).map_err(|e| e.to_string()),
+        Command::Conformance(args) => conformance::run(args).map_err(|e| e.to_string()),
+        Command::Dissector(args) => dissector::run(args).map_err(|e| e.to_string()),
         Command::Bench(args) => bench::run(args).map_err(|e| e.to_string()),
         Command::Sim(args) => sim::run(args).map_err(|e| e.to_string()),
     };

@@ -17,20 +17,38 @@
 //! - [`transcript`]: the typed messages of each session;
 //! - [`render`]: transcripts as Erlang-term text lines or JSON lines;
 //! - [`decode`]: the `decode` command (`erlboot decode FILE.pcap`);
+//! - [`dissector`]: a Wireshark/tshark dissector for the protocol, in Lua;
+//! - [`pairing`]: each session's requests paired with their replies, across gaps;
+//! - [`rebuild`]: the file tree a capture carries, as a file source;
+//! - [`case`]: conformance cases, their ids, outcomes and verdicts;
+//! - [`suite`]: the conformance suite: every capture's cases judged in process;
+//! - [`live`]: captured sessions replayed over TCP against a running server;
+//! - [`materialise`]: a capture's file tree written out to a directory;
+//! - [`spawn`]: OTP's server or erlboot serve started on a capture's tree, in namespaces;
+//! - [`report`]: verdicts as a table, JSON, JUnit XML or an HTML page;
 //! - `fuzz_checks` (feature `fuzzing`): the properties the `capture` fuzz target checks.
 
 pub mod boot;
 pub mod capture;
+pub mod case;
 pub mod decode;
+pub mod dissector;
 mod error;
 pub mod file;
 pub mod framing;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
 pub mod link;
+pub mod live;
+pub mod materialise;
 pub mod packet;
+pub mod pairing;
 pub mod reassembly;
+pub mod rebuild;
 pub mod render;
+pub mod report;
+pub mod spawn;
+pub mod suite;
 pub mod transcript;
 
 pub use error::CaptureError;

@@ -14,7 +14,7 @@ use crate::proto::{FileInfo, Reason};
 
 /// Whether a file-info lookup follows a final symbolic link (`read_file_info`) or describes the
 /// link itself (`read_link_info`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Follow {
     /// `read_file_info`: describe what the link points to.
     Links,
@@ -27,7 +27,7 @@ pub enum Follow {
 pub type Version = u64;
 
 /// What a session needs to know from its source to answer one request.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Question {
     /// [`FileSource::get`].
     Get(String),
@@ -265,6 +265,26 @@ impl FileError {
         }
     }
 
+    /// The error OTP names with `atom`, if it is one a source can give.
+    pub fn from_atom(atom: &str) -> Option<FileError> {
+        const ALL: [FileError; 13] = [
+            FileError::NoEntry,
+            FileError::NotDirectory,
+            FileError::IsDirectory,
+            FileError::Access,
+            FileError::Loop,
+            FileError::NameTooLong,
+            FileError::Invalid,
+            FileError::BadName,
+            FileError::NotSupported,
+            FileError::NoMemory,
+            FileError::Io,
+            FileError::BadEndRecord,
+            FileError::BadCentralDirectory,
+        ];
+        ALL.into_iter().find(|e| e.atom() == atom)
+    }
+
     /// The reason in an `{error, Reason}` reply.
     pub fn reason(self) -> Reason {
         Reason::atom(self.atom())
@@ -295,5 +315,33 @@ impl From<std::io::Error> for FileError {
             None if error.kind() == std::io::ErrorKind::OutOfMemory => FileError::NoMemory,
             None => FileError::Io,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_reads_back_from_its_atom_and_nothing_else_does() {
+        for errno in [
+            libc::ENOENT,
+            libc::ENOTDIR,
+            libc::EISDIR,
+            libc::EACCES,
+            libc::EIO,
+        ] {
+            let error = FileError::from_errno(errno);
+            assert_eq!(FileError::from_atom(error.atom()), Some(error));
+        }
+        for error in [
+            FileError::BadName,
+            FileError::BadCentralDirectory,
+            FileError::Loop,
+        ] {
+            assert_eq!(FileError::from_atom(error.atom()), Some(error));
+        }
+        assert_eq!(FileError::from_atom("unknown_command"), None);
+        assert_eq!(FileError::from_atom(""), None);
     }
 }
