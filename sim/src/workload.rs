@@ -12,10 +12,11 @@ use bytes::Bytes;
 use erlboot::client::{read_reply, ReplyError, Response};
 use erlboot::etf::{Decoder, Limits, Profile};
 use erlboot::proto::frame::encode_term_frame;
-use erlboot::proto::{Reply, Request};
-use erlboot::server::{FileSource, MemorySource, Session, SessionConfig};
+use erlboot::proto::Request;
+use erlboot::server::{FileSource, Session, SessionConfig};
 use erlboot::time::Instant;
 use erlboot_conformance::capture::Capture;
+use erlboot_conformance::rebuild::CapturedFiles;
 use erlboot_conformance::transcript::{Body, Transcript};
 use erlboot_conformance::CaptureError;
 
@@ -86,8 +87,8 @@ impl Workload {
         Workload::of(DEFAULT_CAPTURE, &capture).expect("the committed capture is a boot")
     }
 
-    /// The boot in the capture at `path`: its first boot connection's requests, and the tree
-    /// its replies show.
+    /// The boot in the capture at `path`: its first boot connection's requests, and the file
+    /// tree its server's answers show ([`CapturedFiles`]: exactly what that server answered).
     pub fn from_capture(path: &Path) -> Result<Workload, WorkloadError> {
         let name = path.display().to_string();
         let capture = Capture::read(path).map_err(|source| WorkloadError::Capture {
@@ -117,8 +118,6 @@ impl Workload {
         let mut requests = Vec::new();
         let mut think = Vec::new();
         let mut replied: Option<Duration> = None;
-        let mut files = Vec::new();
-        let mut cwd = "/".to_owned();
         for message in &session.messages {
             match &message.body {
                 Body::Request {
@@ -128,26 +127,11 @@ impl Workload {
                     requests.push(request.clone());
                     think.push(replied.map_or(Duration::ZERO, |r| message.at.saturating_sub(r)));
                 }
-                Body::Reply {
-                    reply: Some(reply), ..
-                } => match (requests.last(), reply) {
-                    (Some(Request::Get(name)), Reply::Get(Ok(contents))) => {
-                        files.push((name.clone(), contents.clone()));
-                    }
-                    (_, Reply::GetCwd(Ok(dir))) => cwd.clone_from(dir),
-                    _ => {}
-                },
+                Body::Reply { .. } => replied = Some(message.at),
                 _ => {}
             }
-            if matches!(message.body, Body::Reply { .. }) {
-                replied = Some(message.at);
-            }
         }
-        let tree = files
-            .into_iter()
-            .fold(MemorySource::new(&cwd), |tree, (name, contents)| {
-                tree.with_file(&name, contents)
-            });
+        let tree = CapturedFiles::of(&transcript);
         let mut workload = Workload::new(name, requests, Arc::new(tree))?;
         workload.think = think;
         Ok(workload)

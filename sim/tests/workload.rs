@@ -1,0 +1,33 @@
+//! The default workload: the recorded OTP 25 boot, served from the tree its capture carries,
+//! so that the simulated server sends what OTP's server sent.
+
+use std::path::Path;
+
+use erlboot_conformance::transcript::{Body, Transcript};
+use erlboot_sim::Workload;
+
+#[test]
+fn the_simulated_server_answers_the_recorded_boot_with_the_recorded_bytes() {
+    let workload = Workload::otp25();
+    assert_eq!(workload.requests.len(), 386);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../captures/otp25-boot.pcap");
+    let transcript = Transcript::read(&path, &Default::default()).expect("the capture reads");
+    let recorded: Vec<&[u8]> = transcript.sessions[0]
+        .messages
+        .iter()
+        .filter_map(|m| match &m.body {
+            Body::Reply { payload, .. } => Some(&payload[..]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recorded.len(), 386);
+    let differing: Vec<usize> = (0..386)
+        .filter(|&i| workload.reply_frames[i][4..] != *recorded[i])
+        .collect();
+    assert_eq!(differing, Vec::<usize>::new(), "replies that differ");
+    // The manifest's bytes_to_client: every frame with its length prefix.
+    assert_eq!(workload.reply_bytes(), 4_050_659);
+    // The recorded node's own work between requests is kept (about 0.2 s of its boot).
+    let think = workload.think_time().as_secs_f64();
+    assert!((0.1..1.0).contains(&think), "{think} s");
+}
