@@ -432,16 +432,16 @@ impl Scenario {
     }
 
     /// The same world with about `total` nodes: each group keeps its share, on no more hosts
-    /// than it had.
+    /// than it had (fewer when it has fewer nodes than hosts).
     pub fn scaled_to(&self, total: usize) -> Scenario {
         let mut scaled = self.clone();
         let now = self.clients().max(1);
         for group in &mut scaled.clients {
             let had = group.hosts as usize * group.clients_per_host as usize;
             let wanted = (had * total).div_ceil(now).max(1);
-            let hosts = (group.hosts as usize).min(wanted).max(1);
-            group.hosts = hosts as u32;
-            group.clients_per_host = wanted.div_ceil(hosts) as u32;
+            let per_host = wanted.div_ceil(group.hosts as usize).max(1);
+            group.clients_per_host = per_host as u32;
+            group.hosts = wanted.div_ceil(per_host) as u32;
         }
         scaled
     }
