@@ -1223,12 +1223,13 @@ async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Result {
     let port = *lock(&state.port);
     let listener =
         turmoil::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await?;
+    // One time base for the capacity's queues, as the real server's has.
+    let epoch = tokio::time::Instant::now();
     loop {
         let (mut stream, _) = listener.accept().await?;
         let shared = Arc::clone(&shared);
         let capacity = Arc::clone(&capacity);
         tokio::spawn(async move {
-            let epoch = tokio::time::Instant::now() - Duration::from_nanos(0);
             let mut head = [0u8; 4];
             let mut payload = Vec::new();
             for frame in &shared.workload.reply_frames {
@@ -1252,7 +1253,8 @@ async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Result {
     }
 }
 
-/// The baseline node: connects to its first server without discovery and sends the
+/// The baseline node: connects without discovery to the last server it would query (the one
+/// OTP's loader picks when all answer at once: it tries the newest answer first) and sends the
 /// pre-built request frames one at a time, reading each reply frame whole.
 async fn fetch_frames(shared: Arc<Shared>, id: usize) {
     let (start, group) = {
@@ -1264,7 +1266,7 @@ async fn fetch_frames(shared: Arc<Shared>, id: usize) {
     let server = shared
         .servers
         .iter()
-        .find(|s| spec.servers.is_empty() || spec.servers.contains(&s.name))
+        .rfind(|s| spec.servers.is_empty() || spec.servers.contains(&s.name))
         .expect("a group queries some server");
     let addr = SocketAddrV4::new(server.ip, *lock(&server.port));
     let t = now();
