@@ -313,8 +313,11 @@ pub struct Network {
     pub tcp_loss: f64,
 }
 
+/// turmoil draws latency as `low + whole ms of (high - low) × Exp(5)`: with this range two thirds
+/// of the messages take the low end and the rest one or more milliseconds more, so that
+/// answers racing each other arrive in either order.
 fn default_latency() -> [f64; 2] {
-    [0.5, 2.0]
+    [0.5, 5.5]
 }
 
 fn default_bandwidth() -> f64 {

@@ -151,6 +151,8 @@ struct ServerState {
     port: Mutex<u16>,
     allow: Mutex<AllowList>,
     control: Mutex<Option<Control>>,
+    /// Tells the running server to stop.
+    stop: Mutex<Option<Arc<tokio::sync::Notify>>>,
     capacity: Mutex<Option<Arc<Mutex<Capacity>>>>,
     files: FaultyFiles,
     versions: Versions,
@@ -281,6 +283,7 @@ pub fn run(
                 port: Mutex::new(spec.port),
                 allow: Mutex::new(resolve_allow(&spec.allow)),
                 control: Mutex::new(None),
+                stop: Mutex::new(None),
                 capacity: Mutex::new(None),
                 files,
                 versions: if spec.erts.is_empty() {
@@ -419,6 +422,7 @@ pub fn run(
     // When each cut link was cut, and the releases of held segments still to come.
     let mut cut_since: std::collections::BTreeMap<(IpAddr, IpAddr), Duration> = Default::default();
     let mut releases: Vec<(Duration, IpAddr, IpAddr)> = Vec::new();
+    let mut bounces: Vec<String> = Vec::new();
     let mut next = 0;
     let mut steps = 0u64;
     loop {
@@ -430,7 +434,9 @@ pub fn run(
                     cut_since.entry(pair).or_insert(at);
                 }
             }
-            for (x, y) in apply(&mut sim, &shared, fault) {
+            let effects = apply(&mut sim, &shared, fault);
+            bounces.extend(effects.bounce);
+            for (x, y) in effects.released {
                 let since = cut_since.remove(&(x, y)).unwrap_or(at);
                 let wait = retransmission_after(at - since, shared.rtt);
                 releases.push((at + wait, x, y));
@@ -468,6 +474,10 @@ pub fn run(
                 at,
                 message: error.to_string(),
             });
+        }
+        // The stopped servers' software has returned in that step; start it again.
+        for name in bounces.drain(..) {
+            sim.bounce(name.as_str());
         }
         steps += 1;
         if steps % CHECK_EVERY == 0 {
@@ -782,9 +792,27 @@ fn healed_at(schedule: &[(Duration, Fault)]) -> Option<Duration> {
     harms.is_empty().then_some(last)
 }
 
-/// Applies `fault`; returns the links a repair put right, whose held TCP segments flow again
-/// at the next retransmission.
-fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, fault: &Fault) -> Vec<(IpAddr, IpAddr)> {
+/// What applying a fault leaves to the run loop.
+#[derive(Default)]
+struct Effects {
+    /// Links a repair put right, whose held TCP segments flow again at the next retransmission.
+    released: Vec<(IpAddr, IpAddr)>,
+    /// A server to start again once its software has stopped (after the next step).
+    bounce: Option<String>,
+}
+
+/// Stops a server's software, as the death of its process does: the kernel closes its sockets.
+/// Its driver is told to shut down rather than turmoil's runtime dropped, so that the
+/// connections close in the driver's order, which the seed fixes, not in the order of tokio's
+/// process-wide task ids.
+fn stop(server: &ServerState) {
+    if let Some(stop) = lock(&server.stop).take() {
+        stop.notify_one();
+    }
+}
+
+/// Applies `fault`, and says what the run loop must do next.
+fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, fault: &Fault) -> Effects {
     let scenario = &shared.scenario;
     let pairs = |a: &[String], b: &[String]| {
         let a = resolve_all(scenario, shared, a);
@@ -830,7 +858,10 @@ fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, fault: &Fault) -> Vec<(IpA
                     released.push((x, y));
                 }
             }
-            return released;
+            return Effects {
+                released,
+                bounce: None,
+            };
         }
         Fault::Hold { a, b } => {
             for (x, y) in pairs(a, b) {
@@ -861,7 +892,7 @@ fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, fault: &Fault) -> Vec<(IpA
         Fault::Crash { server: name } => {
             let s = server(name);
             *lock(&s.control) = None;
-            sim.crash(name.as_str());
+            stop(s);
         }
         Fault::Restart { server: name, port } => {
             let s = server(name);
@@ -875,7 +906,11 @@ fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, fault: &Fault) -> Vec<(IpA
                     s.files.set_fault(path, FileFault::Stale(stale));
                 }
             }
-            sim.bounce(name.as_str());
+            stop(s);
+            return Effects {
+                bounce: Some(name.clone()),
+                ..Effects::default()
+            };
         }
         Fault::SlowFile {
             server: name,
@@ -909,7 +944,7 @@ fn apply(sim: &mut turmoil::Sim<'_>, shared: &Shared, fault: &Fault) -> Vec<(IpA
             }
         }
     }
-    Vec::new()
+    Effects::default()
 }
 
 /// How long after a link is back a real TCP sends again: its retransmission timer, started at
@@ -1011,7 +1046,9 @@ async fn serve(shared: Arc<Shared>, i: usize) -> turmoil::Result {
     let runtime = TurmoilRuntime::new().with_udp_loss(Arc::clone(&shared.udp_loss), state.ip);
     let server = Server::bind(runtime, config, files).await?;
     *lock(&state.control) = Some(server.control());
-    server.run(std::future::pending()).await;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    *lock(&state.stop) = Some(Arc::clone(&stop));
+    server.run(async move { stop.notified().await }).await;
     Ok(())
 }
 

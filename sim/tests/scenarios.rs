@@ -71,8 +71,11 @@ fn a_herd_boots_from_two_servers() {
     let report = simulate(scenario, 60);
     assert_sound(&report);
     assert_eq!(report.booted, 60);
-    // All start within the jitter: the boots overlap.
-    assert!(report.boot_ms.max < report.sim_seconds as u64 * 1000);
+    // All start within the jitter: the boots overlap, the whole herd takes about one boot.
+    assert!(
+        report.sim_seconds * 1000.0 < 2.0 * report.boot_ms.p50 as f64,
+        "{report}"
+    );
 }
 
 #[test]
