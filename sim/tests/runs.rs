@@ -72,8 +72,15 @@ at_s = 2.0
 fault = "repair"
 a = ["rack-1"]
 b = ["boot_a"]
+
+[[faults]]
+at_s = 1.0
+fault = "restart"
+server = "boot_b"
 "#,
     );
+    // Twice in one process: nothing left behind by the first run (tokio's task ids, which
+    // go on counting) may change the second.
     let first = simulate(&scenario, 11);
     let again = simulate(&scenario, 11);
     let other = simulate(&scenario, 12);
