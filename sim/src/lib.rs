@@ -12,6 +12,7 @@
 //!
 //! What is shipping code and what is not is in `sim/README.md`.
 
+mod baseline;
 mod capacity;
 mod fault;
 mod files;

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hasher};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -35,7 +35,6 @@ use erlboot::server::{AllowList, Cidr, ConnectionLimits, SessionConfig, Versions
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::capacity::{Capacity, RTO_MIN};
 use crate::fault::Fault;
@@ -90,43 +89,49 @@ const CHECK_EVERY: u64 = 200;
 
 /// One node, as the world sees it.
 #[derive(Debug)]
-struct Node {
-    host: usize,
-    group: usize,
+pub(crate) struct Node {
+    pub(crate) host: usize,
+    pub(crate) group: usize,
     /// Index within its host.
-    index: usize,
-    start: Duration,
-    started: Option<Duration>,
-    finished: Option<Duration>,
-    last_progress: Duration,
-    done: usize,
-    connects: u64,
+    pub(crate) index: usize,
+    pub(crate) start: Duration,
+    pub(crate) started: Option<Duration>,
+    pub(crate) finished: Option<Duration>,
+    pub(crate) last_progress: Duration,
+    pub(crate) done: usize,
+    pub(crate) connects: u64,
     /// Whether some server it queries serves it.
-    expected: bool,
+    pub(crate) expected: bool,
     /// Whether the node's current connection was to a server that allowed it when it
     /// connected.
-    allowed: bool,
+    pub(crate) allowed: bool,
 }
 
 /// What the nodes and servers report, as they run.
-struct Recorder {
-    nodes: Vec<Node>,
-    booted: usize,
+pub(crate) struct Recorder {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) booted: usize,
     /// Nodes expected to boot that have not finished yet.
-    waiting: usize,
-    discovery_rounds: u64,
-    empty_rounds: u64,
-    reconnects: u64,
-    resends: u64,
-    stalls: u64,
-    longest_stall: Duration,
-    bytes: u64,
-    violations: Vec<Violation>,
-    trace: DefaultHasher,
+    pub(crate) waiting: usize,
+    pub(crate) discovery_rounds: u64,
+    pub(crate) empty_rounds: u64,
+    pub(crate) reconnects: u64,
+    pub(crate) resends: u64,
+    pub(crate) stalls: u64,
+    pub(crate) longest_stall: Duration,
+    pub(crate) bytes: u64,
+    pub(crate) violations: Vec<Violation>,
+    pub(crate) trace: DefaultHasher,
 }
 
 impl Recorder {
-    fn violation(&mut self, at: Duration, invariant: &'static str, who: String, event: String) {
+    pub(crate) fn violation(
+        &mut self,
+        at: Duration,
+        invariant: &'static str,
+        who: String,
+        event: String,
+    ) {
         self.trace.write_u64(0xdead);
         self.trace.write(event.as_bytes());
         self.violations.push(Violation {
@@ -137,7 +142,7 @@ impl Recorder {
         });
     }
 
-    fn trace(&mut self, at: Duration, node: usize, what: u64) {
+    pub(crate) fn trace(&mut self, at: Duration, node: usize, what: u64) {
         self.trace.write_u64(at.as_nanos() as u64);
         self.trace.write_u64(node as u64);
         self.trace.write_u64(what);
@@ -145,50 +150,50 @@ impl Recorder {
 }
 
 /// A server as the world holds it across restarts.
-struct ServerState {
-    name: String,
-    ip: Ipv4Addr,
-    port: Mutex<u16>,
-    allow: Mutex<AllowList>,
-    control: Mutex<Option<Control>>,
+pub(crate) struct ServerState {
+    pub(crate) name: String,
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) port: Mutex<u16>,
+    pub(crate) allow: Mutex<AllowList>,
+    pub(crate) control: Mutex<Option<Control>>,
     /// Tells the running server to stop.
-    stop: Mutex<Option<Arc<tokio::sync::Notify>>>,
-    capacity: Mutex<Option<Arc<Mutex<Capacity>>>>,
-    files: FaultyFiles,
-    versions: Versions,
-    limits: ConnectionLimits,
-    incarnation: Mutex<u64>,
+    pub(crate) stop: Mutex<Option<Arc<tokio::sync::Notify>>>,
+    pub(crate) capacity: Mutex<Option<Arc<Mutex<Capacity>>>>,
+    pub(crate) files: FaultyFiles,
+    pub(crate) versions: Versions,
+    pub(crate) limits: ConnectionLimits,
+    pub(crate) incarnation: Mutex<u64>,
 }
 
 /// Everything the hosts share.
-struct Shared {
-    scenario: Scenario,
-    workload: Arc<Workload>,
-    seed: u64,
-    recorder: Mutex<Recorder>,
-    servers: Vec<ServerState>,
+pub(crate) struct Shared {
+    pub(crate) scenario: Scenario,
+    pub(crate) workload: Arc<Workload>,
+    pub(crate) seed: u64,
+    pub(crate) recorder: Mutex<Recorder>,
+    pub(crate) servers: Vec<ServerState>,
     /// Each farm host's address and name.
-    hosts: Vec<(Ipv4Addr, String)>,
-    udp_loss: Arc<UdpLoss>,
-    tcp_loss: Mutex<f64>,
-    retransmissions: Mutex<u64>,
-    rtt: Duration,
+    pub(crate) hosts: Vec<(Ipv4Addr, String)>,
+    pub(crate) udp_loss: Arc<UdpLoss>,
+    pub(crate) tcp_loss: Mutex<f64>,
+    pub(crate) retransmissions: Mutex<u64>,
+    pub(crate) rtt: Duration,
 }
 
 impl Shared {
-    fn recorder(&self) -> MutexGuard<'_, Recorder> {
+    pub(crate) fn recorder(&self) -> MutexGuard<'_, Recorder> {
         lock(&self.recorder)
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // One thread runs a simulation; a poisoned lock means a panic that ends it anyway.
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn now() -> Duration {
+pub(crate) fn now() -> Duration {
     turmoil::sim_elapsed().unwrap_or_default()
 }
 
@@ -339,7 +344,7 @@ pub fn run(
             let shared = Arc::clone(&shared);
             async move {
                 if baseline {
-                    serve_frames(shared, i).await
+                    crate::baseline::serve_frames(shared, i).await
                 } else {
                     serve(shared, i).await
                 }
@@ -362,7 +367,7 @@ pub fn run(
             for id in on_host {
                 let shared = Arc::clone(&shared);
                 if baseline {
-                    tasks.spawn(fetch_frames(shared, id));
+                    tasks.spawn(crate::baseline::fetch_frames(shared, id));
                 } else {
                     tasks.spawn(boot(shared, id));
                 }
@@ -691,7 +696,7 @@ fn expected_to_boot(shared: &Shared, node: &Node) -> bool {
     })
 }
 
-fn node_name(shared: &Shared, node: &Node) -> String {
+pub(crate) fn node_name(shared: &Shared, node: &Node) -> String {
     format!("{}#{}", shared.hosts[node.host].1, node.index + 1)
 }
 
@@ -1159,7 +1164,7 @@ fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Durat
 
 /// The node works as long as the recorded one did before its next request. Gaps shorter than
 /// a millisecond are added up, and slept once they make one, rather than each costing a timer.
-async fn think(owed: &mut Duration, gap: Duration) {
+pub(crate) async fn think(owed: &mut Duration, gap: Duration) {
     *owed += gap;
     if *owed >= Duration::from_millis(1) {
         tokio::time::sleep(*owed).await;
@@ -1242,109 +1247,4 @@ fn quick_hash(bytes: &[u8]) -> u64 {
         h.write_u8(*chunk);
     }
     h.finish()
-}
-
-/// The baseline server: accepts, and answers the i-th request of a connection with the
-/// workload's i-th pre-built reply frame, queued on the same capacity.
-async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Result {
-    let state = &shared.servers[i];
-    let spec = &shared.scenario.servers[i];
-    let capacity = Arc::new(Mutex::new(Capacity::new(
-        spec.capacity.costs(),
-        spec.bandwidth_mbit
-            .unwrap_or(shared.scenario.network.bandwidth_mbit),
-        0.0,
-        shared.rtt,
-        shared.seed,
-    )));
-    let port = *lock(&state.port);
-    let listener =
-        turmoil::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await?;
-    // One time base for the capacity's queues, as the real server's has.
-    let epoch = tokio::time::Instant::now();
-    loop {
-        let (mut stream, _) = listener.accept().await?;
-        let shared = Arc::clone(&shared);
-        let capacity = Arc::clone(&capacity);
-        tokio::spawn(async move {
-            let mut head = [0u8; 4];
-            let mut payload = Vec::new();
-            for frame in &shared.workload.reply_frames {
-                if stream.read_exact(&mut head).await.is_err() {
-                    return;
-                }
-                payload.resize(u32::from_be_bytes(head) as usize, 0);
-                if stream.read_exact(&mut payload).await.is_err() {
-                    return;
-                }
-                let now = tokio::time::Instant::now();
-                let at = lock(&capacity).deliver(now - epoch, frame.len());
-                if epoch + at > now {
-                    tokio::time::sleep_until(epoch + at).await;
-                }
-                if stream.write_all(frame).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-}
-
-/// The baseline node: connects without discovery to the last server it would query (the one
-/// OTP's loader picks when all answer at once: it tries the newest answer first) and sends the
-/// pre-built request frames one at a time, reading each reply frame whole.
-async fn fetch_frames(shared: Arc<Shared>, id: usize) {
-    let (start, group) = {
-        let r = shared.recorder();
-        (r.nodes[id].start, r.nodes[id].group)
-    };
-    tokio::time::sleep(start.saturating_sub(now())).await;
-    let spec = &shared.scenario.clients[group];
-    let server = shared
-        .servers
-        .iter()
-        .rfind(|s| spec.servers.is_empty() || spec.servers.contains(&s.name))
-        .expect("a group queries some server");
-    let addr = SocketAddrV4::new(server.ip, *lock(&server.port));
-    let t = now();
-    {
-        let mut r = shared.recorder();
-        r.nodes[id].started = Some(t);
-        r.nodes[id].allowed = true;
-        r.trace(t, id, 1);
-    }
-    let Ok(mut stream) = turmoil::net::TcpStream::connect(addr).await else {
-        return;
-    };
-    let mut buf = Vec::new();
-    let mut owed = Duration::ZERO;
-    for (index, request) in shared.workload.request_frames.iter().enumerate() {
-        think(&mut owed, shared.workload.think[index]).await;
-        let want = &shared.workload.reply_frames[index];
-        if stream.write_all(request).await.is_err() {
-            return;
-        }
-        buf.resize(want.len(), 0);
-        if stream.read_exact(&mut buf).await.is_err() {
-            return;
-        }
-        let t = now();
-        let mut r = shared.recorder();
-        r.bytes += buf.len() as u64;
-        if buf[..] != want[..] {
-            let who = node_name(&shared, &r.nodes[id]);
-            r.violation(t, "safety", who, format!("reply {index} differs"));
-        }
-        r.nodes[id].last_progress = t;
-        r.nodes[id].done = index + 1;
-        r.trace(t, id, 100 + index as u64);
-    }
-    let t = now();
-    let mut r = shared.recorder();
-    r.nodes[id].finished = Some(t);
-    r.booted += 1;
-    if r.nodes[id].expected {
-        r.waiting -= 1;
-    }
-    r.trace(t, id, 2);
 }

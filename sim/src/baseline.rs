@@ -1,0 +1,118 @@
+//! The baseline: the same world with pre-built frames in place of the protocol code — a
+//! server that answers a connection's i-th request with the workload's i-th reply frame, and
+//! nodes that send the request frames without discovery. What moving the bytes through
+//! turmoil costs, for `--baseline`'s ratio.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::capacity::Capacity;
+use crate::world::{lock, node_name, now, think, Shared};
+
+/// The baseline server: accepts, and answers the i-th request of a connection with the
+/// workload's i-th pre-built reply frame, queued on the same capacity.
+pub(crate) async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Result {
+    let state = &shared.servers[i];
+    let spec = &shared.scenario.servers[i];
+    let capacity = Arc::new(Mutex::new(Capacity::new(
+        spec.capacity.costs(),
+        spec.bandwidth_mbit
+            .unwrap_or(shared.scenario.network.bandwidth_mbit),
+        0.0,
+        shared.rtt,
+        shared.seed,
+    )));
+    let port = *lock(&state.port);
+    let listener =
+        turmoil::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await?;
+    // One time base for the capacity's queues, as the real server's has.
+    let epoch = tokio::time::Instant::now();
+    loop {
+        let (mut stream, _) = listener.accept().await?;
+        let shared = Arc::clone(&shared);
+        let capacity = Arc::clone(&capacity);
+        tokio::spawn(async move {
+            let mut head = [0u8; 4];
+            let mut payload = Vec::new();
+            for frame in &shared.workload.reply_frames {
+                if stream.read_exact(&mut head).await.is_err() {
+                    return;
+                }
+                payload.resize(u32::from_be_bytes(head) as usize, 0);
+                if stream.read_exact(&mut payload).await.is_err() {
+                    return;
+                }
+                let now = tokio::time::Instant::now();
+                let at = lock(&capacity).deliver(now - epoch, frame.len());
+                if epoch + at > now {
+                    tokio::time::sleep_until(epoch + at).await;
+                }
+                if stream.write_all(frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The baseline node: connects without discovery to the last server it would query (the one
+/// OTP's loader picks when all answer at once: it tries the newest answer first) and sends the
+/// pre-built request frames one at a time, reading each reply frame whole.
+pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize) {
+    let (start, group) = {
+        let r = shared.recorder();
+        (r.nodes[id].start, r.nodes[id].group)
+    };
+    tokio::time::sleep(start.saturating_sub(now())).await;
+    let spec = &shared.scenario.clients[group];
+    let server = shared
+        .servers
+        .iter()
+        .rfind(|s| spec.servers.is_empty() || spec.servers.contains(&s.name))
+        .expect("a group queries some server");
+    let addr = SocketAddrV4::new(server.ip, *lock(&server.port));
+    let t = now();
+    {
+        let mut r = shared.recorder();
+        r.nodes[id].started = Some(t);
+        r.nodes[id].allowed = true;
+        r.trace(t, id, 1);
+    }
+    let Ok(mut stream) = turmoil::net::TcpStream::connect(addr).await else {
+        return;
+    };
+    let mut buf = Vec::new();
+    let mut owed = Duration::ZERO;
+    for (index, request) in shared.workload.request_frames.iter().enumerate() {
+        think(&mut owed, shared.workload.think[index]).await;
+        let want = &shared.workload.reply_frames[index];
+        if stream.write_all(request).await.is_err() {
+            return;
+        }
+        buf.resize(want.len(), 0);
+        if stream.read_exact(&mut buf).await.is_err() {
+            return;
+        }
+        let t = now();
+        let mut r = shared.recorder();
+        r.bytes += buf.len() as u64;
+        if buf[..] != want[..] {
+            let who = node_name(&shared, &r.nodes[id]);
+            r.violation(t, "safety", who, format!("reply {index} differs"));
+        }
+        r.nodes[id].last_progress = t;
+        r.nodes[id].done = index + 1;
+        r.trace(t, id, 100 + index as u64);
+    }
+    let t = now();
+    let mut r = shared.recorder();
+    r.nodes[id].finished = Some(t);
+    r.booted += 1;
+    if r.nodes[id].expected {
+        r.waiting -= 1;
+    }
+    r.trace(t, id, 2);
+}
