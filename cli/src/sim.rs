@@ -152,15 +152,22 @@ pub fn run(args: SimArgs) -> Result<(), SimCliError> {
             },
         )?;
         let ratio = report.wall_seconds / baseline.wall_seconds.max(1e-9);
+        // Per simulated second too: the two worlds need not take equally long.
+        let rate = |r: &Report| r.sim_seconds / r.wall_seconds.max(1e-9);
+        let per_sim = rate(&baseline) / rate(&report).max(1e-9);
         println!(
-            "baseline    {:.2} s wall for {:.1} s simulated with pre-built frames; real/baseline {ratio:.2}",
-            baseline.wall_seconds, baseline.sim_seconds
+            "baseline    {:.2} s wall for {:.1} s simulated with pre-built frames \
+             ({:.1} sim-s per wall-s); real/baseline {ratio:.2} in wall time, {per_sim:.2} per simulated second",
+            baseline.wall_seconds,
+            baseline.sim_seconds,
+            rate(&baseline)
         );
         json["baseline"] = serde_json::json!({
             "wall_seconds": baseline.wall_seconds,
             "sim_seconds": baseline.sim_seconds,
             "booted": baseline.booted,
             "ratio": ratio,
+            "ratio_per_sim_second": per_sim,
         });
     }
     if let Some(path) = &args.json {

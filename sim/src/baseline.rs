@@ -58,9 +58,9 @@ pub(crate) async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Resu
     }
 }
 
-/// The baseline node: connects without discovery to the last server it would query (the one
-/// OTP's loader picks when all answer at once: it tries the newest answer first) and sends the
-/// pre-built request frames one at a time, reading each reply frame whole.
+/// The baseline node: connects without discovery to one of the servers it would query (node
+/// by node in turn, as racing discovery answers spread real nodes) and sends the pre-built
+/// request frames one at a time, reading each reply frame whole.
 pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize) {
     let (start, group) = {
         let r = shared.recorder();
@@ -68,11 +68,12 @@ pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize) {
     };
     tokio::time::sleep(start.saturating_sub(now())).await;
     let spec = &shared.scenario.clients[group];
-    let server = shared
+    let queried: Vec<_> = shared
         .servers
         .iter()
-        .rfind(|s| spec.servers.is_empty() || spec.servers.contains(&s.name))
-        .expect("a group queries some server");
+        .filter(|s| spec.servers.is_empty() || spec.servers.contains(&s.name))
+        .collect();
+    let server = queried[id % queried.len().max(1)];
     let addr = SocketAddrV4::new(server.ip, *lock(&server.port));
     let t = now();
     {
