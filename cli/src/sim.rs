@@ -26,6 +26,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 ///   erlboot sim herd-10000 --clients 2000 --seed 7
 ///   erlboot sim my-rack.toml --capture my-release-boot.pcap --json report.json
 ///   erlboot sim server-restart --check-determinism
+///   erlboot sim default --chaos 8 --seed 1234
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct SimArgs {
@@ -53,6 +54,11 @@ pub struct SimArgs {
     /// `erl -loader inet`) instead of the built-in OTP 25 boot.
     #[arg(long, value_name = "F.pcap")]
     capture: Option<PathBuf>,
+
+    /// Add this many faults drawn from the seed (partitions, crashes, losses, latency), each
+    /// healed a while later.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "5")]
+    chaos: Option<usize>,
 
     /// Also run the same world with pre-built frames in place of the protocol code and
     /// report the wall time ratio.
@@ -119,6 +125,9 @@ pub fn run(args: SimArgs) -> Result<(), SimCliError> {
     }
     let seed = args.seed.unwrap_or(scenario.seed);
     println!("seed        {seed}");
+    if let Some(count) = args.chaos {
+        scenario = erlboot_sim::with_chaos(&scenario, seed, count);
+    }
     let workload = Arc::new(match &args.capture {
         Some(path) => Workload::from_capture(path)?,
         None => Workload::otp25(),

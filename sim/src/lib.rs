@@ -14,6 +14,7 @@
 
 mod baseline;
 mod capacity;
+mod chaos;
 mod fault;
 mod files;
 mod report;
@@ -23,6 +24,7 @@ mod workload;
 mod world;
 
 pub use capacity::{Capacity, Costs, Preset, RTO_MIN};
+pub use chaos::with_chaos;
 pub use fault::Fault;
 pub use files::{FaultyFiles, FileFault};
 pub use report::{Applied, Percentiles, Report, Violation};

@@ -143,3 +143,15 @@ fn the_report_of_a_small_default_run_is_stable() {
         .replace(&report.trace_hash, "[trace hash]");
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn chaos_draws_its_faults_from_the_seed_and_heals_them() {
+    let scenario = small("");
+    let a = erlboot_sim::with_chaos(&scenario, 7, 4);
+    assert_eq!(a, erlboot_sim::with_chaos(&scenario, 7, 4));
+    assert_ne!(a.faults, erlboot_sim::with_chaos(&scenario, 8, 4).faults);
+    assert_eq!(a.faults.len(), 8);
+    let report = simulate(&a, 7);
+    assert_eq!(report.faults.len(), 8, "{report}");
+    assert_eq!(report.failures(), 0, "{report}");
+}
