@@ -138,6 +138,9 @@ struct Output {
 
 /// A session replayed through the loader.
 struct Replay {
+    /// Why the captured client is not an OTP loader, if it is not: nothing it did can be
+    /// held against the loader then.
+    foreign: Option<String>,
     captured: Vec<Output>,
     loader: Vec<Output>,
     /// Per captured request: the reply captured for it and how the loader read it.
@@ -171,6 +174,7 @@ impl Replay {
             // No discovery captured: the loader cannot be started where the client was.
             return None;
         }
+        let foreign = foreign_client(session);
         let mut config = LoaderConfig::new(hosts, version.unwrap_or_default());
         config.profile = profile.unwrap_or(Profile::Otp25);
         let start = first.at;
@@ -262,6 +266,7 @@ impl Replay {
         }
         // What the loader's timers do after the capture's last message is not in the capture.
         Some(Replay {
+            foreign,
             captured,
             loader: driver.out,
             readings,
@@ -269,6 +274,14 @@ impl Replay {
     }
 
     fn client_cases(&self) -> Vec<(Option<Exchange>, Outcome, String, String)> {
+        if let Some(why) = &self.foreign {
+            return self
+                .captured
+                .iter()
+                .filter(|o| matches!(o.sent, Sent::Request(_)))
+                .map(|o| (None, Outcome::Info, o.sent.name(), why.clone()))
+                .collect();
+        }
         let captured: Vec<&Vec<u8>> = self
             .captured
             .iter()
@@ -332,6 +345,15 @@ impl Replay {
     }
 
     fn timing_cases(&self) -> Vec<(Option<Exchange>, Outcome, String, String)> {
+        if let Some(why) = &self.foreign {
+            return self
+                .captured
+                .iter()
+                .filter(|o| o.sent.is_timed())
+                .skip(1)
+                .map(|o| (None, Outcome::Info, o.sent.name(), why.clone()))
+                .collect();
+        }
         let timed = |outputs: &[Output]| -> Vec<Output> {
             outputs
                 .iter()
@@ -378,6 +400,48 @@ impl Replay {
             })
             .collect()
     }
+}
+
+/// Why a session's client is not `erl_prim_loader`, if it sent what that never sends: a
+/// frame that is not a request it makes, or a request before the reply to the previous one.
+fn foreign_client(session: &Session) -> Option<String> {
+    let mut waiting = false;
+    for message in &session.messages {
+        match &message.body {
+            Body::Request {
+                payload, request, ..
+            } => {
+                let sendable = matches!(
+                    request,
+                    Some(
+                        Request::Get(_)
+                            | Request::ListDir(_)
+                            | Request::ReadFileInfo(_)
+                            | Request::ReadLinkInfo(_)
+                            | Request::GetCwd
+                            | Request::GetCwdDrive(_)
+                    )
+                );
+                let what = if !sendable {
+                    Some(format!("it sent {}", payload_text(payload)))
+                } else if waiting {
+                    Some("it sent a request before the reply to the previous one".to_owned())
+                } else {
+                    None
+                };
+                if let Some(what) = what {
+                    return Some(format!(
+                        "the captured client is not erl_prim_loader ({what}, which \
+                         erl_prim_loader never does)"
+                    ));
+                }
+                waiting = true;
+            }
+            Body::Reply { .. } => waiting = false,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The loader, fed at captured times, its sends recorded.

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use erlboot::proto::discovery::{DiscoveryError, Query};
+use erlboot::proto::discovery::{Answer, DiscoveryError, Query};
 use erlboot::server::{AllowList, Cidr, Responder, Versions};
 
 use crate::case::{payload_text, CaseId, Exchange, Kind, Outcome, Verdict};
@@ -17,7 +17,8 @@ use crate::transcript::Body;
 
 use super::{Recording, IN_PROCESS};
 
-/// What the capture shows of one boot server's discovery.
+/// What the capture shows of one boot server's discovery: the versions it answers and the
+/// last port it announced.
 #[derive(Clone, Debug, Default)]
 struct Announced {
     port: u16,
@@ -87,7 +88,12 @@ pub fn judge(recording: &Recording) -> Vec<Verdict> {
                 ));
             }
             for (server, expected) in answers {
-                let announced = servers.get(server.ip()).cloned().unwrap_or_default();
+                // The port this answer announced: a server restarted on the same address
+                // announces another.
+                let mut announced = servers.get(server.ip()).cloned().unwrap_or_default();
+                if let Ok(answer) = Answer::parse(expected) {
+                    announced.port = answer.port;
+                }
                 let actual = respond(&announced, *from, payload);
                 let exchange = Exchange {
                     sent: payload.clone(),
