@@ -257,6 +257,12 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_in_the_requests_leaves_the_waiting_request_its_reply() {
+        let s = session(vec![request(1, "a"), gap(2, Direction::ToServer), reply(3, "A")]);
+        expect(&pairs(&s), &[("a", "A")]);
+    }
+
+    #[test]
     fn a_reply_to_a_request_lost_in_a_gap_stands_alone() {
         let s = session(vec![
             request(1, "a"),
