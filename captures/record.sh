@@ -446,6 +446,8 @@ record() {
     [[ $rc -eq 0 ]] || die "tcpdump exited with status $rc: $(cat "$TMP/tcpdump.err")"
     grep -E 'packets (captured|dropped by kernel)' "$TMP/tcpdump.err" | sed "s/^/[record] $NAME: tcpdump: /" >&2
     grep -q '^0 packets dropped by kernel' "$TMP/tcpdump.err" || die "tcpdump dropped packets"
+    # epmd, started by a distributed node, outlives it; it is ours too.
+    for p in $(ip netns pids "$NS"); do kill -KILL "$p" 2>/dev/null || true; done
     ip netns delete "$NS"
     NS=
     local f
