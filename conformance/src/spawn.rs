@@ -6,7 +6,8 @@
 //! nothing it binds or mounts is seen outside. [`Spawned::start`] then writes the capture's
 //! tree to a tmpfs, lays it over the machine's root with overlayfs (the tree's files over the
 //! machine's, the names the capture's server called absent hidden by whiteouts), and starts
-//! the server chrooted there, in the captured working directory, with `TZ=UTC`. OTP's server
+//! the server chrooted there, in the captured working directory, with `TZ=UTC`, as `nobody`
+//! when the capture's server was not root (its file infos and errors tell). OTP's server
 //! runs from the machine's installation bound at `/run/erlboot/otp`, since the tree may hold
 //! another release's files at `/usr/lib/erlang`. Linux only; needs root.
 
@@ -20,11 +21,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use erlboot::proto::discovery::PORT;
-use erlboot::server::FileSource;
+use erlboot::proto::{Access, FileType};
+use erlboot::server::{FileError, FileSource, Found};
 use thiserror::Error;
 
 use crate::live::{self, Target};
 use crate::materialise::{materialise, MaterialiseError, MaterialiseOptions};
+use crate::rebuild::CapturedFiles;
 use crate::suite::Recording;
 
 /// Where an OTP installation is under a root, and where the spawned OTP server sees it.
@@ -240,6 +243,7 @@ impl Spawned {
                 (command, captured_version(recording))
             }
         };
+        let unprivileged = ran_unprivileged(&recording.files);
         let root = CString::new(merged.as_os_str().as_bytes()).expect("a path without NUL");
         let dir = CString::new(cwd.as_bytes()).unwrap_or_else(|_| CString::new("/").unwrap());
         command
@@ -257,6 +261,13 @@ impl Spawned {
                     return Err(io::Error::last_os_error());
                 }
                 if libc::chdir(dir.as_ptr()) != 0 && libc::chdir(c"/".as_ptr()) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if unprivileged
+                    && (libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setgid(NOBODY) != 0
+                        || libc::setuid(NOBODY) != 0)
+                {
                     return Err(io::Error::last_os_error());
                 }
                 Ok(())
@@ -350,6 +361,24 @@ fn mount(
         });
     }
     Ok(())
+}
+
+/// The user and group `nobody`.
+const NOBODY: libc::uid_t = 65534;
+
+/// Whether the capture's server ran as a user other than root: it was refused a file
+/// (`eacces`), or it had only read access to something root owns and may write.
+pub fn ran_unprivileged(files: &CapturedFiles) -> bool {
+    files.answers().any(|(_, answer)| match answer {
+        Err(FileError::Access) => true,
+        Ok(Found::Info(info)) => {
+            info.uid == 0
+                && info.mode & 0o200 != 0
+                && info.access == Access::Read
+                && matches!(info.file_type, FileType::Regular | FileType::Directory)
+        }
+        _ => false,
+    })
 }
 
 /// The `erts-*` directory name of the OTP installation under `root`, if there is one.
