@@ -269,6 +269,7 @@ fn live_verdicts(
         let target = Target {
             name: tcp.to_string(),
             tcp,
+            udp: Some(SocketAddr::new(tcp.ip(), erlboot::proto::discovery::PORT)),
         };
         for recording in recordings {
             let mut verdicts = live::judge(recording, &target);

@@ -275,7 +275,11 @@ fn the_rebuilt_tree_alone_answers_every_captured_request_with_the_captured_bytes
             .filter(|m| matches!(m.body, Body::Reply { .. }))
             .count();
         // Only the malformed requests' documented differences answer otherwise.
-        let differences = if recording.name == "otp25-malformed" { 5 } else { 0 };
+        let differences = if recording.name == "otp25-malformed" {
+            5
+        } else {
+            0
+        };
         assert_eq!(answered + differences, replies, "{}", recording.name);
         if replies > 0 && recording.name != "otp25-malformed" {
             assert!(!files.is_empty(), "{}", recording.name);
