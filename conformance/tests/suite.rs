@@ -292,3 +292,60 @@ fn the_rebuilt_tree_alone_answers_every_captured_request_with_the_captured_bytes
         }
     }
 }
+
+#[test]
+fn the_loaders_timers_are_held_to_a_real_nodes_spacing_sleep_and_collect_window() {
+    let selection = Selection {
+        patterns: vec!["otp25-no-server/timing".into(), "otp25-boot/timing".into()],
+        kinds: vec![],
+    };
+    let verdicts = suite::judge(&recordings(), &selection);
+    let shown: Vec<(String, Outcome, String)> = verdicts
+        .iter()
+        .map(|v| (v.id.to_string(), v.outcome, v.summary.clone()))
+        .collect();
+    let query = |after: &str| format!("query EBOOTQ13.1.5 to 127.0.0.1:4368 after {after}");
+    let want = [
+        (
+            "otp25-boot/timing/0001",
+            Outcome::Pass,
+            "connect after 0.503 s".to_owned(),
+        ),
+        (
+            "otp25-boot/timing/0002",
+            Outcome::Info,
+            "close after 1.005 s".to_owned(),
+        ),
+        (
+            "otp25-no-server/timing/0001",
+            Outcome::Pass,
+            query("0.501 s"),
+        ),
+        (
+            "otp25-no-server/timing/0002",
+            Outcome::Pass,
+            query("0.501 s"),
+        ),
+        // The 10 s sleep after a round with no answer.
+        (
+            "otp25-no-server/timing/0003",
+            Outcome::Pass,
+            query("10.504 s"),
+        ),
+        (
+            "otp25-no-server/timing/0004",
+            Outcome::Pass,
+            query("0.501 s"),
+        ),
+        (
+            "otp25-no-server/timing/0005",
+            Outcome::Pass,
+            query("0.501 s"),
+        ),
+    ];
+    let want: Vec<(String, Outcome, String)> = want
+        .into_iter()
+        .map(|(id, outcome, summary)| (id.to_owned(), outcome, summary))
+        .collect();
+    assert_eq!(shown, want);
+}
