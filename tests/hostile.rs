@@ -187,10 +187,9 @@ fn a_four_gib_frame_length_is_refused_without_buffering() {
 #[test]
 fn refused_tags_are_typed() {
     for (input, tag) in [
-        (&[131, 80, 0, 0, 0, 1, 120, 156][..], 80), // compressed
-        (&[131, 68, 0][..], 68),                    // distribution header
-        (&[131, 82, 0][..], 82),                    // atom cache reference
-        (&[131, 112, 0, 0, 0, 0][..], 112),         // closure
+        (&[131, 68, 0][..], 68),            // distribution header
+        (&[131, 82, 0][..], 82),            // atom cache reference
+        (&[131, 112, 0, 0, 0, 0][..], 112), // closure
     ] {
         assert!(
             matches!(etf::decode(input), Err(DecodeError::Unsupported { tag: t, .. }) if t == tag),
@@ -334,5 +333,47 @@ fn a_request_frame_with_hostile_content_is_typed() {
     assert!(matches!(
         Request::decode(&deep, &decoder),
         Err(DecodeError::TooDeep { .. })
+    ));
+}
+
+/// `term_to_binary(T, [compressed])`: 131, 80, the inflated size, a zlib stream.
+fn compressed(inner: &[u8], claimed: u32) -> Vec<u8> {
+    let mut out = vec![131, 80];
+    out.extend_from_slice(&claimed.to_be_bytes());
+    out.extend_from_slice(&miniz_oxide::deflate::compress_to_vec_zlib(inner, 6));
+    out
+}
+
+#[test]
+fn compressed_terms_decode_as_otp_reads_them_and_lie_to_no_allocation() {
+    // {get,"/x"} without its version byte, as OTP compresses it.
+    let inner = [104, 2, 100, 0, 3, 103, 101, 116, 107, 0, 2, 47, 120];
+    let term = etf::decode(&compressed(&inner, inner.len() as u32)).unwrap();
+    assert_eq!(term.to_string(), r#"{get,"/x"}"#);
+    // A size that is not the inflated size, or a stream that is not zlib: invalid.
+    for input in [
+        compressed(&inner, inner.len() as u32 + 1),
+        compressed(&inner, inner.len() as u32 - 1),
+        vec![131, 80, 0, 0, 0, 13, 1, 2, 3],
+        compressed(&[inner.as_slice(), &[106]].concat(), inner.len() as u32 + 1),
+    ] {
+        assert!(
+            matches!(etf::decode(&input), Err(DecodeError::Invalid { .. })),
+            "{input:?}"
+        );
+    }
+    // A claimed size over the limit is refused before anything is inflated: a bomb of
+    // 512 MiB of zeros claims 4 GiB.
+    let decoder = etf::Decoder::new(etf::Limits::request());
+    let bomb = compressed(&[0u8; 1 << 16], u32::MAX);
+    let (result, peak) = peak_during(|| decoder.decode(&bomb));
+    assert!(
+        matches!(result, Err(DecodeError::TooLarge { .. })),
+        "{result:?}"
+    );
+    assert!(peak <= 64, "peak {peak} bytes");
+    assert!(matches!(
+        etf::decode(&[131, 80, 0, 0]),
+        Err(DecodeError::Truncated { .. })
     ));
 }

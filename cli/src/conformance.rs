@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use erlboot_conformance::case::{Kind, Outcome, Verdict};
 use erlboot_conformance::live::{self, Target};
 use erlboot_conformance::materialise::{materialise, MaterialiseError, MaterialiseOptions};
+use erlboot_conformance::render;
 use erlboot_conformance::report::junit::JunitError;
 use erlboot_conformance::report::{html, json, junit, table};
 use erlboot_conformance::spawn::{enter_private_namespaces, ServerKind, SpawnError, Spawned};
@@ -106,6 +107,8 @@ pub enum ConformanceError {
     Capture(#[from] CaptureError),
     #[error("no capture files in {0}")]
     NoCaptures(String),
+    #[error("no boot traffic in the captures, so no case to run (see the notes above)")]
+    NoTraffic,
     #[error("no case matches {0}")]
     NoCase(String),
     #[error(transparent)]
@@ -136,7 +139,11 @@ pub fn run(args: ConformanceArgs) -> Result<(), ConformanceError> {
             return Err(ConformanceError::NoCaptures(path.display().to_string()));
         }
         for file in files {
-            recordings.push(Recording::read(&file, &options)?);
+            let recording = Recording::read(&file, &options)?;
+            for note in render::notes(&recording.transcript) {
+                eprintln!("erlboot: note: {}: {note}", recording.name);
+            }
+            recordings.push(recording);
         }
     }
     let selection = Selection {
@@ -169,8 +176,13 @@ pub fn run(args: ConformanceArgs) -> Result<(), ConformanceError> {
             &selection,
         )?);
     }
-    if verdicts.is_empty() && !args.cases.is_empty() {
-        return Err(ConformanceError::NoCase(args.cases.join(", ")));
+    if verdicts.is_empty() {
+        if recordings.iter().all(|r| r.transcript.sessions.is_empty()) {
+            return Err(ConformanceError::NoTraffic);
+        }
+        let mut asked = args.cases.clone();
+        asked.extend(selection.kinds.iter().map(|k| format!("kind {k}")));
+        return Err(ConformanceError::NoCase(asked.join(", ")));
     }
     let printed = if args.list {
         list(&mut io::stdout().lock(), &verdicts)
@@ -257,6 +269,7 @@ fn live_verdicts(
         let target = Target {
             name: tcp.to_string(),
             tcp,
+            udp: Some(SocketAddr::new(tcp.ip(), erlboot::proto::discovery::PORT)),
         };
         for recording in recordings {
             let mut verdicts = live::judge(recording, &target);

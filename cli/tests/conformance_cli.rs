@@ -171,24 +171,36 @@ fn live_against_otp_and_erlboot_serve_nothing_fails() {
         text(&out.stderr)
     );
     let requests = captures_requests();
-    for target in ["otp", "erlboot serve"] {
-        let cases: Vec<&serde_json::Value> = report["cases"]
-            .as_array()
-            .unwrap()
+    let cases = report["cases"].as_array().unwrap();
+    let count = |target: &str, kind: &str, outcome: Option<&str>| {
+        cases
             .iter()
-            .filter(|c| c["target"] == target)
-            .collect();
+            .filter(|c| c["target"] == target && c["kind"] == kind)
+            .filter(|c| outcome.is_none_or(|o| c["outcome"] == o))
+            .count()
+    };
+    for target in ["otp", "erlboot serve"] {
         assert_eq!(
-            cases.len(),
+            count(target, "server", None),
             requests,
             "{target}: a case per captured request"
         );
-        let passed = cases.iter().filter(|c| c["outcome"] == "pass").count();
+        let passed = count(target, "server", Some("pass"));
         // Most are byte for byte the same; the rest are file infos and listings that belong
         // to the machine (Info).
         assert!(
             passed * 10 > requests * 8,
             "{target}: {passed} of {requests} passed"
+        );
+        // Discovery replayed over UDP: every query OTP answered, answered alike.
+        assert_eq!(
+            count(target, "discovery", None),
+            count("in-process", "discovery", None)
+        );
+        assert_eq!(
+            count(target, "discovery", Some("pass")),
+            count("in-process", "discovery", Some("pass")),
+            "{target}: discovery"
         );
     }
 }

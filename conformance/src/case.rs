@@ -161,6 +161,9 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
 /// A payload as text a person reads: its Erlang term (binaries summarised), or, for what is not
 /// one term (a discovery datagram), its bytes with the printable ones as characters.
 pub fn payload_text(payload: &[u8]) -> String {
+    if payload.is_empty() {
+        return "<<>>".to_owned();
+    }
     match Decoder::new(Limits::reply()).decode_prefix(payload) {
         Ok((term, used)) if used == payload.len() => term_text(&term),
         _ => payload
@@ -260,5 +263,6 @@ mod tests {
     fn payloads_read_as_terms_or_as_escaped_bytes() {
         assert_eq!(payload_text(b"\x83d\x00\x07get_cwd"), "get_cwd");
         assert_eq!(payload_text(b"EBOOTQ13.1\x00"), "EBOOTQ13.1\\x00");
+        assert_eq!(payload_text(b""), "<<>>");
     }
 }

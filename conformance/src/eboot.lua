@@ -224,6 +224,25 @@ end
 local Reader = {}
 Reader.__index = Reader
 
+-- A zlib stream inflated by Wireshark (nil where it cannot: outside Wireshark, or a bad
+-- stream).
+local function inflate(s)
+    if not ByteArray then return nil end
+    local range
+    if not pcall(function() range = ByteArray.new(s, true):tvb("compressed term"):range() end) then
+        return nil
+    end
+    -- uncompress_zlib from Wireshark 4.2 on, uncompress before (an unknown method raises).
+    for _, method in ipairs({ "uncompress_zlib", "uncompress" }) do
+        local ok, out = pcall(function()
+            local tvb = range[method](range, "inflated term")
+            return tvb and tvb:range():bytes():raw()
+        end)
+        if ok and out then return out end
+    end
+    return nil
+end
+
 local function reader(s)
     return setmetatable({ s = s, pos = 1 }, Reader)
 end
@@ -391,9 +410,16 @@ function Reader:term(depth)
         local m, fn = self:atom(depth), self:atom(depth)
         local arity = self:term(depth + 1)
         return { t = "other", text = "fun " .. m .. ":" .. fn .. "/" .. number_text(arity.v or 0) }
-    elseif tag == 80 then -- compressed
+    elseif tag == 80 then -- compressed: the zlib stream takes the rest
         local n = self:u32()
+        local stream = self.s:sub(self.pos)
         self:skip(#self.s - self.pos + 1)
+        local inflated = inflate(stream)
+        if inflated and #inflated == n then
+            local inner = reader(inflated)
+            local ok, term = pcall(function() return inner:term(depth) end)
+            if ok and inner.pos == #inflated + 1 then return term end
+        end
         return { t = "other", text = "<<compressed term, " .. n .. " bytes>>" }
     end
     error(string.format("unknown term tag %d", tag), 0)

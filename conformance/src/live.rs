@@ -18,11 +18,15 @@ use erlboot::proto::{Access, FileInfo, FileType, Reply};
 
 use crate::case::{CaseId, Exchange, Kind, Outcome, Verdict};
 use crate::pairing::{self, Pair, Unanswered};
+use crate::suite::discovery::{self, Silence};
 use crate::suite::server::{documented_difference, is_bad_argument, BAD_ARGUMENT};
 use crate::suite::Recording;
 
 /// How long to wait for a connection or a reply.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to wait for an EBOOTR before calling it silence.
+pub const SILENCE: Duration = Duration::from_millis(300);
 
 /// Where to replay, and what to call it in reports.
 #[derive(Clone, Debug)]
@@ -31,10 +35,73 @@ pub struct Target {
     pub name: String,
     /// The server's TCP address.
     pub tcp: SocketAddr,
+    /// Where it answers discovery (its UDP port 4368), if discovery is replayed too.
+    pub udp: Option<SocketAddr>,
 }
 
-/// The server cases of a recording, replayed against a live target.
+/// The server cases of a recording, replayed against a live target, and its discovery cases
+/// when the target has a discovery address.
 pub fn judge(recording: &Recording, target: &Target) -> Vec<Verdict> {
+    let mut out = judge_server(recording, target);
+    if let Some(udp) = target.udp {
+        out.extend(judge_discovery(recording, target, udp));
+    }
+    out
+}
+
+/// Every captured EBOOTQ sent to the target: it must answer as OTP did, with its own TCP port,
+/// or stay silent where OTP stayed silent for a version it does not serve.
+fn judge_discovery(recording: &Recording, target: &Target, udp: SocketAddr) -> Vec<Verdict> {
+    discovery::cases(recording)
+        .into_iter()
+        .map(|mut case| {
+            if let Some(info) = case.silence.and_then(Silence::info) {
+                let mut verdict = discovery::judge_answer(&case, &target.name, None);
+                verdict.detail = info.to_owned();
+                return verdict;
+            }
+            // The target announces its own port.
+            if let Some((_, answer)) = &mut case.answer {
+                if answer.len() >= 9 {
+                    answer[7..9].copy_from_slice(&target.tcp.port().to_be_bytes());
+                }
+            }
+            let actual = match ask(udp, &case.sent) {
+                Ok(actual) => actual,
+                Err(e) => {
+                    let mut verdict = discovery::judge_answer(&case, &target.name, None);
+                    verdict.outcome = Outcome::Fail;
+                    verdict.detail = format!("the target could not be asked: {e}");
+                    return verdict;
+                }
+            };
+            discovery::judge_answer(&case, &target.name, actual)
+        })
+        .collect()
+}
+
+/// Sends one datagram and waits [`SILENCE`] for an answer.
+fn ask(udp: SocketAddr, datagram: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    let socket = UdpSocket::bind(("0.0.0.0", 0))?;
+    socket.set_read_timeout(Some(SILENCE))?;
+    socket.send_to(datagram, udp)?;
+    let mut buffer = [0u8; 512];
+    match socket.recv_from(&mut buffer) {
+        Ok((n, _)) => Ok(Some(buffer[..n].to_vec())),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The server cases of a recording, replayed over TCP against a live target.
+fn judge_server(recording: &Recording, target: &Target) -> Vec<Verdict> {
     let mut out = Vec::new();
     for session in &recording.transcript.sessions {
         if session.connection.is_none() {

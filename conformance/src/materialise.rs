@@ -35,7 +35,8 @@ use crate::rebuild::CapturedFiles;
 pub struct MaterialiseOptions {
     /// Write overlayfs markers (which need root): a whiteout (a 0/0 character device) for
     /// every name the capture's server called absent, and the opaque attribute on every
-    /// directory it listed.
+    /// directory it listed; and give files their captured owners (root too), since what a
+    /// server may do with a file depends on them.
     pub overlay: bool,
 }
 
@@ -171,11 +172,14 @@ pub fn materialise(
             targets.insert(path.clone(), target);
         }
     }
-    for path in targets.keys() {
-        contents.remove(path);
-        infos.remove(path);
-        absent.remove(path);
-    }
+    // A rebuilt link is reached through, not written under: what the capture found inside it
+    // belongs to its target.
+    let through_link = |p: &PathBuf| targets.keys().any(|link| p.starts_with(link));
+    contents.retain(|p, _| !through_link(p));
+    infos.retain(|p, _| !through_link(p));
+    dirs.retain(|p| !through_link(p));
+    listed.retain(|p| !through_link(p));
+    absent.retain(|p| !through_link(p));
     fs::create_dir_all(root).map_err(io_error(root))?;
     for dir in &dirs {
         if !dir.is_dir() {
@@ -242,6 +246,10 @@ pub fn materialise(
         .partition(|(_, info)| info.file_type == FileType::Directory);
     for (path, info) in file_infos.into_iter().chain(dir_infos.into_iter().rev()) {
         if path.exists() && !links.contains_key(path) {
+            if options.overlay {
+                std::os::unix::fs::chown(path, Some(info.uid), Some(info.gid))
+                    .map_err(io_error(path))?;
+            }
             apply(path, info)?;
         }
     }

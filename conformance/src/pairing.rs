@@ -3,16 +3,15 @@
 //! A boot server answers every request of a connection once, in order, so without gaps the
 //! n-th reply answers the n-th request. A gap in the capture breaks that count: the lost bytes
 //! may hold any number of frames. Pairing then leans on what OTP's client does —
-//! `erl_prim_loader` sends one request and waits for its reply before the next — so a reply
-//! answers the oldest request still waiting *when it arrived*:
-//! - a gap in the replies (server to client) loses the answers of every request waiting at the
-//!   time of the gap: those requests are [`Pair::unanswered`], and the replies after the gap
-//!   pair with the requests sent after it;
-//! - a gap in the requests loses requests: a reply that arrives with no request waiting answers
-//!   a lost one, and is a reply without its request ([`Pair::request`] is `None`).
+//! `erl_prim_loader` sends one request and waits for its reply before the next — so once the
+//! session has had a gap, a reply answers the newest request sent before it, and the older
+//! requests still waiting had their replies in bytes the capture missed
+//! ([`Unanswered::LostInGap`]). A reply that arrives with no request waiting answers a request
+//! lost in a gap ([`Pair::request`] is `None`). (A gap shows at the first packet after it,
+//! which may come after the client's next request: the reply decides, not the gap.)
 //!
 //! For a client that pipelines (sends before the previous reply), pairing is exact without
-//! gaps, and around a gap errs towards calling an exchange lost rather than mispairing it.
+//! gaps, and after one errs towards calling an exchange lost rather than mispairing it.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -72,6 +71,9 @@ pub fn pairs(session: &Session) -> Vec<Pair> {
     let mut out: Vec<Pair> = Vec::new();
     // Indexes into `out` of requests still waiting for a reply.
     let mut waiting: VecDeque<usize> = VecDeque::new();
+    let mut gaps = false;
+    // When the capture last missed bytes of the replies.
+    let mut reply_gap: Option<Duration> = None;
     for message in &session.messages {
         match &message.body {
             Body::Request {
@@ -94,7 +96,16 @@ pub fn pairs(session: &Session) -> Vec<Pair> {
                     payload: payload.clone(),
                     reply: reply.clone(),
                 };
-                match waiting.pop_front() {
+                let answered = if gaps {
+                    let newest = waiting.pop_back();
+                    for i in waiting.drain(..) {
+                        out[i].unanswered = Some(Unanswered::LostInGap);
+                    }
+                    newest
+                } else {
+                    waiting.pop_front()
+                };
+                match answered {
                     Some(i) => out[i].reply = Some(reply),
                     None => out.push(Pair {
                         request: None,
@@ -103,16 +114,23 @@ pub fn pairs(session: &Session) -> Vec<Pair> {
                     }),
                 }
             }
-            Body::Gap(_) | Body::Unfinished(_) if message.direction == Direction::ToClient => {
-                for i in waiting.drain(..) {
-                    out[i].unanswered = Some(Unanswered::LostInGap);
+            Body::Gap(_) | Body::Unfinished(_) => {
+                gaps = true;
+                if message.direction == Direction::ToClient {
+                    reply_gap = Some(message.at);
                 }
             }
             _ => {}
         }
     }
     for i in waiting {
-        out[i].unanswered = Some(Unanswered::NoReply);
+        let sent = out[i].request.as_ref().map(|r| r.at);
+        let lost = matches!((sent, reply_gap), (Some(sent), Some(gap)) if sent <= gap);
+        out[i].unanswered = Some(if lost {
+            Unanswered::LostInGap
+        } else {
+            Unanswered::NoReply
+        });
     }
     out
 }
@@ -254,6 +272,35 @@ mod tests {
             reply(6, "C"),
         ]);
         expect(&pairs(&s), &[("a", "A"), ("b", "lost"), ("c", "C")]);
+    }
+
+    #[test]
+    fn a_gap_seen_after_the_next_request_loses_only_the_older_reply() {
+        // The gap shows at the packet after it, which follows the client's next request.
+        let s = session(vec![
+            request(1, "a"),
+            request(2, "b"),
+            gap(3, Direction::ToClient),
+            reply(3, "B"),
+            request(4, "c"),
+        ]);
+        expect(&pairs(&s), &[("a", "lost"), ("b", "B"), ("c", "none")]);
+    }
+
+    #[test]
+    fn a_request_waiting_at_a_reply_gap_at_the_end_lost_its_reply() {
+        let s = session(vec![request(1, "a"), gap(2, Direction::ToClient)]);
+        expect(&pairs(&s), &[("a", "lost")]);
+    }
+
+    #[test]
+    fn a_gap_in_the_requests_leaves_the_waiting_request_its_reply() {
+        let s = session(vec![
+            request(1, "a"),
+            gap(2, Direction::ToServer),
+            reply(3, "A"),
+        ]);
+        expect(&pairs(&s), &[("a", "A")]);
     }
 
     #[test]

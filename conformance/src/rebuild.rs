@@ -223,6 +223,7 @@ mod tests {
     #[test]
     fn the_first_answer_stands_and_contradictions_and_foreign_reasons_are_counted() {
         let mut files = CapturedFiles::default();
+        assert!(files.is_empty());
         let question = Question::Get("/a".into());
         files.insert(
             question.clone(),

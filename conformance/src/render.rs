@@ -391,5 +391,12 @@ pub fn notes(transcript: &Transcript) -> Vec<String> {
             "{unseen_starts} TCP streams began before the capture (read from their first safe frame)"
         ));
     }
+    if transcript.sessions.is_empty() && transcript.other_connections > 0 {
+        notes.push(format!(
+            "no boot traffic found, but {} TCP connections: the capture has no EBOOTR naming \
+             a boot server's port; give it with --port",
+            transcript.other_connections
+        ));
+    }
     notes
 }

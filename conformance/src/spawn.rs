@@ -6,7 +6,8 @@
 //! nothing it binds or mounts is seen outside. [`Spawned::start`] then writes the capture's
 //! tree to a tmpfs, lays it over the machine's root with overlayfs (the tree's files over the
 //! machine's, the names the capture's server called absent hidden by whiteouts), and starts
-//! the server chrooted there, in the captured working directory, with `TZ=UTC`. OTP's server
+//! the server chrooted there, in the captured working directory, with `TZ=UTC`, as `nobody`
+//! when the capture's server was not root (its file infos and errors tell). OTP's server
 //! runs from the machine's installation bound at `/run/erlboot/otp`, since the tree may hold
 //! another release's files at `/usr/lib/erlang`. Linux only; needs root.
 
@@ -20,11 +21,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use erlboot::proto::discovery::PORT;
-use erlboot::server::FileSource;
+use erlboot::proto::{Access, FileType};
+use erlboot::server::{FileError, FileSource, Found};
 use thiserror::Error;
 
 use crate::live::{self, Target};
 use crate::materialise::{materialise, MaterialiseError, MaterialiseOptions};
+use crate::rebuild::CapturedFiles;
+use crate::suite::discovery::server_versions;
 use crate::suite::Recording;
 
 /// Where an OTP installation is under a root, and where the spawned OTP server sees it.
@@ -161,6 +165,7 @@ impl Spawned {
             target: Target {
                 name: kind.name().to_owned(),
                 tcp: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)),
+                udp: Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, PORT))),
             },
         };
         // The layers live on a tmpfs: overlayfs refuses layers inside one another, and the
@@ -188,9 +193,17 @@ impl Spawned {
             path: inside_otp.clone(),
             source,
         })?;
-        // OTP's server runs on a root of the capture's own release when there is one.
+        // The server serves the versions the capture's servers served, or this machine's
+        // own (a capture with no answer shows no server's version); OTP's server runs on a
+        // root of that release when there is one.
+        let versions = match server_versions(recording) {
+            versions if !versions.is_empty() => versions,
+            _ => erts_dir(Path::new("/"))
+                .map(|e| vec![e.trim_start_matches("erts-").to_owned()])
+                .unwrap_or_default(),
+        };
         let (base, erts) = match kind {
-            ServerKind::Otp => otp_root(&captured_version(recording))?,
+            ServerKind::Otp => otp_root(versions.first().map(String::as_str))?,
             ServerKind::Erlboot { .. } => (PathBuf::from("/"), String::new()),
         };
         let layers = format!(
@@ -229,17 +242,15 @@ impl Spawned {
             ServerKind::Erlboot { exe } => {
                 let mut command = Command::new(exe);
                 command.env_clear();
-                command.args([
-                    "serve",
-                    "--allow",
-                    "127.0.0.1",
-                    "--no-jail",
-                    "--any-version",
-                ]);
+                command.args(["serve", "--allow", "127.0.0.1", "--no-jail"]);
                 command.args(["--bind", "127.0.0.1"]);
-                (command, captured_version(recording))
+                for version in &versions {
+                    command.args(["--erts-version", version]);
+                }
+                (command, versions.first().cloned().unwrap_or_default())
             }
         };
+        let unprivileged = ran_unprivileged(&recording.files);
         let root = CString::new(merged.as_os_str().as_bytes()).expect("a path without NUL");
         let dir = CString::new(cwd.as_bytes()).unwrap_or_else(|_| CString::new("/").unwrap());
         command
@@ -257,6 +268,13 @@ impl Spawned {
                     return Err(io::Error::last_os_error());
                 }
                 if libc::chdir(dir.as_ptr()) != 0 && libc::chdir(c"/".as_ptr()) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if unprivileged
+                    && (libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setgid(NOBODY) != 0
+                        || libc::setuid(NOBODY) != 0)
+                {
                     return Err(io::Error::last_os_error());
                 }
                 Ok(())
@@ -352,6 +370,24 @@ fn mount(
     Ok(())
 }
 
+/// The user and group `nobody`.
+const NOBODY: libc::uid_t = 65534;
+
+/// Whether the capture's server ran as a user other than root: it was refused a file
+/// (`eacces`), or it had only read access to something root owns and may write.
+pub fn ran_unprivileged(files: &CapturedFiles) -> bool {
+    files.answers().any(|(_, answer)| match answer {
+        Err(FileError::Access) => true,
+        Ok(Found::Info(info)) => {
+            info.uid == 0
+                && info.mode & 0o200 != 0
+                && info.access == Access::Read
+                && matches!(info.file_type, FileType::Regular | FileType::Directory)
+        }
+        _ => false,
+    })
+}
+
 /// The `erts-*` directory name of the OTP installation under `root`, if there is one.
 fn erts_dir(root: &Path) -> Option<String> {
     let entries = fs::read_dir(root.join(OTP_ROOT)).ok()?;
@@ -366,8 +402,8 @@ fn erts_dir(root: &Path) -> Option<String> {
 
 /// The root file system to run OTP's server on, and its `erts-*` directory: the machine's
 /// own, or one under `/var/lib/erlboot` whose ERTS is `version`, if the machine's is not.
-fn otp_root(version: &str) -> Result<(PathBuf, String), SpawnError> {
-    let wanted = format!("erts-{version}");
+fn otp_root(version: Option<&str>) -> Result<(PathBuf, String), SpawnError> {
+    let wanted = format!("erts-{}", version.unwrap_or_default());
     let own = erts_dir(Path::new("/"));
     if own.as_deref() == Some(wanted.as_str()) {
         return Ok((PathBuf::from("/"), wanted));
@@ -403,21 +439,4 @@ fn otp_command(erts: &str) -> Command {
              receive after infinity -> ok end.",
         );
     command
-}
-
-/// The ERTS version the capture's clients asked for (what `erlboot serve --any-version`
-/// is asked with), or any.
-fn captured_version(recording: &Recording) -> String {
-    recording
-        .transcript
-        .sessions
-        .iter()
-        .flat_map(|s| &s.messages)
-        .find_map(|m| match &m.body {
-            crate::transcript::Body::Query { query: Ok(q), .. } => {
-                Some(String::from_utf8_lossy(&q.version).into_owned())
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| "0".to_owned())
 }

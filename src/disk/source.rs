@@ -197,6 +197,9 @@ impl DiskSource {
 
     fn read(&self, path: &Path, meta: &Metadata) -> Result<Bytes, FileError> {
         if meta.is_dir() {
+            // OTP opens before it reads: a directory it may not open is `eacces`, only one
+            // it may is `eisdir` (read(2) on it).
+            std::fs::File::open(path)?;
             return Err(FileError::IsDirectory);
         }
         // Files that report no size (procfs and the like) are read but never cached: their

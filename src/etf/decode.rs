@@ -126,6 +126,9 @@ impl Decoder {
         if version != tag::VERSION {
             return Err(DecodeError::BadVersion(version));
         }
+        if input.get(1) == Some(&tag::COMPRESSED) {
+            return self.decode_compressed(input);
+        }
         let mut reader = Reader {
             input,
             pos: 1,
@@ -134,6 +137,44 @@ impl Decoder {
         };
         let term = reader.term(0)?;
         Ok((term, reader.pos))
+    }
+
+    /// `131, 80, Size:32, Zlib/binary`, as `term_to_binary(T, [compressed])` writes it: the
+    /// zlib stream takes the rest of the input, must inflate to exactly `Size` bytes (no more
+    /// is inflated, and `Size` must fit the decoded-bytes limit), and those bytes must hold one
+    /// whole term, as OTP's `binary_to_term/1` requires.
+    fn decode_compressed(&self, input: &[u8]) -> Result<(Term, usize), DecodeError> {
+        let header = input.get(2..6).ok_or_else(|| DecodeError::Truncated {
+            offset: input.len(),
+            needed: (6 - input.len()) as u64,
+        })?;
+        let size = u32::from_be_bytes(header.try_into().expect("four bytes")) as usize;
+        if size > self.limits.max_total_bytes {
+            return Err(DecodeError::TooLarge {
+                limit: self.limits.max_total_bytes,
+                offset: 1,
+            });
+        }
+        let invalid = DecodeError::Invalid {
+            what: "compressed term",
+            offset: 1,
+        };
+        let inflated = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&input[6..], size)
+            .map_err(|_| invalid.clone())?;
+        if inflated.len() != size {
+            return Err(invalid);
+        }
+        let mut reader = Reader {
+            input: &inflated,
+            pos: 0,
+            limits: self.limits,
+            budget: self.limits.max_total_bytes,
+        };
+        let term = reader.term(0)?;
+        if reader.pos != inflated.len() {
+            return Err(invalid);
+        }
+        Ok((term, input.len()))
     }
 }
 

@@ -27,6 +27,7 @@ use erlboot::server::request_profile;
 use erlboot::time::Instant;
 
 use crate::case::{payload_text, CaseId, Exchange, Kind, Outcome, Verdict};
+use crate::pairing::{self, Unanswered};
 use crate::reassembly::Direction;
 use crate::render::term_text;
 use crate::transcript::{Body, Close, Session};
@@ -38,6 +39,9 @@ pub const TIMING_TOLERANCE: f64 = 0.05;
 
 /// The least tolerance: the capture's timestamps carry the kernel's and the node's scheduling.
 pub const TIMING_FLOOR: Duration = Duration::from_millis(2);
+
+/// Why cases after a capture gap are not judged.
+const AFTER_GAP: &str = "after a gap in the capture: the loader was not given what was lost";
 
 /// Bounds the loader's timers run between two inputs (a loader that never gets what it
 /// waits for would otherwise run on for ever).
@@ -138,6 +142,12 @@ struct Output {
 
 /// A session replayed through the loader.
 struct Replay {
+    /// Why the captured client is not an OTP loader, if it is not: nothing it did can be
+    /// held against the loader then.
+    foreign: Option<String>,
+    /// When the capture first missed bytes of the session: the loader is not fed what was
+    /// lost, so from then on it cannot be held to what the client did.
+    gap: Option<Duration>,
     captured: Vec<Output>,
     loader: Vec<Output>,
     /// Per captured request: the reply captured for it and how the loader read it.
@@ -171,6 +181,7 @@ impl Replay {
             // No discovery captured: the loader cannot be started where the client was.
             return None;
         }
+        let foreign = foreign_client(session);
         let mut config = LoaderConfig::new(hosts, version.unwrap_or_default());
         config.profile = profile.unwrap_or(Profile::Otp25);
         let start = first.at;
@@ -187,6 +198,7 @@ impl Replay {
         let mut readings = Vec::new();
         let mut requests: VecDeque<(usize, &[u8])> = VecDeque::new();
         let mut last_captured = start;
+        let mut gap = None;
         for message in &session.messages {
             let t = message.at;
             let sent = match (&message.body, message.direction) {
@@ -232,6 +244,9 @@ impl Replay {
                 continue;
             }
             last_captured = t;
+            if matches!(message.body, Body::Gap(_) | Body::Unfinished(_)) && gap.is_none() {
+                gap = Some(t);
+            }
             match &message.body {
                 Body::Answer { from, payload, .. } => {
                     driver.advance(t);
@@ -260,8 +275,22 @@ impl Replay {
                 _ => {}
             }
         }
+        // The gap shows at the first packet after it, maybe after the client's next request:
+        // the pairing tells which request's reply was lost, and the cases stop before it.
+        for pair in pairing::pairs(session) {
+            let lost = match (&pair.request, &pair.reply, pair.unanswered) {
+                (Some(request), _, Some(Unanswered::LostInGap)) => Some(request.at),
+                (None, Some(reply), _) => Some(reply.at),
+                _ => None,
+            };
+            if let Some(lost) = lost {
+                gap = Some(gap.map_or(lost, |g: Duration| g.min(lost)));
+            }
+        }
         // What the loader's timers do after the capture's last message is not in the capture.
         Some(Replay {
+            foreign,
+            gap,
             captured,
             loader: driver.out,
             readings,
@@ -269,11 +298,19 @@ impl Replay {
     }
 
     fn client_cases(&self) -> Vec<(Option<Exchange>, Outcome, String, String)> {
-        let captured: Vec<&Vec<u8>> = self
+        if let Some(why) = &self.foreign {
+            return self
+                .captured
+                .iter()
+                .filter(|o| matches!(o.sent, Sent::Request(_)))
+                .map(|o| (None, Outcome::Info, o.sent.name(), why.clone()))
+                .collect();
+        }
+        let captured: Vec<(&Vec<u8>, Duration)> = self
             .captured
             .iter()
             .filter_map(|o| match &o.sent {
-                Sent::Request(p) => Some(p),
+                Sent::Request(p) => Some((p, o.at)),
                 _ => None,
             })
             .collect();
@@ -288,8 +325,11 @@ impl Replay {
         captured
             .iter()
             .enumerate()
-            .map(|(i, expected)| {
+            .map(|(i, (expected, sent_at))| {
                 let summary = payload_text(expected);
+                if self.gap.is_some_and(|gap| *sent_at >= gap) {
+                    return (None, Outcome::Unsupported, summary, AFTER_GAP.into());
+                }
                 let actual = sent.get(i).map(|p| p.to_vec());
                 let exchange = Exchange {
                     sent: expected.to_vec(),
@@ -332,6 +372,15 @@ impl Replay {
     }
 
     fn timing_cases(&self) -> Vec<(Option<Exchange>, Outcome, String, String)> {
+        if let Some(why) = &self.foreign {
+            return self
+                .captured
+                .iter()
+                .filter(|o| o.sent.is_timed())
+                .skip(1)
+                .map(|o| (None, Outcome::Info, o.sent.name(), why.clone()))
+                .collect();
+        }
         let timed = |outputs: &[Output]| -> Vec<Output> {
             outputs
                 .iter()
@@ -349,6 +398,9 @@ impl Replay {
             .map(|(expected, actual)| {
                 let want = expected.at.saturating_sub(expected.after);
                 let summary = format!("{} after {}", expected.sent.name(), seconds(want));
+                if self.gap.is_some_and(|gap| expected.at > gap) {
+                    return (None, Outcome::Unsupported, summary, AFTER_GAP.into());
+                }
                 let Some(actual) = actual else {
                     let (outcome, detail) = match expected.sent {
                         Sent::Close => (
@@ -378,6 +430,54 @@ impl Replay {
             })
             .collect()
     }
+}
+
+/// Why a session's client is not `erl_prim_loader`, if it sent what that never sends: a
+/// frame that is not a request it makes, or a request before the reply to the previous one.
+fn foreign_client(session: &Session) -> Option<String> {
+    // A reply lost in a gap looks like a request sent before its reply: where the capture has
+    // gaps, only what was sent can tell.
+    let gaps = session
+        .messages
+        .iter()
+        .any(|m| matches!(m.body, Body::Gap(_) | Body::Unfinished(_)));
+    let mut waiting = false;
+    for message in &session.messages {
+        match &message.body {
+            Body::Request {
+                payload, request, ..
+            } => {
+                let sendable = matches!(
+                    request,
+                    Some(
+                        Request::Get(_)
+                            | Request::ListDir(_)
+                            | Request::ReadFileInfo(_)
+                            | Request::ReadLinkInfo(_)
+                            | Request::GetCwd
+                            | Request::GetCwdDrive(_)
+                    )
+                );
+                let what = if !sendable {
+                    Some(format!("it sent {}", payload_text(payload)))
+                } else if waiting && !gaps {
+                    Some("it sent a request before the reply to the previous one".to_owned())
+                } else {
+                    None
+                };
+                if let Some(what) = what {
+                    return Some(format!(
+                        "the captured client is not erl_prim_loader ({what}, which \
+                         erl_prim_loader never does)"
+                    ));
+                }
+                waiting = true;
+            }
+            Body::Reply { .. } => waiting = false,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The loader, fed at captured times, its sends recorded.
