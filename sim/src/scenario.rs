@@ -577,3 +577,92 @@ pub fn parse_block(text: &str) -> Option<Cidr> {
             .and_then(|ip| Cidr::new(ip, 32))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: &str = r#"
+name = "one"
+[[servers]]
+name = "boot"
+[[clients]]
+name = "rack"
+hosts = 4
+clients_per_host = 25
+"#;
+
+    fn reason(text: &str) -> String {
+        match Scenario::from_toml("t", text) {
+            Err(ScenarioError::Invalid { reason, .. }) => reason,
+            other => panic!("not invalid: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_builtin_scenario_reads() {
+        for name in builtin_names() {
+            let scenario = Scenario::builtin(name).unwrap();
+            assert_eq!(scenario.name, name);
+        }
+        assert!(matches!(
+            Scenario::builtin("nope"),
+            Err(ScenarioError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn starts_spread_as_the_schedule_says() {
+        let s = |ms: u64| Duration::from_millis(ms);
+        assert_eq!(Start::Once { at_s: 2.0 }.at(7, 10), s(2000));
+        let ramp = Start::Ramp {
+            from_s: 1.0,
+            over_s: 9.0,
+        };
+        assert_eq!((ramp.at(0, 10), ramp.at(9, 10)), (s(1000), s(10_000)));
+        let waves = Start::Waves {
+            from_s: 0.0,
+            waves: 3,
+            every_s: 30.0,
+        };
+        let at: Vec<_> = (0..9).map(|i| waves.at(i, 9).as_secs()).collect();
+        assert_eq!(at, [0, 0, 0, 30, 30, 30, 60, 60, 60]);
+    }
+
+    #[test]
+    fn scaling_keeps_the_shares_and_the_farms() {
+        let one = Scenario::from_toml("one", ONE).unwrap();
+        assert_eq!(one.clients(), 100);
+        let big = one.scaled_to(10_000);
+        assert_eq!(
+            (big.clients[0].hosts, big.clients[0].clients_per_host),
+            (4, 2500)
+        );
+        let small = one.scaled_to(3);
+        assert_eq!(
+            (small.clients[0].hosts, small.clients[0].clients_per_host),
+            (3, 1)
+        );
+    }
+
+    #[test]
+    fn bad_scenarios_are_refused_with_the_reason() {
+        assert!(reason(&ONE.replace("hosts = 4", "hosts = 0")).contains("no clients"));
+        assert!(reason(&ONE.replace("name = \"rack\"", "name = \"boot\"")).contains("used twice"));
+        assert!(reason(&format!("{ONE}[network]\nlatency_ms = [5.0, 1.0]\n")).contains("latency"));
+        assert!(reason(&format!("{ONE}[network]\nudp_loss = 0.9\n")).contains("udp_loss"));
+        let fault =
+            "[[faults]]\nat_s = 1.0\nfault = \"partition\"\na = [\"rack-9\"]\nb = [\"boot\"]\n";
+        assert!(reason(&format!("{ONE}{fault}")).contains("rack-9"));
+        let allow = ONE.replace(
+            "name = \"boot\"",
+            "name = \"boot\"\nallow = [\"10.0.0.0/33\"]",
+        );
+        assert!(reason(&allow).contains("10.0.0.0/33"));
+        // Not TOML, or a field nobody knows.
+        assert!(matches!(
+            Scenario::from_toml("t", &format!("{ONE}colour = \"red\"\n")),
+            Err(ScenarioError::Parse { .. })
+        ));
+    }
+}

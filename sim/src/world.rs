@@ -1248,3 +1248,61 @@ fn quick_hash(bytes: &[u8]) -> u64 {
     }
     h.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(secs: f64) -> Duration {
+        Duration::from_secs_f64(secs)
+    }
+
+    #[test]
+    fn after_an_outage_tcp_sends_again_at_its_next_doubled_timeout() {
+        let rtt = Duration::from_millis(1);
+        // Timeouts at 0.2, 0.6, 1.4, 3.0, 6.2 s after the first loss.
+        assert_eq!(retransmission_after(s(0.1), rtt), s(0.1));
+        assert_eq!(retransmission_after(s(1.0), rtt), s(0.4));
+        assert_eq!(retransmission_after(s(5.0), rtt), s(1.2));
+    }
+
+    #[test]
+    fn the_world_heals_when_every_harm_is_undone() {
+        let link = |f: fn(Vec<String>, Vec<String>) -> Fault| f(vec!["a".into()], vec!["b".into()]);
+        let cut = link(|a, b| Fault::Partition {
+            a,
+            b,
+            oneway: false,
+        });
+        let mend = link(|a, b| Fault::Repair {
+            a,
+            b,
+            oneway: false,
+        });
+        let crash = Fault::Crash { server: "x".into() };
+        let back = Fault::Restart {
+            server: "x".into(),
+            port: None,
+        };
+        assert_eq!(
+            healed_at(&[(s(1.0), cut.clone()), (s(5.0), mend.clone())]),
+            Some(s(5.0))
+        );
+        assert_eq!(healed_at(&[(s(1.0), cut.clone())]), None);
+        assert_eq!(
+            healed_at(&[
+                (s(1.0), cut),
+                (s(2.0), crash),
+                (s(3.0), mend),
+                (s(4.0), back)
+            ]),
+            Some(s(4.0))
+        );
+    }
+
+    #[test]
+    fn the_liveness_bound_is_otps_timings_plus_a_boot() {
+        let scenario = Scenario::builtin("default").unwrap();
+        assert_eq!(liveness_bound(&scenario), s(196.5));
+    }
+}
