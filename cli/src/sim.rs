@@ -125,6 +125,12 @@ pub fn run(args: SimArgs) -> Result<(), SimCliError> {
     }
     let seed = args.seed.unwrap_or(scenario.seed);
     println!("seed        {seed}");
+    if !erlboot_sim::reproducible() {
+        eprintln!(
+            "erlboot: warning: built without --cfg tokio_unstable (is RUSTFLAGS set?): \
+             the same seed need not repeat the run"
+        );
+    }
     if let Some(count) = args.chaos {
         scenario = erlboot_sim::with_chaos(&scenario, seed, count);
     }

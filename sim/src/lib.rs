@@ -12,6 +12,13 @@
 //!
 //! What is shipping code and what is not is in `sim/README.md`.
 
+/// Whether this build can reproduce a run from its seed: tokio's scheduler and `select!` draw
+/// from turmoil's seed only when built with `--cfg tokio_unstable`, which the workspace's
+/// `.cargo/config.toml` sets (a `RUSTFLAGS` variable replaces it).
+pub fn reproducible() -> bool {
+    cfg!(tokio_unstable)
+}
+
 mod baseline;
 mod capacity;
 mod chaos;

@@ -79,6 +79,10 @@ fault = "restart"
 server = "boot_b"
 "#,
     );
+    assert!(
+        erlboot_sim::reproducible(),
+        "built without --cfg tokio_unstable (.cargo/config.toml; a RUSTFLAGS variable replaces it)"
+    );
     // Twice in one process: nothing left behind by the first run (tokio's task ids, which
     // go on counting) may change the second.
     let first = simulate(&scenario, 11);
