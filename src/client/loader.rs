@@ -34,6 +34,12 @@
 //! - **Idle** (`loop`, 347; `inet_timeout_handler`, 712): a connection unused for the idle timeout
 //!   is closed; a connection the server closes while unused is forgotten (`inet_exit_port`, 706).
 //!   Either way the next request rediscovers.
+//! - **`get_modules` calls** (`handle_get_modules`, 506–508; `gm_arch_get`, 590–596): the
+//!   caller brackets a call's requests with [`Loader::begin_modules`] and
+//!   [`Loader::end_modules`]. OTP drops the state each module's fetch returns, so after a
+//!   reconnect inside the call every later module starts on the dead connection and waits out
+//!   the reply timeout ([`ModuleConnection::CallStart`], [`Event::Stranded`]); erlboot keeps
+//!   the new connection ([`ModuleConnection::Newest`], the default).
 //! - **Unexpected replies** (`?SAFE2`, 89): a reply term none of OTP's clauses match makes the
 //!   request fail and puts back the loader state from before the request. If the request had to
 //!   reconnect, the new connection is forgotten without being closed ([`Event::Abandoned`]),
@@ -86,10 +92,38 @@ pub struct LoaderConfig {
     pub limits: Limits,
     /// The longest reply frame accepted (OTP has no limit; the default, `u32::MAX`, is none).
     pub max_reply: u32,
+    /// Which connection each module of a `get_modules` call starts on: erlboot's
+    /// [`ModuleConnection::Newest`] unless set to OTP 25's [`ModuleConnection::CallStart`].
+    pub module_connection: ModuleConnection,
+}
+
+/// Which connection a module of a `get_modules` call (between [`Loader::begin_modules`] and
+/// [`Loader::end_modules`]) starts on, once an earlier module of the same call reconnected.
+///
+/// OTP 25's `handle_get_modules` (erl_prim_loader.erl:506–508) and `gm_arch_get` (590–596) drop
+/// the state that fetching a module returns: each module starts from the state the call
+/// began with, and so does the loader after the call. After a reconnect inside the call, that
+/// state names the dead connection; every later module's first path try is sent on it, goes
+/// nowhere, and waits the whole reply timeout before the loader rediscovers, connects again
+/// (leaking the connection the previous module used) and fetches that one module. A boot
+/// script's first `primLoad` has over a hundred modules: about two hours at 60 s each.
+/// PROTOCOL.md, "The restart hang", has the capture.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ModuleConnection {
+    /// The connection the last request used, as after any other request: a reconnect heals
+    /// the whole call. erlboot's own behaviour.
+    #[default]
+    Newest,
+    /// The connection held when the call began, OTP 25's behaviour: the newer connection is
+    /// forgotten, still open ([`Event::Abandoned`]); a request sent on a connection already
+    /// known to be closed is reported as [`Event::Stranded`].
+    CallStart,
 }
 
 impl LoaderConfig {
-    /// OTP's behaviour for these hosts and this version, with the profile of OTP 25.
+    /// OTP's behaviour for these hosts and this version, with the profile of OTP 25, except
+    /// that a reconnect inside a `get_modules` call serves the rest of the call
+    /// ([`ModuleConnection::Newest`]).
     pub fn new(hosts: Vec<Ipv4Addr>, version: impl Into<Vec<u8>>) -> LoaderConfig {
         LoaderConfig {
             hosts,
@@ -98,6 +132,7 @@ impl LoaderConfig {
             timings: LoaderTimings::otp(),
             limits: Limits::reply(),
             max_reply: u32::MAX,
+            module_connection: ModuleConnection::Newest,
         }
     }
 }
@@ -217,6 +252,14 @@ pub enum Event {
         /// The connection.
         conn: ConnId,
     },
+    /// The request was sent on a connection the loader already knows is closed
+    /// ([`ModuleConnection::CallStart`] only): nothing can answer it, so it waits the whole
+    /// reply timeout, then rediscovers and resends. A client that reports this is the OTP 25
+    /// restart hang: every later module of its `get_modules` call does the same.
+    Stranded {
+        /// The dead connection.
+        conn: ConnId,
+    },
     /// The answer to the request.
     Reply(Result<Response, ReplyError>),
 }
@@ -230,6 +273,9 @@ pub enum LoaderError {
     /// The request cannot be encoded.
     #[error("cannot encode the request: {0}")]
     Encode(#[from] EncodeError),
+    /// The first discovery is under way; OTP takes no call before it connects.
+    #[error("the loader is still looking for its first server")]
+    Starting,
 }
 
 /// The inet loader.
@@ -242,6 +288,11 @@ pub struct Loader {
     next_conn: u64,
     state: State,
     request: Option<Outstanding>,
+    /// The `get_modules` call under way, if any.
+    modules: Option<ModulesCall>,
+    /// A connection a `get_modules` call began with, once known to be closed: OTP's state
+    /// may name it again after the call.
+    closed_start: Option<ConnId>,
     /// Bytes of a reply frame not complete yet; reset with each new connection.
     input: BytesMut,
     actions: VecDeque<Action>,
@@ -254,6 +305,14 @@ struct Outstanding {
     frame: Bytes,
     /// The connection state when the request began, which `?SAFE2` restores.
     origin: Origin,
+}
+
+/// A `get_modules` call: the connection it began with, and the file name (after the last `/`)
+/// of the module being fetched.
+#[derive(Debug)]
+struct ModulesCall {
+    start: Option<ConnId>,
+    module: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -320,6 +379,8 @@ impl Loader {
             next_conn: 0,
             state: State::Detached,
             request: None,
+            modules: None,
+            closed_start: None,
             input: BytesMut::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -340,6 +401,7 @@ impl Loader {
             return Err(LoaderError::Busy);
         }
         let frame = Bytes::from(encode_term_frame(&request.to_term(), self.config.profile)?);
+        self.next_module(now, request);
         let origin = match self.state {
             State::Detached => Origin::Detached,
             State::Ready { conn, .. } | State::Awaiting { conn, .. } => Origin::Connected(conn),
@@ -362,6 +424,48 @@ impl Loader {
     /// Whether a request is outstanding.
     pub fn is_busy(&self) -> bool {
         self.request.is_some()
+    }
+
+    /// A `get_modules` call begins (`init`'s `primLoad`): the requests until
+    /// [`Loader::end_modules`] are its `get`s, each module's path tries in a row; a `get` whose
+    /// file name after the last `/` differs from the one before starts the next module. With
+    /// [`ModuleConnection::CallStart`] each module after the first, and the loader after the
+    /// call, go back to the connection held now. Refused while a request is outstanding or
+    /// the first discovery runs.
+    pub fn begin_modules(&mut self) -> Result<(), LoaderError> {
+        if self.request.is_some() {
+            return Err(LoaderError::Busy);
+        }
+        if matches!(self.state, State::Discovering(_)) {
+            return Err(LoaderError::Starting);
+        }
+        self.modules = Some(ModulesCall {
+            start: self.current(),
+            module: None,
+        });
+        Ok(())
+    }
+
+    /// The `get_modules` call ends; with [`ModuleConnection::CallStart`] the loader goes back
+    /// to the connection the call began with. Refused while a request is outstanding.
+    pub fn end_modules(&mut self, now: Instant) -> Result<(), LoaderError> {
+        if self.request.is_some() {
+            return Err(LoaderError::Busy);
+        }
+        if self.modules.is_some() {
+            self.restore_call_start(now);
+            self.modules = None;
+        }
+        Ok(())
+    }
+
+    /// Whether the outstanding request waits on a connection known to be closed (see
+    /// [`Event::Stranded`]).
+    pub fn is_stranded(&self) -> bool {
+        match self.state {
+            State::Awaiting { conn, .. } => self.closed_start == Some(conn),
+            _ => false,
+        }
     }
 
     /// A datagram that arrived on the discovery socket from `from`.
@@ -459,6 +563,9 @@ impl Loader {
 
     /// `conn` closed or failed (`tcp_closed`, `tcp_error`). The driver has released it.
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
+        if self.current() == Some(conn) {
+            self.mark_closed(conn);
+        }
         match self.state {
             State::Ready { conn: current, .. } if current == conn => {
                 self.state = State::Detached;
@@ -504,11 +611,13 @@ impl Loader {
                 let conn = *conn;
                 self.actions.push_back(Action::Close { conn });
                 self.events.push_back(Event::IdleClosed { conn });
+                self.mark_closed(conn);
                 self.state = State::Detached;
             }
             State::Awaiting { conn, .. } => {
                 let conn = *conn;
                 self.actions.push_back(Action::Close { conn });
+                self.mark_closed(conn);
                 self.events.push_back(Event::Resending {
                     conn,
                     reason: ResendReason::ReplyTimeout,
@@ -714,10 +823,62 @@ impl Loader {
 
     fn send(&mut self, now: Instant, conn: ConnId, frame: Bytes) {
         self.actions.push_back(Action::Send { conn, frame });
+        if self.closed_start == Some(conn) {
+            self.events.push_back(Event::Stranded { conn });
+        }
         self.state = State::Awaiting {
             conn,
             until: now + self.config.timings.reply_timeout,
         };
+    }
+
+    /// `conn` is closed: if a `get_modules` call began on it, OTP's state still names it.
+    fn mark_closed(&mut self, conn: ConnId) {
+        if matches!(&self.modules, Some(call) if call.start == Some(conn)) {
+            self.closed_start = Some(conn);
+        }
+    }
+
+    /// Before `request` is sent: inside a `get_modules` call, a `get` of another file name
+    /// starts the next module, which OTP 25 begins from the call's first state.
+    fn next_module(&mut self, now: Instant, request: &Request) {
+        let Some(call) = &mut self.modules else {
+            return;
+        };
+        let Request::Get(name) = request else {
+            return;
+        };
+        let module = name.rsplit('/').next().unwrap_or(name);
+        let next = call.module.as_deref().is_some_and(|m| m != module);
+        call.module = Some(module.to_owned());
+        if next {
+            self.restore_call_start(now);
+        }
+    }
+
+    /// With [`ModuleConnection::CallStart`], the connection state the call began with.
+    fn restore_call_start(&mut self, now: Instant) {
+        if self.config.module_connection != ModuleConnection::CallStart {
+            return;
+        }
+        let Some(call) = &self.modules else {
+            return;
+        };
+        if matches!(self.state, State::Discovering(_)) {
+            return;
+        }
+        let start = call.start;
+        let current = self.current();
+        if current == start {
+            return;
+        }
+        if let Some(conn) = current {
+            self.events.push_back(Event::Abandoned { conn });
+        }
+        match start {
+            Some(conn) => self.ready(now, conn),
+            None => self.state = State::Detached,
+        }
     }
 
     fn ready(&mut self, now: Instant, conn: ConnId) {

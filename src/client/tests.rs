@@ -980,3 +980,164 @@ fn a_flood_of_distinct_answers_is_bounded() {
     });
     assert_eq!(discovered, Some(MAX_ANSWERS));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The restart hang: a server restart inside a `get_modules` call (PROTOCOL.md, "The restart
+// hang"), in the order a real OTP 25 boot met it.
+
+const KERNEL: &str = "/otp/lib/kernel-8.5.3/ebin/";
+const STDLIB: &str = "/otp/lib/stdlib-4.2/ebin/";
+
+fn enoent() -> Vec<u8> {
+    frame(&Term::tuple([
+        Term::atom("get"),
+        Term::tuple([Term::atom("error"), Term::atom("enoent")]),
+    ]))
+}
+
+fn request_frame(request: &Request) -> Bytes {
+    Bytes::from(encode_term_frame(&request.to_term(), Profile::Otp25).unwrap())
+}
+
+fn get(dir: &str, module: &str) -> Request {
+    Request::Get(format!("{dir}{module}.beam"))
+}
+
+/// The two path tries of a module that lives in stdlib, on whatever connection the loader
+/// sends them; returns that connection.
+fn fetch_stdlib_module(world: &mut World, module: &str) -> ConnId {
+    world.request(get(KERNEL, module));
+    let conn = world.sends().last().unwrap().1;
+    world.data(conn, &enoent());
+    world.request(get(STDLIB, module));
+    assert_eq!(
+        world.sends().last().unwrap().1,
+        conn,
+        "one module, one connection"
+    );
+    world.data(conn, &get_ok(module.as_bytes()));
+    conn
+}
+
+/// Connected to A:40000; a `get_modules` call fetches error_handler, then sends erl_eval's
+/// first path try, and the server dies under it (the request gets an RST). It comes back on
+/// A:40001 a second later. The loader rediscovers (three queries unanswered, a 10 s sleep),
+/// connects, resends, gets `enoent`, then erl_eval from stdlib. Returns the world at that
+/// moment (12.5 s after the RST, t = 14 s), the dead connection and the new one.
+fn restart_inside_get_modules(mode: ModuleConnection) -> (World, ConnId, ConnId) {
+    let mut config = LoaderConfig::new(vec![A], VERSION);
+    config.module_connection = mode;
+    let mut world = World::with(config);
+    world.serve(A, 40000);
+    world.datagram(udp_from(A), &answer(0, 40000));
+    world.run_until(secs(1));
+    let first = world.last_conn();
+    world.loader.begin_modules().unwrap();
+    world.request(get(KERNEL, "error_handler"));
+    world.data(first, &get_ok(b"error_handler"));
+    world.request(get(KERNEL, "erl_eval"));
+    world.power_off(A);
+    world.closed(first);
+    world.run_until(secs(2));
+    world.serve(A, 40001);
+    world.run_until(ms(13_500));
+    let second = world.last_conn();
+    assert_ne!(second, first);
+    world.data(second, &enoent());
+    world.request(get(STDLIB, "erl_eval"));
+    world.data(second, &get_ok(b"erl_eval"));
+    world.run_until(secs(14));
+    assert_eq!(world.replies().len(), 3);
+    (world, first, second)
+}
+
+#[test]
+fn otp_mode_sends_the_next_module_on_the_dead_connection_and_waits_60s() {
+    let (mut world, first, second) = restart_inside_get_modules(ModuleConnection::CallStart);
+    let discoveries = world.count(&Action::OpenDiscovery);
+    world.request(get(KERNEL, "erl_lint"));
+    // The next module goes back to the connection the call began with, which died.
+    assert_eq!(world.sends().last().unwrap().1, first);
+    assert!(world.has_event(&Event::Abandoned { conn: second }));
+    assert!(world.has_event(&Event::Stranded { conn: first }));
+    assert!(world.loader.is_stranded());
+    assert_eq!(world.loader.poll_timeout(), Some(at(secs(74))));
+    let actions = world.actions.len();
+    world.run_until(ms(73_999));
+    assert_eq!(world.actions.len(), actions, "nothing happens for 60 s");
+    // Then the reply timeout: a close of the dead connection, a new discovery, a third
+    // connection, the module fetched; the second connection is never closed (OTP leaks it).
+    world.run_until(ms(74_500));
+    assert!(world.has_event(&Event::Resending {
+        conn: first,
+        reason: ResendReason::ReplyTimeout
+    }));
+    assert_eq!(world.count(&Action::OpenDiscovery), discoveries + 1);
+    let third = world.last_conn();
+    assert_ne!(third, second);
+    let resent = world.sends().last().unwrap().clone();
+    assert_eq!((resent.0, resent.1), (ms(74_500), third));
+    assert_eq!(resent.2, request_frame(&get(KERNEL, "erl_lint")));
+    assert!(!world.loader.is_stranded());
+    world.data(third, &enoent());
+    world.request(get(STDLIB, "erl_lint"));
+    world.data(third, &get_ok(b"erl_lint"));
+    // And the module after that is stranded again.
+    world.request(get(KERNEL, "erl_parse"));
+    assert_eq!(world.sends().last().unwrap().1, first);
+    assert!(world.has_event(&Event::Abandoned { conn: third }));
+    assert!(world.loader.is_stranded());
+    assert!(!world
+        .closes()
+        .iter()
+        .any(|(_, conn)| *conn == second || *conn == third));
+}
+
+#[test]
+fn otp_mode_goes_back_to_the_dead_connection_after_the_call_too() {
+    let (mut world, first, _) = restart_inside_get_modules(ModuleConnection::CallStart);
+    world.loader.end_modules(world.now).unwrap();
+    world.request(Request::ReadFileInfo("/otp/lib".into()));
+    assert_eq!(world.sends().last().unwrap().1, first);
+    assert!(world.loader.is_stranded());
+    // A call that begins on the dead connection strands its first module at once.
+    world.run_until(secs(75));
+    let third = world.last_conn();
+    world.data(third, &get_ok(b"info"));
+    world.loader.end_modules(world.now).unwrap();
+    assert_eq!(world.sends().last().unwrap().1, third);
+    world.loader.begin_modules().unwrap();
+    let fourth = fetch_stdlib_module(&mut world, "lists");
+    assert_eq!(
+        fourth, third,
+        "no reconnect in this call: nothing to go back from"
+    );
+}
+
+#[test]
+fn erlboot_mode_sends_the_next_module_on_the_new_connection() {
+    let (mut world, first, second) = restart_inside_get_modules(ModuleConnection::Newest);
+    assert_eq!(fetch_stdlib_module(&mut world, "erl_lint"), second);
+    assert_eq!(world.sends().last().unwrap().0, secs(14));
+    world.loader.end_modules(world.now).unwrap();
+    world.request(get(KERNEL, "later"));
+    assert_eq!(world.sends().last().unwrap().1, second);
+    assert!(!world.loader.is_stranded());
+    assert!(!world
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::Stranded { .. } | Event::Abandoned { .. })));
+    // error_handler and erl_eval's first try went to the first connection, nothing after.
+    let on_first = world.sends().iter().filter(|(_, c, _)| *c == first).count();
+    assert_eq!(on_first, 2);
+}
+
+#[test]
+fn module_calls_are_refused_while_busy_or_starting() {
+    let mut world = World::new(&[A]);
+    assert_eq!(world.loader.begin_modules(), Err(LoaderError::Starting));
+    world.serve(A, 40000);
+    world.request(Request::GetCwd);
+    assert_eq!(world.loader.begin_modules(), Err(LoaderError::Busy));
+    assert_eq!(world.loader.end_modules(world.now), Err(LoaderError::Busy));
+}
