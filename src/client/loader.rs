@@ -343,7 +343,8 @@ struct Discovery {
     ignore: Vec<Discovered>,
     /// Empty rounds left that sleep short (`Tries`).
     short_sleeps_left: u32,
-    /// Answers that arrived while not collecting, in arrival order, once each.
+    /// Answers that arrived while not collecting, as the next round's window reads them from
+    /// OTP's mailbox: newest first, once each, at most [`MAX_ANSWERS`].
     mailbox: Vec<Discovered>,
     step: Step,
 }
@@ -488,10 +489,7 @@ impl Loader {
             }
             Step::Sleep { .. } | Step::Connect { .. } => {
                 if let Some(server) = server {
-                    if !discovery.mailbox.contains(&server) && discovery.mailbox.len() < MAX_ANSWERS
-                    {
-                        discovery.mailbox.push(server);
-                    }
+                    collect(&mut discovery.mailbox, server);
                 }
             }
         }
@@ -677,10 +675,7 @@ impl Loader {
         let State::Discovering(discovery) = &mut self.state else {
             unreachable!("rounds run while discovering")
         };
-        let mut answers = Vec::new();
-        for server in discovery.mailbox.drain(..) {
-            collect(&mut answers, server);
-        }
+        let answers = std::mem::take(&mut discovery.mailbox);
         if sends == 0 {
             // `find_loop(_U, 0, …)` returns its accumulator without sending or waiting.
             self.end_round(now, answers);

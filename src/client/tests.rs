@@ -883,6 +883,8 @@ fn an_unexpected_reply_puts_back_the_state_from_before_the_request() {
         world.replies()[0].1,
         Event::Reply(Err(ReplyError::Unexpected(Term::atom("weird"))))
     );
+    assert!(!world.has_event(&Event::Abandoned { conn }));
+    assert_eq!(world.loader.poll_timeout(), Some(at(secs(61))));
     world.request(Request::GetCwd);
     assert_eq!(world.sends()[1].1, conn);
 
@@ -1140,4 +1142,111 @@ fn module_calls_are_refused_while_busy_or_starting() {
     world.request(Request::GetCwd);
     assert_eq!(world.loader.begin_modules(), Err(LoaderError::Busy));
     assert_eq!(world.loader.end_modules(world.now), Err(LoaderError::Busy));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Late events: what partitions and restarts deliver to a loader that has moved on.
+
+/// The answers of the first [`Event::Discovered`] at or after `from`.
+fn answered_after(world: &World, from: Duration) -> Vec<Discovered> {
+    world
+        .events
+        .iter()
+        .find_map(|(t, e)| match e {
+            Event::Discovered { answered, .. } if *t >= from => Some(answered.clone()),
+            _ => None,
+        })
+        .expect("a round with answers")
+}
+
+#[test]
+fn answers_that_wait_during_a_sleep_are_kept_once_each_newest_first_and_bounded() {
+    let mut world = World::new(&[Ipv4Addr::BROADCAST]);
+    world.run_until(secs(5));
+    world.datagram(udp_from(A), &answer(0, 1000));
+    world.datagram(udp_from(B), &answer(0, 2000));
+    world.datagram(udp_from(A), &answer(0, 1000));
+    world.datagram(udp_from(A), b"garbage");
+    world.run_until(secs(20));
+    assert_eq!(
+        answered_after(&world, secs(11)),
+        [server(0, B, 2000), server(0, A, 1000)]
+    );
+
+    let mut world = World::new(&[Ipv4Addr::BROADCAST]);
+    world.run_until(secs(5));
+    for port in 0..(MAX_ANSWERS as u16 + 10) {
+        world.datagram(udp_from(A), &answer(3, port));
+    }
+    world.run_until(secs(20));
+    let answered = answered_after(&world, secs(11));
+    assert_eq!(answered.len(), MAX_ANSWERS);
+    assert_eq!(answered[0], server(3, A, MAX_ANSWERS as u16 - 1));
+}
+
+#[test]
+fn answers_that_wait_during_a_connect_are_kept_once_each() {
+    let mut world = World::new(&[Ipv4Addr::BROADCAST]);
+    world.datagram(udp_from(A), &answer(0, 1000));
+    world.run_until(secs(2));
+    // A's connect hangs; B answers twice meanwhile, and C's flood overflows the mailbox.
+    world.datagram(udp_from(B), &answer(0, 2000));
+    world.datagram(udp_from(B), &answer(0, 2000));
+    for port in 0..MAX_ANSWERS as u16 {
+        world.datagram(udp_from(Ipv4Addr::new(10, 0, 0, 3)), &answer(1, port));
+    }
+    world.run_until(secs(16));
+    let answered = answered_after(&world, secs(15));
+    assert_eq!(answered.len(), MAX_ANSWERS);
+    assert_eq!(
+        answered
+            .iter()
+            .filter(|s| **s == server(0, B, 2000))
+            .count(),
+        1
+    );
+    assert_eq!(answered.last(), Some(&server(0, B, 2000)));
+}
+
+#[test]
+fn a_close_of_an_old_connection_leaves_a_ready_loader_alone() {
+    let (mut world, first) = connected();
+    world.request(Request::Get("/a".into()));
+    world.run_until(secs(62));
+    let second = world.last_conn();
+    world.data(second, &get_ok(b"a"));
+    world.closed(first);
+    assert!(!world.has_event(&Event::Lost { conn: first }));
+    assert_eq!(world.loader.poll_timeout(), Some(at(secs(122))));
+    world.request(Request::Get("/b".into()));
+    assert_eq!(world.sends().last().unwrap().1, second);
+    assert_eq!(world.count(&Action::OpenDiscovery), 2);
+}
+
+#[test]
+fn a_connect_that_ends_in_a_close_fails_and_a_close_of_another_connection_does_not() {
+    let mut world = World::new(&[Ipv4Addr::BROADCAST]);
+    world.datagram(udp_from(A), &answer(0, 1000));
+    world.datagram(udp_from(B), &answer(0, 2000));
+    world.run_until(secs(1));
+    // B (newest) is tried first; its connect hangs.
+    let trying = world.last_conn();
+    assert_eq!(world.connects()[0].2, SocketAddrV4::new(B, 2000));
+    // A close of a connection that is not the one being tried changes nothing.
+    world.closed(ConnId(trying.0 + 100));
+    assert_eq!(world.connects().len(), 1);
+    assert_eq!(world.loader.poll_timeout(), Some(at(ms(15_500))));
+    // The one being tried closes: a failed connect, and A is tried at once.
+    world.closed(trying);
+    assert!(world.has_event(&Event::ConnectFailed {
+        conn: trying,
+        server: server(0, B, 2000),
+        timed_out: false
+    }));
+    let connects = world.connects();
+    assert_eq!(connects.len(), 2);
+    assert_eq!(
+        (connects[1].0, connects[1].2),
+        (ms(1000), SocketAddrV4::new(A, 1000))
+    );
 }
