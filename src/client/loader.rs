@@ -32,14 +32,15 @@
 //!   connection; a reply timeout, a close or an error each lead to a new discovery and the same
 //!   request bytes being sent again, without limit.
 //! - **Idle** (`loop`, 347; `inet_timeout_handler`, 712): a connection unused for the idle timeout
-//!   is closed; a connection the server closes while unused is forgotten (`inet_exit_port`, 706).
-//!   Either way the next request rediscovers.
+//!   is closed, and the next request rediscovers. A connection the server closes while unused
+//!   is forgotten; OTP's main loop drops the `tcp_closed` and keeps the dead port until the idle
+//!   timeout, which [`DeadConnection::Kept`] does too.
 //! - **`get_modules` calls** (`handle_get_modules`, 506–508; `gm_arch_get`, 590–596): the
 //!   caller brackets a call's requests with [`Loader::begin_modules`] and
 //!   [`Loader::end_modules`]. OTP drops the state each module's fetch returns, so after a
 //!   reconnect inside the call every later module starts on the dead connection and waits out
-//!   the reply timeout ([`ModuleConnection::CallStart`], [`Event::Stranded`]); erlboot keeps
-//!   the new connection ([`ModuleConnection::Newest`], the default).
+//!   the reply timeout ([`DeadConnection::Kept`], [`Event::Stranded`]); erlboot keeps the new
+//!   connection ([`DeadConnection::Forgotten`], the default).
 //! - **Unexpected replies** (`?SAFE2`, 89): a reply term none of OTP's clauses match makes the
 //!   request fail and puts back the loader state from before the request. If the request had to
 //!   reconnect, the new connection is forgotten without being closed ([`Event::Abandoned`]),
@@ -92,38 +93,43 @@ pub struct LoaderConfig {
     pub limits: Limits,
     /// The longest reply frame accepted (OTP has no limit; the default, `u32::MAX`, is none).
     pub max_reply: u32,
-    /// Which connection each module of a `get_modules` call starts on: erlboot's
-    /// [`ModuleConnection::Newest`] unless set to OTP 25's [`ModuleConnection::CallStart`].
-    pub module_connection: ModuleConnection,
+    /// Whether the loader stops using a connection once it is closed: erlboot's
+    /// [`DeadConnection::Forgotten`] unless set to OTP 25's [`DeadConnection::Kept`].
+    pub dead_connection: DeadConnection,
 }
 
-/// Which connection a module of a `get_modules` call (between [`Loader::begin_modules`] and
-/// [`Loader::end_modules`]) starts on, once an earlier module of the same call reconnected.
+/// Whether the loader's state may go on naming a connection after it closed.
 ///
-/// OTP 25's `handle_get_modules` (erl_prim_loader.erl:506–508) and `gm_arch_get` (590–596) drop
-/// the state that fetching a module returns: each module starts from the state the call
-/// began with, and so does the loader after the call. After a reconnect inside the call, that
-/// state names the dead connection; every later module's first path try is sent on it, goes
-/// nowhere, and waits the whole reply timeout before the loader rediscovers, connects again
-/// (leaking the connection the previous module used) and fetches that one module. A boot
-/// script's first `primLoad` has over a hundred modules: about two hours at 60 s each.
-/// PROTOCOL.md, "The restart hang", has the capture.
+/// OTP 25's state does, in two ways (PROTOCOL.md §9, with traces and captures):
+/// - a connection the server closes while unused: the main loop drops `tcp_closed`
+///   (erl_prim_loader.erl:345) and no `'EXIT'` follows, so the state keeps the port until the
+///   idle timeout; a request meanwhile goes to it;
+/// - a reconnect inside a `get_modules` call (between [`Loader::begin_modules`] and
+///   [`Loader::end_modules`]): `handle_get_modules` (506–508) and `gm_arch_get` (590–596) drop
+///   the state a module's fetch returns, so every later module, and the loader after the call,
+///   start from the connection the call began with.
+///
+/// A request sent on a dead connection goes nowhere and waits the whole reply timeout before
+/// the loader rediscovers and sends it again: 60 s once for an idle close, and 60 s for every
+/// module left in a `get_modules` call, each on a new connection, the previous one leaked: the
+/// restart hang.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ModuleConnection {
-    /// The connection the last request used, as after any other request: a reconnect heals
-    /// the whole call. erlboot's own behaviour.
+pub enum DeadConnection {
+    /// A closed connection is forgotten at once, and a reconnect serves every later request.
+    /// erlboot's own behaviour.
     #[default]
-    Newest,
-    /// The connection held when the call began, OTP 25's behaviour: the newer connection is
-    /// forgotten, still open ([`Event::Abandoned`]); a request sent on a connection already
-    /// known to be closed is reported as [`Event::Stranded`].
-    CallStart,
+    Forgotten,
+    /// OTP 25's behaviour: an unused connection the server closes stays until the idle
+    /// timeout; each module of a `get_modules` call, and the loader after the call, go back
+    /// to the connection the call began with, and a newer one is forgotten, still open
+    /// ([`Event::Abandoned`]). A request sent on a connection known to be closed is reported
+    /// as [`Event::Stranded`].
+    Kept,
 }
 
 impl LoaderConfig {
     /// OTP's behaviour for these hosts and this version, with the profile of OTP 25, except
-    /// that a reconnect inside a `get_modules` call serves the rest of the call
-    /// ([`ModuleConnection::Newest`]).
+    /// that a closed connection is never used again ([`DeadConnection::Forgotten`]).
     pub fn new(hosts: Vec<Ipv4Addr>, version: impl Into<Vec<u8>>) -> LoaderConfig {
         LoaderConfig {
             hosts,
@@ -132,7 +138,7 @@ impl LoaderConfig {
             timings: LoaderTimings::otp(),
             limits: Limits::reply(),
             max_reply: u32::MAX,
-            module_connection: ModuleConnection::Newest,
+            dead_connection: DeadConnection::Forgotten,
         }
     }
 }
@@ -240,7 +246,8 @@ pub enum Event {
         /// The connection.
         conn: ConnId,
     },
-    /// The server closed the connection while no request was outstanding.
+    /// The server closed the connection while no request was outstanding. The loader forgets
+    /// it, or with [`DeadConnection::Kept`] holds it until the idle timeout, as OTP does.
     Lost {
         /// The connection.
         conn: ConnId,
@@ -253,7 +260,7 @@ pub enum Event {
         conn: ConnId,
     },
     /// The request was sent on a connection the loader already knows is closed
-    /// ([`ModuleConnection::CallStart`] only): nothing can answer it, so it waits the whole
+    /// ([`DeadConnection::Kept`] only): nothing can answer it, so it waits the whole
     /// reply timeout, then rediscovers and resends. A client that reports this is the OTP 25
     /// restart hang: every later module of its `get_modules` call does the same.
     Stranded {
@@ -290,9 +297,10 @@ pub struct Loader {
     request: Option<Outstanding>,
     /// The `get_modules` call under way, if any.
     modules: Option<ModulesCall>,
-    /// A connection a `get_modules` call began with, once known to be closed: OTP's state
-    /// may name it again after the call.
+    /// Closed connections OTP's state may still name: a `get_modules` call's first one, and
+    /// an unused one the server closed.
     closed_start: Option<ConnId>,
+    closed_idle: Option<ConnId>,
     /// Bytes of a reply frame not complete yet; reset with each new connection.
     input: BytesMut,
     actions: VecDeque<Action>,
@@ -382,6 +390,7 @@ impl Loader {
             request: None,
             modules: None,
             closed_start: None,
+            closed_idle: None,
             input: BytesMut::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -430,7 +439,7 @@ impl Loader {
     /// A `get_modules` call begins (`init`'s `primLoad`): the requests until
     /// [`Loader::end_modules`] are its `get`s, each module's path tries in a row; a `get` whose
     /// file name after the last `/` differs from the one before starts the next module. With
-    /// [`ModuleConnection::CallStart`] each module after the first, and the loader after the
+    /// [`DeadConnection::Kept`] each module after the first, and the loader after the
     /// call, go back to the connection held now. Refused while a request is outstanding or
     /// the first discovery runs.
     pub fn begin_modules(&mut self) -> Result<(), LoaderError> {
@@ -447,7 +456,7 @@ impl Loader {
         Ok(())
     }
 
-    /// The `get_modules` call ends; with [`ModuleConnection::CallStart`] the loader goes back
+    /// The `get_modules` call ends; with [`DeadConnection::Kept`] the loader goes back
     /// to the connection the call began with. Refused while a request is outstanding.
     pub fn end_modules(&mut self, now: Instant) -> Result<(), LoaderError> {
         if self.request.is_some() {
@@ -464,7 +473,7 @@ impl Loader {
     /// [`Event::Stranded`]).
     pub fn is_stranded(&self) -> bool {
         match self.state {
-            State::Awaiting { conn, .. } => self.closed_start == Some(conn),
+            State::Awaiting { conn, .. } => self.known_closed(conn),
             _ => false,
         }
     }
@@ -566,8 +575,12 @@ impl Loader {
         }
         match self.state {
             State::Ready { conn: current, .. } if current == conn => {
-                self.state = State::Detached;
                 self.events.push_back(Event::Lost { conn });
+                match self.config.dead_connection {
+                    DeadConnection::Forgotten => self.state = State::Detached,
+                    // OTP's main loop drops `tcp_closed`; the idle timeout closes the port.
+                    DeadConnection::Kept => self.closed_idle = Some(conn),
+                }
             }
             State::Awaiting { conn: current, .. } if current == conn => {
                 self.events.push_back(Event::Resending {
@@ -818,7 +831,7 @@ impl Loader {
 
     fn send(&mut self, now: Instant, conn: ConnId, frame: Bytes) {
         self.actions.push_back(Action::Send { conn, frame });
-        if self.closed_start == Some(conn) {
+        if self.known_closed(conn) {
             self.events.push_back(Event::Stranded { conn });
         }
         self.state = State::Awaiting {
@@ -851,9 +864,14 @@ impl Loader {
         }
     }
 
-    /// With [`ModuleConnection::CallStart`], the connection state the call began with.
+    /// Whether `conn` is closed although OTP's state may name it.
+    fn known_closed(&self, conn: ConnId) -> bool {
+        self.closed_start == Some(conn) || self.closed_idle == Some(conn)
+    }
+
+    /// With [`DeadConnection::Kept`], the connection state the call began with.
     fn restore_call_start(&mut self, now: Instant) {
-        if self.config.module_connection != ModuleConnection::CallStart {
+        if self.config.dead_connection != DeadConnection::Kept {
             return;
         }
         let Some(call) = &self.modules else {

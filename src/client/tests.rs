@@ -1026,9 +1026,9 @@ fn fetch_stdlib_module(world: &mut World, module: &str) -> ConnId {
 /// A:40001 a second later. The loader rediscovers (three queries unanswered, a 10 s sleep),
 /// connects, resends, gets `enoent`, then erl_eval from stdlib. Returns the world at that
 /// moment (12.5 s after the RST, t = 14 s), the dead connection and the new one.
-fn restart_inside_get_modules(mode: ModuleConnection) -> (World, ConnId, ConnId) {
+fn restart_inside_get_modules(mode: DeadConnection) -> (World, ConnId, ConnId) {
     let mut config = LoaderConfig::new(vec![A], VERSION);
-    config.module_connection = mode;
+    config.dead_connection = mode;
     let mut world = World::with(config);
     world.serve(A, 40000);
     world.datagram(udp_from(A), &answer(0, 40000));
@@ -1055,7 +1055,7 @@ fn restart_inside_get_modules(mode: ModuleConnection) -> (World, ConnId, ConnId)
 
 #[test]
 fn otp_mode_sends_the_next_module_on_the_dead_connection_and_waits_60s() {
-    let (mut world, first, second) = restart_inside_get_modules(ModuleConnection::CallStart);
+    let (mut world, first, second) = restart_inside_get_modules(DeadConnection::Kept);
     let discoveries = world.count(&Action::OpenDiscovery);
     world.request(get(KERNEL, "erl_lint"));
     // The next module goes back to the connection the call began with, which died.
@@ -1097,7 +1097,7 @@ fn otp_mode_sends_the_next_module_on_the_dead_connection_and_waits_60s() {
 
 #[test]
 fn otp_mode_goes_back_to_the_dead_connection_after_the_call_too() {
-    let (mut world, first, _) = restart_inside_get_modules(ModuleConnection::CallStart);
+    let (mut world, first, _) = restart_inside_get_modules(DeadConnection::Kept);
     world.loader.end_modules(world.now).unwrap();
     world.request(Request::ReadFileInfo("/otp/lib".into()));
     assert_eq!(world.sends().last().unwrap().1, first);
@@ -1118,7 +1118,7 @@ fn otp_mode_goes_back_to_the_dead_connection_after_the_call_too() {
 
 #[test]
 fn erlboot_mode_sends_the_next_module_on_the_new_connection() {
-    let (mut world, first, second) = restart_inside_get_modules(ModuleConnection::Newest);
+    let (mut world, first, second) = restart_inside_get_modules(DeadConnection::Forgotten);
     assert_eq!(fetch_stdlib_module(&mut world, "erl_lint"), second);
     assert_eq!(world.sends().last().unwrap().0, secs(14));
     world.loader.end_modules(world.now).unwrap();
@@ -1249,4 +1249,53 @@ fn a_connect_that_ends_in_a_close_fails_and_a_close_of_another_connection_does_n
         (connects[1].0, connects[1].2),
         (ms(1000), SocketAddrV4::new(A, 1000))
     );
+}
+
+#[test]
+fn otp_mode_keeps_an_idle_connection_the_server_closed_until_the_idle_timeout() {
+    let mut config = LoaderConfig::new(vec![A], VERSION);
+    config.dead_connection = DeadConnection::Kept;
+    let mut world = World::with(config.clone());
+    world.serve(A, 40000);
+    world.datagram(udp_from(A), &answer(0, 40000));
+    world.run_until(secs(1));
+    let first = world.last_conn();
+    world.closed(first);
+    assert!(world.has_event(&Event::Lost { conn: first }));
+    assert_eq!(world.loader.poll_timeout(), Some(at(ms(60_500))));
+    // A request before the idle timeout goes to the dead connection and waits 60 s.
+    world.run_until(secs(5));
+    world.request(Request::GetCwd);
+    assert_eq!(world.sends().last().unwrap().1, first);
+    assert!(world.has_event(&Event::Stranded { conn: first }));
+    assert!(world.loader.is_stranded());
+    world.run_until(ms(64_999));
+    assert_eq!(world.connects().len(), 1);
+    world.run_until(ms(65_500));
+    assert_eq!(world.closes(), [(secs(65), first)]);
+    let second = world.last_conn();
+    assert_eq!(world.sends().last().unwrap().0, ms(65_500));
+    assert_eq!(world.sends().last().unwrap().1, second);
+    assert!(!world.loader.is_stranded());
+
+    // After the idle timeout the loader has closed it, and a request rediscovers at once.
+    let mut world = World::with(config);
+    world.serve(A, 40000);
+    world.datagram(udp_from(A), &answer(0, 40000));
+    world.run_until(secs(1));
+    let first = world.last_conn();
+    world.closed(first);
+    world.run_until(secs(70));
+    assert!(world.has_event(&Event::IdleClosed { conn: first }));
+    world.request(Request::GetCwd);
+    world.run_until(ms(70_500));
+    assert_eq!(
+        world.sends().last().unwrap(),
+        &(
+            ms(70_500),
+            world.last_conn(),
+            request_frame(&Request::GetCwd)
+        )
+    );
+    assert!(!world.has_event(&Event::Stranded { conn: first }));
 }
