@@ -145,7 +145,7 @@ fn otp25_node_hangs_after_a_server_restart_inside_get_modules() {
         ]);
     let mut node = Proc::spawn(node_command);
 
-    // The first module of the boot script's first primLoad; the call fetches a hundred more.
+    // The first module of the boot script's first primLoad; the call fetches 28 more.
     let mut log = Log::new();
     let trigger = log.wait_for(&first, Duration::from_secs(30), |l| {
         is_request(l) && module(l) == Some("error_handler")
