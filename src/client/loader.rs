@@ -874,12 +874,10 @@ impl Loader {
         if self.config.dead_connection != DeadConnection::Kept {
             return;
         }
+        // Not while discovering: calls begin connected, and modules start between requests.
         let Some(call) = &self.modules else {
             return;
         };
-        if matches!(self.state, State::Discovering(_)) {
-            return;
-        }
         let start = call.start;
         let current = self.current();
         if current == start {
