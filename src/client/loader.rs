@@ -32,8 +32,15 @@
 //!   connection; a reply timeout, a close or an error each lead to a new discovery and the same
 //!   request bytes being sent again, without limit.
 //! - **Idle** (`loop`, 347; `inet_timeout_handler`, 712): a connection unused for the idle timeout
-//!   is closed; a connection the server closes while unused is forgotten (`inet_exit_port`, 706).
-//!   Either way the next request rediscovers.
+//!   is closed, and the next request rediscovers. A connection the server closes while unused
+//!   is forgotten; OTP's main loop drops the `tcp_closed` and keeps the dead port until the idle
+//!   timeout, which [`DeadConnection::Kept`] does too.
+//! - **`get_modules` calls** (`handle_get_modules`, 506–508; `gm_arch_get`, 590–596): the
+//!   caller brackets a call's requests with [`Loader::begin_modules`] and
+//!   [`Loader::end_modules`]. OTP drops the state each module's fetch returns, so after a
+//!   reconnect inside the call every later module starts on the dead connection and waits out
+//!   the reply timeout ([`DeadConnection::Kept`], [`Event::Stranded`]); erlboot keeps the new
+//!   connection ([`DeadConnection::Forgotten`], the default).
 //! - **Unexpected replies** (`?SAFE2`, 89): a reply term none of OTP's clauses match makes the
 //!   request fail and puts back the loader state from before the request. If the request had to
 //!   reconnect, the new connection is forgotten without being closed ([`Event::Abandoned`]),
@@ -86,10 +93,43 @@ pub struct LoaderConfig {
     pub limits: Limits,
     /// The longest reply frame accepted (OTP has no limit; the default, `u32::MAX`, is none).
     pub max_reply: u32,
+    /// Whether the loader stops using a connection once it is closed: erlboot's
+    /// [`DeadConnection::Forgotten`] unless set to OTP 25's [`DeadConnection::Kept`].
+    pub dead_connection: DeadConnection,
+}
+
+/// Whether the loader's state may go on naming a connection after it closed.
+///
+/// OTP 25's state does, in two ways (PROTOCOL.md §9, with traces and captures):
+/// - a connection the server closes while unused: the main loop drops `tcp_closed`
+///   (erl_prim_loader.erl:345) and no `'EXIT'` follows, so the state keeps the port until the
+///   idle timeout; a request meanwhile goes to it;
+/// - a reconnect inside a `get_modules` call (between [`Loader::begin_modules`] and
+///   [`Loader::end_modules`]): `handle_get_modules` (506–508) and `gm_arch_get` (590–596) drop
+///   the state a module's fetch returns, so every later module, and the loader after the call,
+///   start from the connection the call began with.
+///
+/// A request sent on a dead connection goes nowhere and waits the whole reply timeout before
+/// the loader rediscovers and sends it again: 60 s once for an idle close, and 60 s for every
+/// module left in a `get_modules` call, each on a new connection, the previous one leaked: the
+/// restart hang.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DeadConnection {
+    /// A closed connection is forgotten at once, and a reconnect serves every later request.
+    /// erlboot's own behaviour.
+    #[default]
+    Forgotten,
+    /// OTP 25's behaviour: an unused connection the server closes stays until the idle
+    /// timeout; each module of a `get_modules` call, and the loader after the call, go back
+    /// to the connection the call began with, and a newer one is forgotten, still open
+    /// ([`Event::Abandoned`]). A request sent on a connection known to be closed is reported
+    /// as [`Event::Stranded`].
+    Kept,
 }
 
 impl LoaderConfig {
-    /// OTP's behaviour for these hosts and this version, with the profile of OTP 25.
+    /// OTP's behaviour for these hosts and this version, with the profile of OTP 25, except
+    /// that a closed connection is never used again ([`DeadConnection::Forgotten`]).
     pub fn new(hosts: Vec<Ipv4Addr>, version: impl Into<Vec<u8>>) -> LoaderConfig {
         LoaderConfig {
             hosts,
@@ -98,6 +138,7 @@ impl LoaderConfig {
             timings: LoaderTimings::otp(),
             limits: Limits::reply(),
             max_reply: u32::MAX,
+            dead_connection: DeadConnection::Forgotten,
         }
     }
 }
@@ -205,7 +246,8 @@ pub enum Event {
         /// The connection.
         conn: ConnId,
     },
-    /// The server closed the connection while no request was outstanding.
+    /// The server closed the connection while no request was outstanding. The loader forgets
+    /// it, or with [`DeadConnection::Kept`] holds it until the idle timeout, as OTP does.
     Lost {
         /// The connection.
         conn: ConnId,
@@ -215,6 +257,14 @@ pub enum Event {
     /// it from now on.
     Abandoned {
         /// The connection.
+        conn: ConnId,
+    },
+    /// The request was sent on a connection the loader already knows is closed
+    /// ([`DeadConnection::Kept`] only): nothing can answer it, so it waits the whole
+    /// reply timeout, then rediscovers and resends. A client that reports this is the OTP 25
+    /// restart hang: every later module of its `get_modules` call does the same.
+    Stranded {
+        /// The dead connection.
         conn: ConnId,
     },
     /// The answer to the request.
@@ -230,6 +280,9 @@ pub enum LoaderError {
     /// The request cannot be encoded.
     #[error("cannot encode the request: {0}")]
     Encode(#[from] EncodeError),
+    /// The first discovery is under way; OTP takes no call before it connects.
+    #[error("the loader is still looking for its first server")]
+    Starting,
 }
 
 /// The inet loader.
@@ -242,6 +295,12 @@ pub struct Loader {
     next_conn: u64,
     state: State,
     request: Option<Outstanding>,
+    /// The `get_modules` call under way, if any.
+    modules: Option<ModulesCall>,
+    /// Closed connections OTP's state may still name: a `get_modules` call's first one, and
+    /// an unused one the server closed.
+    closed_start: Option<ConnId>,
+    closed_idle: Option<ConnId>,
     /// Bytes of a reply frame not complete yet; reset with each new connection.
     input: BytesMut,
     actions: VecDeque<Action>,
@@ -254,6 +313,14 @@ struct Outstanding {
     frame: Bytes,
     /// The connection state when the request began, which `?SAFE2` restores.
     origin: Origin,
+}
+
+/// A `get_modules` call: the connection it began with, and the file name (after the last `/`)
+/// of the module being fetched.
+#[derive(Debug)]
+struct ModulesCall {
+    start: Option<ConnId>,
+    module: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,7 +351,8 @@ struct Discovery {
     ignore: Vec<Discovered>,
     /// Empty rounds left that sleep short (`Tries`).
     short_sleeps_left: u32,
-    /// Answers that arrived while not collecting, in arrival order, once each.
+    /// Answers that arrived while not collecting, as the next round's window reads them from
+    /// OTP's mailbox: newest first, once each, at most [`MAX_ANSWERS`].
     mailbox: Vec<Discovered>,
     step: Step,
 }
@@ -320,6 +388,9 @@ impl Loader {
             next_conn: 0,
             state: State::Detached,
             request: None,
+            modules: None,
+            closed_start: None,
+            closed_idle: None,
             input: BytesMut::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -340,6 +411,7 @@ impl Loader {
             return Err(LoaderError::Busy);
         }
         let frame = Bytes::from(encode_term_frame(&request.to_term(), self.config.profile)?);
+        self.next_module(now, request);
         let origin = match self.state {
             State::Detached => Origin::Detached,
             State::Ready { conn, .. } | State::Awaiting { conn, .. } => Origin::Connected(conn),
@@ -364,6 +436,48 @@ impl Loader {
         self.request.is_some()
     }
 
+    /// A `get_modules` call begins (`init`'s `primLoad`): the requests until
+    /// [`Loader::end_modules`] are its `get`s, each module's path tries in a row; a `get` whose
+    /// file name after the last `/` differs from the one before starts the next module. With
+    /// [`DeadConnection::Kept`] each module after the first, and the loader after the
+    /// call, go back to the connection held now. Refused while a request is outstanding or
+    /// the first discovery runs.
+    pub fn begin_modules(&mut self) -> Result<(), LoaderError> {
+        if self.request.is_some() {
+            return Err(LoaderError::Busy);
+        }
+        if matches!(self.state, State::Discovering(_)) {
+            return Err(LoaderError::Starting);
+        }
+        self.modules = Some(ModulesCall {
+            start: self.current(),
+            module: None,
+        });
+        Ok(())
+    }
+
+    /// The `get_modules` call ends; with [`DeadConnection::Kept`] the loader goes back
+    /// to the connection the call began with. Refused while a request is outstanding.
+    pub fn end_modules(&mut self, now: Instant) -> Result<(), LoaderError> {
+        if self.request.is_some() {
+            return Err(LoaderError::Busy);
+        }
+        if self.modules.is_some() {
+            self.restore_call_start(now);
+            self.modules = None;
+        }
+        Ok(())
+    }
+
+    /// Whether the outstanding request waits on a connection known to be closed (see
+    /// [`Event::Stranded`]).
+    pub fn is_stranded(&self) -> bool {
+        match self.state {
+            State::Awaiting { conn, .. } => self.known_closed(conn),
+            _ => false,
+        }
+    }
+
     /// A datagram that arrived on the discovery socket from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV4, datagram: &[u8]) {
         let State::Discovering(discovery) = &mut self.state else {
@@ -384,10 +498,7 @@ impl Loader {
             }
             Step::Sleep { .. } | Step::Connect { .. } => {
                 if let Some(server) = server {
-                    if !discovery.mailbox.contains(&server) && discovery.mailbox.len() < MAX_ANSWERS
-                    {
-                        discovery.mailbox.push(server);
-                    }
+                    collect(&mut discovery.mailbox, server);
                 }
             }
         }
@@ -459,10 +570,17 @@ impl Loader {
 
     /// `conn` closed or failed (`tcp_closed`, `tcp_error`). The driver has released it.
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId) {
+        if self.current() == Some(conn) {
+            self.mark_closed(conn);
+        }
         match self.state {
             State::Ready { conn: current, .. } if current == conn => {
-                self.state = State::Detached;
                 self.events.push_back(Event::Lost { conn });
+                match self.config.dead_connection {
+                    DeadConnection::Forgotten => self.state = State::Detached,
+                    // OTP's main loop drops `tcp_closed`; the idle timeout closes the port.
+                    DeadConnection::Kept => self.closed_idle = Some(conn),
+                }
             }
             State::Awaiting { conn: current, .. } if current == conn => {
                 self.events.push_back(Event::Resending {
@@ -504,11 +622,13 @@ impl Loader {
                 let conn = *conn;
                 self.actions.push_back(Action::Close { conn });
                 self.events.push_back(Event::IdleClosed { conn });
+                self.mark_closed(conn);
                 self.state = State::Detached;
             }
             State::Awaiting { conn, .. } => {
                 let conn = *conn;
                 self.actions.push_back(Action::Close { conn });
+                self.mark_closed(conn);
                 self.events.push_back(Event::Resending {
                     conn,
                     reason: ResendReason::ReplyTimeout,
@@ -568,10 +688,7 @@ impl Loader {
         let State::Discovering(discovery) = &mut self.state else {
             unreachable!("rounds run while discovering")
         };
-        let mut answers = Vec::new();
-        for server in discovery.mailbox.drain(..) {
-            collect(&mut answers, server);
-        }
+        let answers = std::mem::take(&mut discovery.mailbox);
         if sends == 0 {
             // `find_loop(_U, 0, …)` returns its accumulator without sending or waiting.
             self.end_round(now, answers);
@@ -714,10 +831,65 @@ impl Loader {
 
     fn send(&mut self, now: Instant, conn: ConnId, frame: Bytes) {
         self.actions.push_back(Action::Send { conn, frame });
+        if self.known_closed(conn) {
+            self.events.push_back(Event::Stranded { conn });
+        }
         self.state = State::Awaiting {
             conn,
             until: now + self.config.timings.reply_timeout,
         };
+    }
+
+    /// `conn` is closed: if a `get_modules` call began on it, OTP's state still names it.
+    fn mark_closed(&mut self, conn: ConnId) {
+        if matches!(&self.modules, Some(call) if call.start == Some(conn)) {
+            self.closed_start = Some(conn);
+        }
+    }
+
+    /// Before `request` is sent: inside a `get_modules` call, a `get` of another file name
+    /// starts the next module, which OTP 25 begins from the call's first state.
+    fn next_module(&mut self, now: Instant, request: &Request) {
+        let Some(call) = &mut self.modules else {
+            return;
+        };
+        let Request::Get(name) = request else {
+            return;
+        };
+        let module = name.rsplit('/').next().unwrap_or(name);
+        let next = call.module.as_deref().is_some_and(|m| m != module);
+        call.module = Some(module.to_owned());
+        if next {
+            self.restore_call_start(now);
+        }
+    }
+
+    /// Whether `conn` is closed although OTP's state may name it.
+    fn known_closed(&self, conn: ConnId) -> bool {
+        self.closed_start == Some(conn) || self.closed_idle == Some(conn)
+    }
+
+    /// With [`DeadConnection::Kept`], the connection state the call began with.
+    fn restore_call_start(&mut self, now: Instant) {
+        if self.config.dead_connection != DeadConnection::Kept {
+            return;
+        }
+        // Not while discovering: calls begin connected, and modules start between requests.
+        let Some(call) = &self.modules else {
+            return;
+        };
+        let start = call.start;
+        let current = self.current();
+        if current == start {
+            return;
+        }
+        if let Some(conn) = current {
+            self.events.push_back(Event::Abandoned { conn });
+        }
+        match start {
+            Some(conn) => self.ready(now, conn),
+            None => self.state = State::Detached,
+        }
     }
 
     fn ready(&mut self, now: Instant, conn: ConnId) {

@@ -17,7 +17,8 @@ mod timings;
 
 pub use hosts::{parse_host, parse_hosts};
 pub use loader::{
-    Action, ConnId, Discovered, Event, Loader, LoaderConfig, LoaderError, ResendReason, MAX_ANSWERS,
+    Action, ConnId, DeadConnection, Discovered, Event, Loader, LoaderConfig, LoaderError,
+    ResendReason, MAX_ANSWERS,
 };
 pub use profile::{BootProfile, Phase, ProfileError};
 pub use response::{read_reply, ReplyError, Response};

@@ -883,6 +883,8 @@ fn an_unexpected_reply_puts_back_the_state_from_before_the_request() {
         world.replies()[0].1,
         Event::Reply(Err(ReplyError::Unexpected(Term::atom("weird"))))
     );
+    assert!(!world.has_event(&Event::Abandoned { conn }));
+    assert_eq!(world.loader.poll_timeout(), Some(at(secs(61))));
     world.request(Request::GetCwd);
     assert_eq!(world.sends()[1].1, conn);
 
@@ -979,4 +981,321 @@ fn a_flood_of_distinct_answers_is_bounded() {
         _ => None,
     });
     assert_eq!(discovered, Some(MAX_ANSWERS));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The restart hang: a server restart inside a `get_modules` call (PROTOCOL.md, "The restart
+// hang"), in the order a real OTP 25 boot met it.
+
+const KERNEL: &str = "/otp/lib/kernel-8.5.3/ebin/";
+const STDLIB: &str = "/otp/lib/stdlib-4.2/ebin/";
+
+fn enoent() -> Vec<u8> {
+    frame(&Term::tuple([
+        Term::atom("get"),
+        Term::tuple([Term::atom("error"), Term::atom("enoent")]),
+    ]))
+}
+
+fn request_frame(request: &Request) -> Bytes {
+    Bytes::from(encode_term_frame(&request.to_term(), Profile::Otp25).unwrap())
+}
+
+fn get(dir: &str, module: &str) -> Request {
+    Request::Get(format!("{dir}{module}.beam"))
+}
+
+/// The two path tries of a module that lives in stdlib, on whatever connection the loader
+/// sends them; returns that connection.
+fn fetch_stdlib_module(world: &mut World, module: &str) -> ConnId {
+    world.request(get(KERNEL, module));
+    let conn = world.sends().last().unwrap().1;
+    world.data(conn, &enoent());
+    world.request(get(STDLIB, module));
+    assert_eq!(
+        world.sends().last().unwrap().1,
+        conn,
+        "one module, one connection"
+    );
+    world.data(conn, &get_ok(module.as_bytes()));
+    conn
+}
+
+/// Connected to A:40000; a `get_modules` call fetches error_handler, then sends erl_eval's
+/// first path try, and the server dies under it (the request gets an RST). It comes back on
+/// A:40001 a second later. The loader rediscovers (three queries unanswered, a 10 s sleep),
+/// connects, resends, gets `enoent`, then erl_eval from stdlib. Returns the world at that
+/// moment (12.5 s after the RST, t = 14 s), the dead connection and the new one.
+fn restart_inside_get_modules(mode: DeadConnection) -> (World, ConnId, ConnId) {
+    let mut config = LoaderConfig::new(vec![A], VERSION);
+    config.dead_connection = mode;
+    let mut world = World::with(config);
+    world.serve(A, 40000);
+    world.datagram(udp_from(A), &answer(0, 40000));
+    world.run_until(secs(1));
+    let first = world.last_conn();
+    world.loader.begin_modules().unwrap();
+    world.request(get(KERNEL, "error_handler"));
+    world.data(first, &get_ok(b"error_handler"));
+    world.request(get(KERNEL, "erl_eval"));
+    world.power_off(A);
+    world.closed(first);
+    world.run_until(secs(2));
+    world.serve(A, 40001);
+    world.run_until(ms(13_500));
+    let second = world.last_conn();
+    assert_ne!(second, first);
+    world.data(second, &enoent());
+    world.request(get(STDLIB, "erl_eval"));
+    world.data(second, &get_ok(b"erl_eval"));
+    world.run_until(secs(14));
+    assert_eq!(world.replies().len(), 3);
+    (world, first, second)
+}
+
+#[test]
+fn otp_mode_sends_the_next_module_on_the_dead_connection_and_waits_60s() {
+    let (mut world, first, second) = restart_inside_get_modules(DeadConnection::Kept);
+    let discoveries = world.count(&Action::OpenDiscovery);
+    world.request(get(KERNEL, "erl_lint"));
+    // The next module goes back to the connection the call began with, which died.
+    assert_eq!(world.sends().last().unwrap().1, first);
+    assert!(world.has_event(&Event::Abandoned { conn: second }));
+    assert!(world.has_event(&Event::Stranded { conn: first }));
+    assert!(world.loader.is_stranded());
+    assert_eq!(world.loader.poll_timeout(), Some(at(secs(74))));
+    let actions = world.actions.len();
+    world.run_until(ms(73_999));
+    assert_eq!(world.actions.len(), actions, "nothing happens for 60 s");
+    // Then the reply timeout: a close of the dead connection, a new discovery, a third
+    // connection, the module fetched; the second connection is never closed (OTP leaks it).
+    world.run_until(ms(74_500));
+    assert!(world.has_event(&Event::Resending {
+        conn: first,
+        reason: ResendReason::ReplyTimeout
+    }));
+    assert_eq!(world.count(&Action::OpenDiscovery), discoveries + 1);
+    let third = world.last_conn();
+    assert_ne!(third, second);
+    let resent = world.sends().last().unwrap().clone();
+    assert_eq!((resent.0, resent.1), (ms(74_500), third));
+    assert_eq!(resent.2, request_frame(&get(KERNEL, "erl_lint")));
+    assert!(!world.loader.is_stranded());
+    world.data(third, &enoent());
+    world.request(get(STDLIB, "erl_lint"));
+    world.data(third, &get_ok(b"erl_lint"));
+    // And the module after that is stranded again.
+    world.request(get(KERNEL, "erl_parse"));
+    assert_eq!(world.sends().last().unwrap().1, first);
+    assert!(world.has_event(&Event::Abandoned { conn: third }));
+    assert!(world.loader.is_stranded());
+    assert!(!world
+        .closes()
+        .iter()
+        .any(|(_, conn)| *conn == second || *conn == third));
+}
+
+#[test]
+fn otp_mode_goes_back_to_the_dead_connection_after_the_call_too() {
+    let (mut world, first, _) = restart_inside_get_modules(DeadConnection::Kept);
+    world.loader.end_modules(world.now).unwrap();
+    world.request(Request::ReadFileInfo("/otp/lib".into()));
+    assert_eq!(world.sends().last().unwrap().1, first);
+    assert!(world.loader.is_stranded());
+    // A call that begins on the dead connection strands its first module at once.
+    world.run_until(secs(75));
+    let third = world.last_conn();
+    world.data(third, &get_ok(b"info"));
+    world.loader.end_modules(world.now).unwrap();
+    assert_eq!(world.sends().last().unwrap().1, third);
+    world.loader.begin_modules().unwrap();
+    let fourth = fetch_stdlib_module(&mut world, "lists");
+    assert_eq!(
+        fourth, third,
+        "no reconnect in this call: nothing to go back from"
+    );
+}
+
+#[test]
+fn erlboot_mode_sends_the_next_module_on_the_new_connection() {
+    let (mut world, first, second) = restart_inside_get_modules(DeadConnection::Forgotten);
+    assert_eq!(fetch_stdlib_module(&mut world, "erl_lint"), second);
+    assert_eq!(world.sends().last().unwrap().0, secs(14));
+    world.loader.end_modules(world.now).unwrap();
+    world.request(get(KERNEL, "later"));
+    assert_eq!(world.sends().last().unwrap().1, second);
+    assert!(!world.loader.is_stranded());
+    assert!(!world
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::Stranded { .. } | Event::Abandoned { .. })));
+    // error_handler and erl_eval's first try went to the first connection, nothing after.
+    let on_first = world.sends().iter().filter(|(_, c, _)| *c == first).count();
+    assert_eq!(on_first, 2);
+}
+
+#[test]
+fn module_calls_are_refused_while_busy_or_starting() {
+    let mut world = World::new(&[A]);
+    assert_eq!(world.loader.begin_modules(), Err(LoaderError::Starting));
+    world.serve(A, 40000);
+    world.request(Request::GetCwd);
+    assert_eq!(world.loader.begin_modules(), Err(LoaderError::Busy));
+    assert_eq!(world.loader.end_modules(world.now), Err(LoaderError::Busy));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Late events: what partitions and restarts deliver to a loader that has moved on.
+
+/// The answers of the first [`Event::Discovered`] at or after `from`.
+fn answered_after(world: &World, from: Duration) -> Vec<Discovered> {
+    world
+        .events
+        .iter()
+        .find_map(|(t, e)| match e {
+            Event::Discovered { answered, .. } if *t >= from => Some(answered.clone()),
+            _ => None,
+        })
+        .expect("a round with answers")
+}
+
+#[test]
+fn answers_that_wait_during_a_sleep_are_kept_once_each_newest_first_and_bounded() {
+    let mut world = World::new(&[Ipv4Addr::BROADCAST]);
+    world.run_until(secs(5));
+    world.datagram(udp_from(A), &answer(0, 1000));
+    world.datagram(udp_from(B), &answer(0, 2000));
+    world.datagram(udp_from(A), &answer(0, 1000));
+    world.datagram(udp_from(A), b"garbage");
+    world.run_until(secs(20));
+    assert_eq!(
+        answered_after(&world, secs(11)),
+        [server(0, B, 2000), server(0, A, 1000)]
+    );
+
+    let mut world = World::new(&[Ipv4Addr::BROADCAST]);
+    world.run_until(secs(5));
+    for port in 0..(MAX_ANSWERS as u16 + 10) {
+        world.datagram(udp_from(A), &answer(3, port));
+    }
+    world.run_until(secs(20));
+    let answered = answered_after(&world, secs(11));
+    assert_eq!(answered.len(), MAX_ANSWERS);
+    assert_eq!(answered[0], server(3, A, MAX_ANSWERS as u16 - 1));
+}
+
+#[test]
+fn answers_that_wait_during_a_connect_are_kept_once_each() {
+    let mut world = World::new(&[Ipv4Addr::BROADCAST]);
+    world.datagram(udp_from(A), &answer(0, 1000));
+    world.run_until(secs(2));
+    // A's connect hangs; B answers twice meanwhile, and C's flood overflows the mailbox.
+    world.datagram(udp_from(B), &answer(0, 2000));
+    world.datagram(udp_from(B), &answer(0, 2000));
+    for port in 0..MAX_ANSWERS as u16 {
+        world.datagram(udp_from(Ipv4Addr::new(10, 0, 0, 3)), &answer(1, port));
+    }
+    world.run_until(secs(16));
+    let answered = answered_after(&world, secs(15));
+    assert_eq!(answered.len(), MAX_ANSWERS);
+    assert_eq!(
+        answered
+            .iter()
+            .filter(|s| **s == server(0, B, 2000))
+            .count(),
+        1
+    );
+    assert_eq!(answered.last(), Some(&server(0, B, 2000)));
+}
+
+#[test]
+fn a_close_of_an_old_connection_leaves_a_ready_loader_alone() {
+    let (mut world, first) = connected();
+    world.request(Request::Get("/a".into()));
+    world.run_until(secs(62));
+    let second = world.last_conn();
+    world.data(second, &get_ok(b"a"));
+    world.closed(first);
+    assert!(!world.has_event(&Event::Lost { conn: first }));
+    assert_eq!(world.loader.poll_timeout(), Some(at(secs(122))));
+    world.request(Request::Get("/b".into()));
+    assert_eq!(world.sends().last().unwrap().1, second);
+    assert_eq!(world.count(&Action::OpenDiscovery), 2);
+}
+
+#[test]
+fn a_connect_that_ends_in_a_close_fails_and_a_close_of_another_connection_does_not() {
+    let mut world = World::new(&[Ipv4Addr::BROADCAST]);
+    world.datagram(udp_from(A), &answer(0, 1000));
+    world.datagram(udp_from(B), &answer(0, 2000));
+    world.run_until(secs(1));
+    // B (newest) is tried first; its connect hangs.
+    let trying = world.last_conn();
+    assert_eq!(world.connects()[0].2, SocketAddrV4::new(B, 2000));
+    // A close of a connection that is not the one being tried changes nothing.
+    world.closed(ConnId(trying.0 + 100));
+    assert_eq!(world.connects().len(), 1);
+    assert_eq!(world.loader.poll_timeout(), Some(at(ms(15_500))));
+    // The one being tried closes: a failed connect, and A is tried at once.
+    world.closed(trying);
+    assert!(world.has_event(&Event::ConnectFailed {
+        conn: trying,
+        server: server(0, B, 2000),
+        timed_out: false
+    }));
+    let connects = world.connects();
+    assert_eq!(connects.len(), 2);
+    assert_eq!(
+        (connects[1].0, connects[1].2),
+        (ms(1000), SocketAddrV4::new(A, 1000))
+    );
+}
+
+#[test]
+fn otp_mode_keeps_an_idle_connection_the_server_closed_until_the_idle_timeout() {
+    let mut config = LoaderConfig::new(vec![A], VERSION);
+    config.dead_connection = DeadConnection::Kept;
+    let mut world = World::with(config.clone());
+    world.serve(A, 40000);
+    world.datagram(udp_from(A), &answer(0, 40000));
+    world.run_until(secs(1));
+    let first = world.last_conn();
+    world.closed(first);
+    assert!(world.has_event(&Event::Lost { conn: first }));
+    assert_eq!(world.loader.poll_timeout(), Some(at(ms(60_500))));
+    // A request before the idle timeout goes to the dead connection and waits 60 s.
+    world.run_until(secs(5));
+    world.request(Request::GetCwd);
+    assert_eq!(world.sends().last().unwrap().1, first);
+    assert!(world.has_event(&Event::Stranded { conn: first }));
+    assert!(world.loader.is_stranded());
+    world.run_until(ms(64_999));
+    assert_eq!(world.connects().len(), 1);
+    world.run_until(ms(65_500));
+    assert_eq!(world.closes(), [(secs(65), first)]);
+    let second = world.last_conn();
+    assert_eq!(world.sends().last().unwrap().0, ms(65_500));
+    assert_eq!(world.sends().last().unwrap().1, second);
+    assert!(!world.loader.is_stranded());
+
+    // After the idle timeout the loader has closed it, and a request rediscovers at once.
+    let mut world = World::with(config);
+    world.serve(A, 40000);
+    world.datagram(udp_from(A), &answer(0, 40000));
+    world.run_until(secs(1));
+    let first = world.last_conn();
+    world.closed(first);
+    world.run_until(secs(70));
+    assert!(world.has_event(&Event::IdleClosed { conn: first }));
+    world.request(Request::GetCwd);
+    world.run_until(ms(70_500));
+    assert_eq!(
+        world.sends().last().unwrap(),
+        &(
+            ms(70_500),
+            world.last_conn(),
+            request_frame(&Request::GetCwd)
+        )
+    );
+    assert!(!world.has_event(&Event::Stranded { conn: first }));
 }
