@@ -4,13 +4,14 @@
 //! The default is `captures/otp25-boot.pcap` (386 requests, 4.05 MB of replies), compiled in;
 //! [`Workload::from_capture`] takes both from a user's own capture.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use erlboot::client::{read_reply, ReplyError, Response};
-use erlboot::etf::{Decoder, Limits, Profile};
+use erlboot::etf::{Decoder, Limits, Profile, Term};
 use erlboot::proto::frame::encode_term_frame;
 use erlboot::proto::Request;
 use erlboot::server::{FileSource, Session, SessionConfig};
@@ -68,6 +69,11 @@ pub struct Workload {
     /// How long the recorded node worked before each request, after the previous reply
     /// (loading modules, running the boot script): the capture's gaps.
     pub think: Vec<Duration>,
+    /// The requests of each `erl_prim_loader:get_modules` call, by index: the `primLoad`s of
+    /// the boot script the first request fetched, each module's path tries in a row (what
+    /// OTP 25's loader mishandles when the server goes away inside one; see
+    /// [`erlboot::client::DeadConnection`]).
+    pub module_calls: Vec<Range<usize>>,
 }
 
 impl std::fmt::Debug for Workload {
@@ -164,8 +170,10 @@ impl Workload {
             request_frames.push(Bytes::from(frame));
             reply_frames.push(reply);
         }
+        let module_calls = module_calls(&requests, &expected);
         Ok(Workload {
             name: name.to_owned(),
+            module_calls,
             think: vec![Duration::ZERO; requests.len()],
             requests,
             source,
@@ -183,5 +191,77 @@ impl Workload {
     /// Bytes of reply frames in one boot.
     pub fn reply_bytes(&self) -> u64 {
         self.reply_frames.iter().map(|f| f.len() as u64).sum()
+    }
+}
+
+/// The `get_modules` calls of a boot: the boot script is the first `.boot` file fetched, and
+/// each of its `{primLoad, Modules}` is one call, whose requests are the `get`s of those
+/// modules' files that follow one another.
+pub fn module_calls(
+    requests: &[Request],
+    replies: &[Result<Response, ReplyError>],
+) -> Vec<Range<usize>> {
+    let script = requests
+        .iter()
+        .zip(replies)
+        .find_map(|(request, reply)| match (request, reply) {
+            (Request::Get(name), Ok(Response::File(Term::Binary(bytes))))
+                if name.ends_with(".boot") =>
+            {
+                Decoder::new(Limits::reply()).decode(bytes).ok()
+            }
+            _ => None,
+        });
+    let Some(script) = script else {
+        return Vec::new();
+    };
+    let mut loads = Vec::new();
+    prim_loads(&script, &mut loads);
+    let stem = |request: &Request| match request {
+        Request::Get(name) => {
+            let file = name.rsplit('/').next().unwrap_or(name);
+            file.strip_suffix(".beam").map(str::to_owned)
+        }
+        _ => None,
+    };
+    let mut calls = Vec::new();
+    let mut next = 0;
+    for modules in loads {
+        let Some(first) = modules.first() else {
+            continue;
+        };
+        let Some(start) =
+            (next..requests.len()).find(|&i| stem(&requests[i]).as_ref() == Some(first))
+        else {
+            continue;
+        };
+        let end = (start..requests.len())
+            .find(|&i| !stem(&requests[i]).is_some_and(|m| modules.contains(&m)))
+            .unwrap_or(requests.len());
+        calls.push(start..end);
+        next = end;
+    }
+    calls
+}
+
+/// The module lists of every `{primLoad, Modules}` in a boot script, in order.
+fn prim_loads(term: &Term, out: &mut Vec<Vec<String>>) {
+    match term {
+        Term::Tuple(elems) if elems.len() == 2 && elems[0].as_atom() == Some("primLoad") => {
+            if let Term::List(modules) = &elems[1] {
+                out.push(
+                    modules
+                        .iter()
+                        .filter_map(|m| m.as_atom().map(str::to_owned))
+                        .collect(),
+                );
+            }
+        }
+        Term::Tuple(elems) | Term::List(elems) => {
+            for elem in elems {
+                prim_loads(elem, out);
+            }
+        }
+        _ => {}
     }
 }

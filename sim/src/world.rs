@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use erlboot::client::{Event, LoaderConfig, ReplyError, Response};
+use erlboot::client::{DeadConnection, Event, Ignored, LoaderConfig, ReplyError, Response};
 use erlboot::net::{Client, Control, Server, ServerConfig};
 use erlboot::server::{AllowList, Cidr, ConnectionLimits, SessionConfig, Versions};
 use hdrhistogram::Histogram;
@@ -1073,8 +1073,15 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         .filter(|s| spec.servers.is_empty() || spec.servers.contains(&s.name))
         .map(|s| s.ip)
         .collect();
+    // OTP 25's flaws, or erlboot's own loader without them.
+    let (dead_connection, ignored) = match spec.behaviour {
+        Behaviour::Otp => (DeadConnection::Kept, Ignored::UntilConnected),
+        Behaviour::Erlboot => (DeadConnection::Forgotten, Ignored::OneRound),
+    };
     let config = LoaderConfig {
         timings: spec.timings.loader(),
+        dead_connection,
+        ignored,
         ..LoaderConfig::new(queried, spec.erts.as_bytes())
     };
     let runtime =
@@ -1092,7 +1099,15 @@ async fn boot(shared: Arc<Shared>, id: usize) {
     let mut owed = Duration::ZERO;
     for (index, request) in workload.requests.iter().enumerate() {
         think(&mut owed, workload.think[index]).await;
+        // A boot script's primLoad is one get_modules call (refused only before the first
+        // connection, when no call can have begun).
+        if workload.module_calls.iter().any(|c| c.start == index) {
+            let _ = client.begin_modules();
+        }
         let reply = client.call(request, None).await;
+        if workload.module_calls.iter().any(|c| c.end == index + 1) {
+            let _ = client.end_modules();
+        }
         let t = now();
         let events = client.take_events();
         let mut r = shared.recorder();
@@ -1158,6 +1173,7 @@ fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Durat
         Event::Lost { .. } => 16,
         Event::Abandoned { .. } => 17,
         Event::Reply(_) => 18,
+        Event::Stranded { .. } => 19,
     };
     r.trace(t, id, code);
 }

@@ -31,3 +31,21 @@ fn the_simulated_server_answers_the_recorded_boot_with_the_recorded_bytes() {
     let think = workload.think_time().as_secs_f64();
     assert!((0.1..1.0).contains(&think), "{think} s");
 }
+
+#[test]
+fn the_boot_scripts_prim_loads_are_the_get_modules_calls() {
+    let workload = erlboot_sim::Workload::otp25();
+    // start.boot's one primLoad: error_handler ... supervisor, 29 modules with their path
+    // tries, right after the boot script and the two ebin directories' infos.
+    assert_eq!(workload.module_calls, vec![std::ops::Range { start: 3, end: 43 }]);
+    let first = &workload.requests[3];
+    let last = &workload.requests[42];
+    assert_eq!(
+        first.to_term().to_string(),
+        r#"{get,"/usr/lib/erlang/lib/kernel-8.5.3/ebin/error_handler.beam"}"#
+    );
+    assert!(
+        last.to_term().to_string().ends_with(r#"supervisor.beam"}"#),
+        "{last:?}"
+    );
+}

@@ -96,6 +96,22 @@ pub struct LoaderConfig {
     /// Whether the loader stops using a connection once it is closed: erlboot's
     /// [`DeadConnection::Forgotten`] unless set to OTP 25's [`DeadConnection::Kept`].
     pub dead_connection: DeadConnection,
+    /// How long servers whose connects all failed are passed over: OTP's
+    /// [`Ignored::UntilConnected`] unless set to erlboot's [`Ignored::OneRound`].
+    pub ignored: Ignored,
+}
+
+/// How long discovery passes over the servers whose connects all failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Ignored {
+    /// OTP's `find_master` (erl_prim_loader.erl:629–643): they join an ignore list that only a
+    /// successful connect clears, so a server that refused a connect while it restarted, and
+    /// answers again from the same address and port, is passed over for good while it is the
+    /// only one: the node rediscovers for ever.
+    #[default]
+    UntilConnected,
+    /// erlboot's own: they are passed over in the next round only, then tried again.
+    OneRound,
 }
 
 /// Whether the loader's state may go on naming a connection after it closed.
@@ -139,6 +155,7 @@ impl LoaderConfig {
             limits: Limits::reply(),
             max_reply: u32::MAX,
             dead_connection: DeadConnection::Forgotten,
+            ignored: Ignored::UntilConnected,
         }
     }
 }
@@ -747,6 +764,9 @@ impl Loader {
             .filter(|server| !discovery.ignore.contains(server))
             .copied()
             .collect();
+        if self.config.ignored == Ignored::OneRound {
+            discovery.ignore.clear();
+        }
         // `find_master` calls `find_loop` again with the original count of short sleeps.
         discovery.short_sleeps_left = timings.short_sleeps;
         self.events.push_back(Event::Discovered {

@@ -17,7 +17,7 @@ mod timings;
 
 pub use hosts::{parse_host, parse_hosts};
 pub use loader::{
-    Action, ConnId, DeadConnection, Discovered, Event, Loader, LoaderConfig, LoaderError,
+    Action, ConnId, DeadConnection, Discovered, Event, Ignored, Loader, LoaderConfig, LoaderError,
     ResendReason, MAX_ANSWERS,
 };
 pub use profile::{BootProfile, Phase, ProfileError};

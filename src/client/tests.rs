@@ -1299,3 +1299,28 @@ fn otp_mode_keeps_an_idle_connection_the_server_closed_until_the_idle_timeout() 
     );
     assert!(!world.has_event(&Event::Stranded { conn: first }));
 }
+
+#[test]
+fn erlboots_own_loader_passes_a_refusing_server_over_for_one_round_only() {
+    let config = LoaderConfig {
+        ignored: crate::client::Ignored::OneRound,
+        ..LoaderConfig::new(vec![A], "13.1.5")
+    };
+    let mut world = World::with(config);
+    world.answer_from(A, 0, 1000);
+    world.listen(SocketAddrV4::new(A, 1000), Listener::Refuse);
+    world.datagram(udp_from(A), &answer(0, 1000));
+    world.run_until(ms(1200));
+    assert_eq!(world.connects().len(), 1);
+    // The server comes back on the same address and port: OTP's loader would pass it over for
+    // good (see the test above); this one tries it again after one round.
+    world.power_off(A);
+    world.serve(A, 1000);
+    world.run_until(secs(4));
+    let connects = world.connects();
+    assert_eq!(connects.len(), 2, "{connects:?}");
+    assert!(world.has_event(&Event::Connected {
+        conn: connects[1].1,
+        server: server(0, A, 1000)
+    }));
+}

@@ -115,6 +115,17 @@ impl<R: Runtime> Client<R> {
         std::mem::take(&mut self.events)
     }
 
+    /// An `erl_prim_loader:get_modules` call begins: its requests follow (see
+    /// [`Loader::begin_modules`]).
+    pub fn begin_modules(&mut self) -> Result<(), LoaderError> {
+        self.loader.begin_modules()
+    }
+
+    /// The `get_modules` call ends (see [`Loader::end_modules`]).
+    pub fn end_modules(&mut self) -> Result<(), LoaderError> {
+        self.loader.end_modules(self.runtime.now())
+    }
+
     /// Sends `request` and runs the loader until it has the answer, or until `deadline`.
     pub async fn call(
         &mut self,
