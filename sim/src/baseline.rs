@@ -108,12 +108,5 @@ pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize) {
         r.nodes[id].done = index + 1;
         r.trace(t, id, 100 + index as u64);
     }
-    let t = now();
-    let mut r = shared.recorder();
-    r.nodes[id].finished = Some(t);
-    r.booted += 1;
-    if r.nodes[id].expected {
-        r.waiting -= 1;
-    }
-    r.trace(t, id, 2);
+    shared.recorder().finish(now(), id);
 }

@@ -125,6 +125,16 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
+    /// Node `id` finished its boot at `t`.
+    pub(crate) fn finish(&mut self, t: Duration, id: usize) {
+        self.nodes[id].finished = Some(t);
+        self.booted += 1;
+        if self.nodes[id].expected {
+            self.waiting -= 1;
+        }
+        self.trace(t, id, 2);
+    }
+
     pub(crate) fn violation(
         &mut self,
         at: Duration,
@@ -1129,14 +1139,7 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         };
         check_reply(&shared, &mut r, id, index, t, &reply);
     }
-    let t = now();
-    let mut r = shared.recorder();
-    r.nodes[id].finished = Some(t);
-    r.booted += 1;
-    if r.nodes[id].expected {
-        r.waiting -= 1;
-    }
-    r.trace(t, id, 2);
+    shared.recorder().finish(now(), id);
 }
 
 fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Duration, e: &Event) {
