@@ -37,7 +37,10 @@ fn the_boot_scripts_prim_loads_are_the_get_modules_calls() {
     let workload = erlboot_sim::Workload::otp25();
     // start.boot's one primLoad: error_handler ... supervisor, 29 modules with their path
     // tries, right after the boot script and the two ebin directories' infos.
-    assert_eq!(workload.module_calls, vec![std::ops::Range { start: 3, end: 43 }]);
+    assert_eq!(
+        workload.module_calls,
+        vec![std::ops::Range { start: 3, end: 43 }]
+    );
     let first = &workload.requests[3];
     let last = &workload.requests[42];
     assert_eq!(
