@@ -257,9 +257,12 @@ fn live_verdicts(
             let dir = scratch
                 .join(&recording.name)
                 .join(kind.name().replace(' ', "-"));
-            let spawned = Spawned::start(&kind, recording, &dir)?;
-            let mut verdicts = live::judge(recording, &spawned.target);
-            drop(spawned);
+            let mut verdicts = match Spawned::start(&kind, recording, &dir) {
+                Ok(spawned) => live::judge(recording, &spawned.target),
+                // No server of the capture's own release here: its cases cannot be judged.
+                Err(why @ SpawnError::NoRelease { .. }) => unsupported(recording, &kind, &why),
+                Err(e) => return Err(e.into()),
+            };
             verdicts.retain(|v| selection.selects(v));
             out.extend(verdicts);
         }
@@ -278,4 +281,22 @@ fn live_verdicts(
         }
     }
     Ok(out)
+}
+
+/// The cases a live target would have been held to, each Unsupported for `why`.
+fn unsupported(recording: &Recording, kind: &ServerKind, why: &SpawnError) -> Vec<Verdict> {
+    let live = Selection {
+        patterns: Vec::new(),
+        kinds: vec![Kind::Server, Kind::Discovery],
+    };
+    suite::judge(std::slice::from_ref(recording), &live)
+        .into_iter()
+        .map(|v| Verdict {
+            target: kind.name().to_owned(),
+            outcome: Outcome::Unsupported,
+            detail: why.to_string(),
+            exchange: None,
+            ..v
+        })
+        .collect()
 }

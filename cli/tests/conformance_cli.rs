@@ -186,12 +186,30 @@ fn live_against_otp_and_erlboot_serve_nothing_fails() {
             "{target}: a case per captured request"
         );
         let passed = count(target, "server", Some("pass"));
-        // Most are byte for byte the same; the rest are file infos and listings that belong
-        // to the machine (Info).
+        // Most are byte for byte the same; the rest are file infos, listings and working
+        // directories that belong to the machine (Info), the documented differences
+        // (erlboot serve), and the captures of a release this machine has no root of.
         assert!(
-            passed * 10 > requests * 8,
+            passed * 10 > requests * 7,
             "{target}: {passed} of {requests} passed"
         );
+        for case in cases.iter().filter(|c| c["target"] == target) {
+            let detail = case["detail"].as_str().unwrap();
+            let explained = match case["outcome"].as_str().unwrap() {
+                "pass" => true,
+                "info" => {
+                    detail.contains("belongs to the machine")
+                        || detail.contains("another order")
+                        || detail.contains("working directory")
+                        || detail.contains("allow list")
+                        || detail.contains("no server answered")
+                }
+                "non-strict" => target == "erlboot serve",
+                "unsupported" => detail.starts_with("no OTP release with ERTS"),
+                _ => false,
+            };
+            assert!(explained, "{case}");
+        }
         // Discovery replayed over UDP: every query OTP answered, answered alike.
         assert_eq!(
             count(target, "discovery", None),

@@ -84,6 +84,16 @@ pub enum SpawnError {
     /// No OTP installation to run.
     #[error("no OTP installation at /{OTP_ROOT} (no erts-* directory)")]
     NoOtp,
+    /// No OTP installation of the release the capture's server ran (its ERTS version):
+    /// another release would answer otherwise.
+    #[error(
+        "no OTP release with ERTS {version} on this machine (its own, or a root under \
+         {OTHER_ROOTS})"
+    )]
+    NoRelease {
+        /// The ERTS version the capture's server announced.
+        version: String,
+    },
     /// The server process could not be started.
     #[error("cannot start {what}: {source}")]
     Start {
@@ -417,8 +427,14 @@ fn otp_root(version: Option<&str>) -> Result<(PathBuf, String), SpawnError> {
             return Ok((root, wanted));
         }
     }
-    own.map(|erts| (PathBuf::from("/"), erts))
-        .ok_or(SpawnError::NoOtp)
+    match (own, version) {
+        // A capture that shows no server's version is served by this machine's own release.
+        (Some(erts), None) => Ok((PathBuf::from("/"), erts)),
+        (None, _) => Err(SpawnError::NoOtp),
+        (Some(_), Some(version)) => Err(SpawnError::NoRelease {
+            version: version.to_owned(),
+        }),
+    }
 }
 
 /// OTP's boot server as `erl` would start it, from the installation seen at
