@@ -347,12 +347,30 @@ pub fn loader(data: &[u8]) {
     use std::net::{Ipv4Addr, SocketAddrV4};
     use std::time::Duration;
 
-    use crate::client::{Action, ConnId, Event, Loader, LoaderConfig, LoaderError};
+    use crate::client::LoaderError;
+    use crate::client::{Action, ConnId, DeadConnection, Event, Ignored, Loader, LoaderConfig};
     use crate::proto::frame::encode_term_frame;
     use crate::time::Instant;
 
     let ip = |n: u8| Ipv4Addr::new(10, 0, 0, n);
-    let config = LoaderConfig::new(vec![ip(0), Ipv4Addr::BROADCAST], &b"13.1.5"[..]);
+    // The first byte picks the model: OTP 25's flaws or erlboot's own loader.
+    let Some((&model, data)) = data.split_first() else {
+        return;
+    };
+    let kept = model & 1 == 1;
+    let config = LoaderConfig {
+        dead_connection: if kept {
+            DeadConnection::Kept
+        } else {
+            DeadConnection::Forgotten
+        },
+        ignored: if model & 2 == 2 {
+            Ignored::OneRound
+        } else {
+            Ignored::UntilConnected
+        },
+        ..LoaderConfig::new(vec![ip(0), Ipv4Addr::BROADCAST], &b"13.1.5"[..])
+    };
     let mut loader = Loader::new(config, Instant::ZERO);
     let ok = |tag: &str, value: Term| {
         Term::tuple([Term::atom(tag), Term::tuple([Term::atom("ok"), value])])
@@ -384,6 +402,7 @@ pub fn loader(data: &[u8]) {
     let mut issued: Vec<ConnId> = Vec::new();
     let mut connected: Vec<ConnId> = Vec::new();
     let mut discovery_open = false;
+    let mut restored = false;
     let (mut asked, mut answered) = (0usize, 0usize);
     let mut rest = data;
     loop {
@@ -396,6 +415,10 @@ pub fn loader(data: &[u8]) {
                     answered += 1;
                     assert!(!loader.is_busy(), "a reply ends the request");
                 }
+                // erlboot's model reaches a dead connection only as OTP does after an
+                // unexpected reply, which puts back the state from before the request.
+                Event::Abandoned { .. } => restored = true,
+                Event::Stranded { .. } => assert!(kept || restored, "a dead connection used"),
                 _ => {}
             }
         }
@@ -466,6 +489,19 @@ pub fn loader(data: &[u8]) {
             4 => loader.handle_connect_failed(now, conn(arg)),
             5 => loader.handle_closed(now, conn(arg)),
             6 => loader.handle_data(now, conn(arg >> 3), &replies[usize::from(arg & 7)]),
+            // A get_modules call begins or ends.
+            _ if arg >= 28 => {
+                let result = if arg & 1 == 0 {
+                    loader.begin_modules()
+                } else {
+                    loader.end_modules(now)
+                };
+                match result {
+                    Ok(()) | Err(LoaderError::Starting) => {}
+                    Err(LoaderError::Busy) => assert!(loader.is_busy()),
+                    Err(e) => panic!("{e}"),
+                }
+            }
             _ => {
                 let request = &requests[usize::from(arg) % requests.len()];
                 match loader.request(now, request) {

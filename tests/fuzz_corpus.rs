@@ -150,7 +150,8 @@ fn write_seed_corpora() {
 
 /// Loader scripts (see `fuzz_checks::loader`): a boot's happy path, silence, a server that
 /// refuses TCP, a reply timeout, garbage datagrams, an unexpected reply after a reconnect,
-/// a second request and partial frames, an idle close, and a long mixed run.
+/// a second request and partial frames, an idle close, a long mixed run, and a get_modules
+/// call cut by a restart, under OTP's model and erlboot's.
 fn loader_seeds() -> Vec<Vec<u8>> {
     const TICK: u8 = 0; // + n: n × 100 ms
     const DEADLINE: u8 = 1 << 5;
@@ -257,14 +258,33 @@ fn loader_seeds() -> Vec<Vec<u8>> {
     ];
     // A long run mixing everything, from a fixed linear congruential sequence.
     let mut x: u32 = 2_463_534_242;
-    let mixed = (0..600)
+    let mixed: Vec<u8> = (0..600)
         .map(|_| {
             x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (x >> 24) as u8
         })
         .collect();
-    seeds.push(mixed);
-    seeds
+    seeds.push(mixed.clone());
+    // A get_modules call cut by a restart: the server closes, the module is resent on a new
+    // connection, and the next one goes where OTP 25's model still looks.
+    const BEGIN_MODULES: u8 = REQUEST + 28;
+    const END_MODULES: u8 = REQUEST + 29;
+    let cut_call = [
+        &boot[..],
+        &[BEGIN_MODULES, REQUEST, CLOSED, DEADLINE, ANSWER, TICK + 5],
+        &[CONNECTED + 1, DATA + 8, REQUEST, DEADLINE, DEADLINE, ANSWER],
+        &[TICK + 5, CONNECTED + 2, DATA + 16, END_MODULES, REQUEST],
+    ]
+    .concat();
+    // The first byte picks the model: 0 is OTP's, as every seed above was written for; 1
+    // keeps dead connections, 2 ignores failed servers for one round only.
+    let mut out: Vec<Vec<u8>> = seeds.into_iter().map(|s| [&[0][..], &s].concat()).collect();
+    for model in [1, 3] {
+        out.push([&[model][..], &cut_call].concat());
+        out.push([&[model][..], &mixed].concat());
+    }
+    out.push([&[2][..], &cut_call].concat());
+    out
 }
 
 #[test]
