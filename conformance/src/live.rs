@@ -13,7 +13,8 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use erlboot::etf::{Decoder, Limits};
-use erlboot::proto::frame::HEADER_LEN;
+use erlboot::proto::discovery::Answer;
+use erlboot::proto::frame::{encode_frame, HEADER_LEN};
 use erlboot::proto::{Access, FileInfo, FileType, Reply};
 
 use crate::case::{CaseId, Exchange, Kind, Outcome, Verdict};
@@ -62,8 +63,9 @@ fn judge_discovery(recording: &Recording, target: &Target, udp: SocketAddr) -> V
             }
             // The target announces its own port.
             if let Some((_, answer)) = &mut case.answer {
-                if answer.len() >= 9 {
-                    answer[7..9].copy_from_slice(&target.tcp.port().to_be_bytes());
+                if let Ok(mut announced) = Answer::parse(answer) {
+                    announced.port = target.tcp.port();
+                    *answer = announced.to_bytes();
                 }
             }
             let actual = match ask(udp, &case.sent) {
@@ -84,6 +86,11 @@ fn judge_discovery(recording: &Recording, target: &Target, udp: SocketAddr) -> V
 fn ask(udp: SocketAddr, datagram: &[u8]) -> io::Result<Option<Vec<u8>>> {
     let socket = UdpSocket::bind(("0.0.0.0", 0))?;
     socket.set_read_timeout(Some(SILENCE))?;
+    ask_on(&socket, udp, datagram)
+}
+
+/// Sends one datagram from `socket` and waits its read timeout for an answer.
+fn ask_on(socket: &UdpSocket, udp: SocketAddr, datagram: &[u8]) -> io::Result<Option<Vec<u8>>> {
     socket.send_to(datagram, udp)?;
     let mut buffer = [0u8; 512];
     match socket.recv_from(&mut buffer) {
@@ -208,8 +215,7 @@ fn exchange_over(
     }
     let stream = connection.as_mut().expect("connected");
     let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
-    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    frame.extend_from_slice(payload);
+    encode_frame(payload, &mut frame).expect("a captured frame's payload fits a frame");
     if stream.write_all(&frame).is_err() {
         *connection = None;
         return Ok(None);
@@ -273,21 +279,10 @@ pub fn discover(server: SocketAddr, version: &str) -> io::Result<Option<u16>> {
     let socket = UdpSocket::bind(("0.0.0.0", 0))?;
     socket.set_read_timeout(Some(Duration::from_millis(500)))?;
     let query = erlboot::proto::discovery::Query::new(version.as_bytes().to_vec()).to_bytes();
-    let mut buffer = [0u8; 512];
     for _ in 0..(TIMEOUT.as_millis() / 500) {
-        socket.send_to(&query, server)?;
-        match socket.recv_from(&mut buffer) {
-            Ok((n, _)) => {
-                if let Ok(answer) = erlboot::proto::discovery::Answer::parse(&buffer[..n]) {
-                    return Ok(Some(answer.port));
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(e),
+        let answer = ask_on(&socket, server, &query)?;
+        if let Some(answer) = answer.and_then(|a| Answer::parse(&a).ok()) {
+            return Ok(Some(answer.port));
         }
     }
     Ok(None)

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use erlboot::client::{Action, ConnId, Event, Loader, LoaderConfig, ReplyError, Response};
 use erlboot::etf::{Decoder, Limits, Profile, Term};
-use erlboot::proto::frame::HEADER_LEN;
+use erlboot::proto::frame::{encode_frame, HEADER_LEN};
 use erlboot::proto::{Reply, Request};
 use erlboot::server::request_profile;
 use erlboot::time::Instant;
@@ -562,8 +562,7 @@ impl Driver {
             return Err("no connection to read it on".into());
         };
         let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
-        frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        frame.extend_from_slice(payload);
+        encode_frame(payload, &mut frame).expect("a captured frame's payload fits a frame");
         self.reading = None;
         self.loader.handle_data(at(t), conn, &frame);
         self.drain();

@@ -8,7 +8,7 @@
 //! capture's whole file tree.
 
 use erlboot::etf::{Decoder, Limits, Term};
-use erlboot::proto::frame::HEADER_LEN;
+use erlboot::proto::frame::{encode_frame, HEADER_LEN};
 use erlboot::proto::{Reply, Request};
 use erlboot::server::{FileAnswer, FileQuestion, FileSource, Reuse, Session, SessionConfig};
 use erlboot::time::Instant;
@@ -105,8 +105,7 @@ fn serve(
     payload: &[u8],
 ) -> Option<Vec<u8>> {
     let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
-    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    frame.extend_from_slice(payload);
+    encode_frame(payload, &mut frame).expect("a captured frame's payload fits a frame");
     server.handle_data(Instant::ZERO, &frame);
     loop {
         if let Some(transmit) = server.poll_transmit() {
