@@ -17,24 +17,29 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/capture")
 }
 
+/// The committed seeds' contents: a local fuzz run adds (and removes) other files here.
+fn seeds() -> Vec<Vec<u8>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("seed-")
+        })
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
 #[test]
 fn seed_corpus_passes_the_checks() {
-    let mut seeds = 0;
-    for entry in std::fs::read_dir(corpus_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        // Only the committed seeds: a local fuzz run adds (and removes) files here.
-        if !path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("seed-")
-        {
-            continue;
-        }
-        fuzz_checks::capture(&std::fs::read(&path).unwrap());
-        seeds += 1;
+    let seeds = seeds();
+    for seed in &seeds {
+        fuzz_checks::capture(seed);
     }
-    assert!(seeds >= 8, "only {seeds} seeds");
+    assert!(seeds.len() >= 8, "only {} seeds", seeds.len());
 }
 
 /// The first packets of a committed capture (Ethernet link layer), up to about `budget` bytes.
@@ -200,17 +205,7 @@ fn mutated_seeds_pass_the_checks() {
         x
     };
     let mut runs = 0;
-    for entry in std::fs::read_dir(corpus_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if !path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("seed-")
-        {
-            continue;
-        }
-        let seed = std::fs::read(&path).unwrap();
+    for seed in seeds() {
         for _ in 0..60 {
             let mut data = seed.clone();
             for _ in 0..1 + next() % 4 {
