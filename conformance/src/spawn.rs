@@ -142,7 +142,8 @@ pub fn enter_private_namespaces() -> Result<(), SpawnError> {
 
 /// A running server and the mounts it runs in; dropping it stops the server and unmounts.
 pub struct Spawned {
-    child: Child,
+    /// The server, once started (the mounts come first).
+    child: Option<Child>,
     mounts: Vec<PathBuf>,
     /// Where to replay.
     pub target: Target,
@@ -165,12 +166,7 @@ impl Spawned {
             })?;
         }
         let mut spawned = Spawned {
-            child: Command::new("true")
-                .spawn()
-                .map_err(|source| SpawnError::Start {
-                    what: kind.name(),
-                    source,
-                })?,
+            child: None,
             mounts: Vec::new(),
             target: Target {
                 name: kind.name().to_owned(),
@@ -290,16 +286,17 @@ impl Spawned {
                 Ok(())
             });
         }
-        spawned.child = command.spawn().map_err(|source| SpawnError::Start {
-            what: kind.name(),
-            source,
-        })?;
+        let child = spawned
+            .child
+            .insert(command.spawn().map_err(|source| SpawnError::Start {
+                what: kind.name(),
+                source,
+            })?);
         let udp = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, PORT));
         let port = live::discover(udp, &version).ok().flatten();
         let Some(port) = port.filter(|&p| p != 0) else {
-            let _ = spawned.child.kill();
-            let stderr = spawned
-                .child
+            let _ = child.kill();
+            let stderr = child
                 .stderr
                 .take()
                 .and_then(|mut e| {
@@ -336,8 +333,10 @@ impl Spawned {
 
 impl Drop for Spawned {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         for target in self.mounts.iter().rev() {
             if let Ok(path) = CString::new(target.as_os_str().as_bytes()) {
                 // SAFETY: a valid C string; a failed unmount leaves the mount, which the
