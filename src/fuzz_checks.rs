@@ -488,7 +488,11 @@ pub fn loader(data: &[u8]) {
             3 => loader.handle_connected(now, conn(arg)),
             4 => loader.handle_connect_failed(now, conn(arg)),
             5 => loader.handle_closed(now, conn(arg)),
-            6 => loader.handle_data(now, conn(arg >> 3), &replies[usize::from(arg & 7)]),
+            6 => loader.handle_data(
+                now,
+                conn(arg >> 3),
+                replies[usize::from(arg & 7)].clone().into(),
+            ),
             // A get_modules call begins or ends.
             _ if arg >= 28 => {
                 let result = if arg & 1 == 0 {

@@ -95,7 +95,7 @@ fn replay(file: &str, profile: Profile) {
         assert_eq!(frame[4..], request_frame.payload[..], "{file}: {request:?}");
 
         let wire = capture::join_frames([&reply_frame.payload[..]]);
-        loader.handle_data(at(reply_frame.at), conn, &wire);
+        loader.handle_data(at(reply_frame.at), conn, wire.into());
         let event = loader.poll_event().expect("a reply");
         assert_eq!(loader.poll_event(), None);
         let Event::Reply(result) = event else {

@@ -231,3 +231,34 @@ fn reply() -> impl Strategy<Value = Reply> {
             .prop_map(|r| Reply::Error(Reason::atom(r))),
     ]
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Decoding from shared memory gives the same term, its binaries pointing into the input.
+    #[test]
+    fn shared_decoding_reads_binaries_in_place(term in terms::term(), trailing in vec(any::<u8>(), 0..4)) {
+        let mut bytes = etf::encode(&term, Profile::Otp26).unwrap();
+        bytes.extend_from_slice(&trailing);
+        let input = bytes::Bytes::from(bytes);
+        let decoder = etf::Decoder::default();
+        let shared = decoder.decode_prefix_shared(&input).unwrap();
+        prop_assert_eq!(&shared, &decoder.decode_prefix(&input).unwrap());
+        let within = input.as_ptr_range();
+        let mut binaries = vec![&shared.0];
+        while let Some(term) = binaries.pop() {
+            match term {
+                Term::Binary(b) if !b.is_empty() => {
+                    prop_assert!(within.contains(&b.as_ptr()), "a binary was copied");
+                }
+                Term::Tuple(elems) | Term::List(elems) => binaries.extend(elems),
+                Term::ImproperList(elems, tail) => {
+                    binaries.extend(elems);
+                    binaries.push(tail);
+                }
+                Term::Map(pairs) => binaries.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
+                _ => {}
+            }
+        }
+    }
+}

@@ -200,14 +200,56 @@ pub struct TurmoilStream(turmoil::net::TcpStream);
 
 impl TcpStream for TurmoilStream {
     type ReadHalf = turmoil::net::tcp::OwnedReadHalf;
-    type WriteHalf = turmoil::net::tcp::OwnedWriteHalf;
+    type WriteHalf = TurmoilWriteHalf;
 
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.0.set_nodelay(on)
     }
 
     fn into_split(self) -> (Self::ReadHalf, Self::WriteHalf) {
-        self.0.into_split()
+        let (read, write) = self.0.into_split();
+        (read, TurmoilWriteHalf(write))
+    }
+}
+
+/// A simulated connection's write half. turmoil sends each write as one segment and writes
+/// only the first buffer of a vectored write; a reply's head and file contents (one `writev`
+/// the kernel sends as one stream) go as one segment here, so a node reads a reply in one
+/// read, as it does from a real TCP, rather than its head alone first.
+#[derive(Debug)]
+pub struct TurmoilWriteHalf(turmoil::net::tcp::OwnedWriteHalf);
+
+impl AsyncWrite for TurmoilWriteHalf {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut whole = Vec::with_capacity(bufs.iter().map(|b| b.len()).sum());
+        for buf in bufs {
+            whole.extend_from_slice(buf);
+        }
+        Pin::new(&mut self.0).poll_write(cx, &whole)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 

@@ -166,7 +166,7 @@ impl Workload {
                 .poll_transmit_from(source.as_ref())
                 .ok_or_else(unanswered)?;
             let reply = Bytes::from(reply.to_vec());
-            expected.push(read_reply(&reply[4..], &decoder));
+            expected.push(read_reply(&reply.slice(4..), &decoder));
             request_frames.push(Bytes::from(frame));
             reply_frames.push(reply);
         }

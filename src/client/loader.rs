@@ -65,7 +65,6 @@ use thiserror::Error;
 
 use crate::etf::{Decoder, EncodeError, Limits, Profile};
 use crate::proto::discovery::{Answer, Query, PORT};
-use crate::proto::frame::encode_term_frame;
 use crate::proto::frame::{FrameDecoder, FrameError};
 use crate::proto::Request;
 use crate::time::Instant;
@@ -427,7 +426,7 @@ impl Loader {
         if self.request.is_some() {
             return Err(LoaderError::Busy);
         }
-        let frame = Bytes::from(encode_term_frame(&request.to_term(), self.config.profile)?);
+        let frame = Bytes::from(request.frame(self.config.profile)?);
         self.next_module(now, request);
         let origin = match self.state {
             State::Detached => Origin::Detached,
@@ -558,12 +557,18 @@ impl Loader {
         }
     }
 
-    /// Bytes arrived on `conn`.
-    pub fn handle_data(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
+    /// Bytes arrived on `conn`. A read's own buffer, handed over whole, becomes the input
+    /// buffer when nothing is left over from the last read, so a reply that arrives in one
+    /// read reaches its caller without a copy.
+    pub fn handle_data(&mut self, now: Instant, conn: ConnId, data: Bytes) {
         if self.current() != Some(conn) {
             return;
         }
-        self.input.extend_from_slice(data);
+        if self.input.is_empty() {
+            self.input = BytesMut::from(data);
+        } else {
+            self.input.extend_from_slice(&data);
+        }
         // A frame can end the connection's tenure (an unexpected reply that restores the
         // state), so the connection is checked again before each one.
         while self.current() == Some(conn) {
@@ -922,7 +927,7 @@ impl Loader {
     /// One complete frame from the current connection. With `{packet,4}` OTP gets each frame
     /// as a message: the first while a request waits is its reply; any other reaches the main
     /// loop, which drops it and starts its idle wait over.
-    fn frame(&mut self, now: Instant, conn: ConnId, payload: &[u8]) {
+    fn frame(&mut self, now: Instant, conn: ConnId, payload: &Bytes) {
         if !matches!(self.state, State::Awaiting { .. }) {
             self.ready(now, conn);
             return;

@@ -5,6 +5,7 @@
 //! and an undecodable frame are all plain errors. So a reply answering a different command is
 //! taken as the answer, as OTP takes it.
 
+use bytes::Bytes;
 use thiserror::Error;
 
 use crate::etf::{DecodeError, Decoder, Term};
@@ -63,9 +64,9 @@ pub enum ReplyError {
 }
 
 /// Reads one reply frame's payload, clause by clause in OTP's order. Bytes after the term are
-/// ignored, as `binary_to_term/1` ignores them.
-pub fn read_reply(payload: &[u8], decoder: &Decoder) -> Result<Response, ReplyError> {
-    let term = match decoder.decode_prefix(payload) {
+/// ignored, as `binary_to_term/1` ignores them. File contents share the payload's memory.
+pub fn read_reply(payload: &Bytes, decoder: &Decoder) -> Result<Response, ReplyError> {
+    let term = match decoder.decode_prefix_shared(payload) {
         Ok((term, _)) => term,
         Err(e) => return Err(ReplyError::Undecodable(e)),
     };
@@ -101,7 +102,10 @@ mod tests {
     use crate::etf::{encode, Profile};
 
     fn read(term: Term) -> Result<Response, ReplyError> {
-        read_reply(&encode(&term, Profile::Otp25).unwrap(), &Decoder::default())
+        read_reply(
+            &encode(&term, Profile::Otp25).unwrap().into(),
+            &Decoder::default(),
+        )
     }
 
     fn ok(value: Term) -> Term {
@@ -129,7 +133,7 @@ mod tests {
         ];
         for bytes in [&hi[..], &hi29[..]] {
             assert_eq!(
-                read_reply(bytes, &Decoder::default()),
+                read_reply(&Bytes::copy_from_slice(bytes), &Decoder::default()),
                 Ok(Response::File(Term::binary(&b"hi\n"[..])))
             );
         }
@@ -190,11 +194,11 @@ mod tests {
     #[test]
     fn undecodable_and_unexpected() {
         assert!(matches!(
-            read_reply(&[131, 200], &Decoder::default()),
+            read_reply(&Bytes::from_static(&[131, 200]), &Decoder::default()),
             Err(ReplyError::Undecodable(_))
         ));
         assert!(matches!(
-            read_reply(&[], &Decoder::default()),
+            read_reply(&Bytes::new(), &Decoder::default()),
             Err(ReplyError::Undecodable(_))
         ));
         for term in [
@@ -216,7 +220,7 @@ mod tests {
         let mut bytes = encode(&tagged("get_cwd", ok(Term::string("/"))), Profile::Otp25).unwrap();
         bytes.extend_from_slice(b"junk");
         assert_eq!(
-            read_reply(&bytes, &Decoder::default()),
+            read_reply(&bytes.into(), &Decoder::default()),
             Ok(Response::Ok(Term::string("/")))
         );
     }

@@ -193,7 +193,8 @@ impl World {
     }
 
     fn data(&mut self, conn: ConnId, bytes: &[u8]) {
-        self.loader.handle_data(self.now, conn, bytes);
+        self.loader
+            .handle_data(self.now, conn, Bytes::copy_from_slice(bytes));
         self.pump();
     }
 

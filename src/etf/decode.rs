@@ -122,6 +122,16 @@ impl Decoder {
     /// Decodes the term at the start of `input` and says how many bytes it took. Bytes after it
     /// are left alone, as OTP's `binary_to_term/1` does.
     pub fn decode_prefix(&self, input: &[u8]) -> Result<(Term, usize), DecodeError> {
+        self.prefix(input, None)
+    }
+
+    /// [`Decoder::decode_prefix`], with the term's binaries sharing `input`'s memory rather
+    /// than copied out of it: a reply's file contents are most of its frame.
+    pub fn decode_prefix_shared(&self, input: &Bytes) -> Result<(Term, usize), DecodeError> {
+        self.prefix(input, Some(input))
+    }
+
+    fn prefix(&self, input: &[u8], shared: Option<&Bytes>) -> Result<(Term, usize), DecodeError> {
         let version = *input.first().ok_or(DecodeError::Empty)?;
         if version != tag::VERSION {
             return Err(DecodeError::BadVersion(version));
@@ -131,6 +141,7 @@ impl Decoder {
         }
         let mut reader = Reader {
             input,
+            shared,
             pos: 1,
             limits: self.limits,
             budget: self.limits.max_total_bytes,
@@ -166,6 +177,7 @@ impl Decoder {
         }
         let mut reader = Reader {
             input: &inflated,
+            shared: None,
             pos: 0,
             limits: self.limits,
             budget: self.limits.max_total_bytes,
@@ -187,6 +199,8 @@ const TERM_SIZE: usize = std::mem::size_of::<Term>();
 
 struct Reader<'a> {
     input: &'a [u8],
+    /// `input` itself, when binaries may point into it.
+    shared: Option<&'a Bytes>,
     pos: usize,
     limits: Limits,
     /// Decoded bytes still allowed.
@@ -486,7 +500,11 @@ impl<'a> Reader<'a> {
             return Err(self.truncated((len - self.remaining()) as u64));
         }
         self.charge(len, start)?;
-        Ok(Bytes::copy_from_slice(self.take(len)?))
+        let bytes = self.take(len)?;
+        Ok(match self.shared {
+            Some(shared) => shared.slice_ref(bytes),
+            None => Bytes::copy_from_slice(bytes),
+        })
     }
 
     fn big(&mut self, n: usize, start: usize) -> Result<Term, DecodeError> {

@@ -292,6 +292,14 @@ impl<'a> Emitter<'a> {
             self.nil();
             return Ok(());
         }
+        if text.is_ascii() && text.len() <= u16::MAX as usize {
+            self.writer.out.push(tag::STRING);
+            self.writer
+                .out
+                .extend_from_slice(&(text.len() as u16).to_be_bytes());
+            self.writer.out.extend_from_slice(text.as_bytes());
+            return Ok(());
+        }
         let count = text.chars().count();
         if count <= u16::MAX as usize && text.chars().all(|c| (c as u32) < 256) {
             self.writer.out.push(tag::STRING);

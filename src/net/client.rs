@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -42,7 +42,7 @@ enum Network<S> {
     },
     Data {
         conn: ConnId,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     },
     Closed {
         conn: ConnId,
@@ -189,15 +189,17 @@ impl<R: Runtime> Client<R> {
                 entry.writer = Some(writer);
                 let tx = self.tx.clone();
                 entry.task = tokio::spawn(async move {
-                    let mut buf = vec![0; READ_CHUNK];
                     loop {
-                        match reader.read(&mut buf).await {
+                        // Each read gets a buffer of its own, handed to the loader whole: the
+                        // loader reads the reply in it without copying it again.
+                        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+                        match reader.read_buf(&mut buf).await {
                             Ok(0) | Err(_) => {
                                 let _ = tx.send(Network::Closed { conn });
                                 return;
                             }
-                            Ok(n) => {
-                                let bytes = buf[..n].to_vec();
+                            Ok(_) => {
+                                let bytes = buf.freeze();
                                 if tx.send(Network::Data { conn, bytes }).is_err() {
                                     return;
                                 }
@@ -214,7 +216,7 @@ impl<R: Runtime> Client<R> {
             }
             Network::Data { conn, bytes } => {
                 if self.conns.contains_key(&conn) {
-                    self.loader.handle_data(now, conn, &bytes);
+                    self.loader.handle_data(now, conn, bytes);
                 }
             }
             Network::Closed { conn } => {

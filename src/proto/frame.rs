@@ -149,6 +149,36 @@ mod tests {
     }
 
     #[test]
+    fn a_large_frame_grows_its_buffer_by_doubling() {
+        let decoder = FrameDecoder::new(1 << 30);
+        let len = 4 << 20;
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&(len as u32).to_be_bytes());
+        let mut moves = 0;
+        let mut sent = 0;
+        while sent < len {
+            let before = buf.capacity();
+            assert_eq!(decoder.decode(&mut buf), Ok(None));
+            if buf.capacity() != before {
+                moves += 1;
+            }
+            // Room for at most about as many bytes again as came (the allocator may double
+            // what was asked for), whatever the header announced.
+            assert!(
+                buf.capacity() <= 4 * buf.len() + 2 * RESERVE_AHEAD,
+                "{} bytes of room for {}",
+                buf.capacity(),
+                buf.len()
+            );
+            let chunk = (16 << 10).min(len - sent);
+            buf.extend_from_slice(&vec![7; chunk]);
+            sent += chunk;
+        }
+        assert_eq!(decoder.decode(&mut buf).unwrap().unwrap().len(), len);
+        assert!(moves <= 8, "the buffer was moved {moves} times");
+    }
+
+    #[test]
     fn a_partial_header_waits() {
         let decoder = FrameDecoder::new(8);
         let mut buf = BytesMut::from(&[0, 0, 0][..]);

@@ -1,7 +1,9 @@
 //! Requests, client to server: `{get,File}`, `{list_dir,Dir}`, `{read_file_info,File}`,
 //! `{read_link_info,File}`, `get_cwd` and `{get_cwd,Drive}`.
 
-use crate::etf::{self, tag, DecodeError, Decoder, EncodeError, Profile, Term};
+use crate::etf::{self, tag, DecodeError, Decoder, Emitter, EncodeError, Profile, Term};
+
+use super::frame::{write_header, HEADER_LEN};
 
 use super::Command;
 
@@ -82,7 +84,37 @@ impl Request {
 
     /// The ETF payload of this request, as the profile's `term_to_binary/1` encodes it.
     pub fn encode(&self, profile: Profile) -> Result<Vec<u8>, EncodeError> {
-        etf::encode(&self.to_term(), profile)
+        let mut out = Vec::new();
+        self.encode_into(profile, &mut out)?;
+        Ok(out)
+    }
+
+    /// The request as a `{packet,4}` frame, as the profile's client sends it.
+    pub fn frame(&self, profile: Profile) -> Result<Vec<u8>, EncodeError> {
+        let mut out = vec![0; HEADER_LEN];
+        self.encode_into(profile, &mut out)?;
+        let len = out.len() - HEADER_LEN;
+        write_header(&mut out, len).ok_or(EncodeError::TooLong { what: "frame", len })?;
+        Ok(out)
+    }
+
+    /// Appends the payload to `out`. A client sends one request per file it loads, so the
+    /// common shapes are written straight from the name, without a term per character.
+    fn encode_into(&self, profile: Profile, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let (command, name) = match self {
+            Request::Get(name) => (Command::Get, name),
+            Request::ListDir(name) => (Command::ListDir, name),
+            Request::ReadFileInfo(name) => (Command::ReadFileInfo, name),
+            Request::ReadLinkInfo(name) => (Command::ReadLinkInfo, name),
+            Request::GetCwdDrive(drive) => (Command::GetCwd, drive),
+            Request::GetCwd | Request::BadArgument { .. } | Request::Unknown(_) => {
+                return etf::encode_into(&self.to_term(), profile, out);
+            }
+        };
+        let mut e = Emitter::new(profile, out);
+        e.tuple(2);
+        e.atom(command.atom());
+        e.string(name)
     }
 
     /// Classifies a term.
@@ -210,6 +242,44 @@ mod tests {
         assert!(bytes.ends_with(&hex(
             "6C 00 00 00 06 61 2F 61 74 61 6D 61 70 61 2F 62 00 00 20 AC 6A"
         )));
+    }
+
+    #[test]
+    fn frames_at_string_ext_s_limit_are_the_terms_encoding() {
+        for len in [0, 1, 65_535, 65_536] {
+            for name in ["a".repeat(len), "é".repeat(len)] {
+                let request = Request::Get(name);
+                let expected =
+                    crate::proto::frame::encode_term_frame(&request.to_term(), Profile::Otp25);
+                assert_eq!(request.frame(Profile::Otp25), expected, "{len}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The direct encoding is the term's, byte for byte, in both profiles: empty names,
+        /// Latin-1, beyond Latin-1, and past `STRING_EXT`'s 65,535 characters.
+        #[test]
+        fn frames_are_the_terms_encoding(
+            name in "[a-z/é€.]{0,12}",
+            repeat in proptest::sample::select(vec![1usize, 5462, 5463]),
+            command in 0..6usize,
+            otp26 in proptest::bool::ANY,
+        ) {
+            let name = name.repeat(repeat);
+            let request = match command {
+                0 => Request::Get(name),
+                1 => Request::ListDir(name),
+                2 => Request::ReadFileInfo(name),
+                3 => Request::ReadLinkInfo(name),
+                4 => Request::GetCwdDrive(name),
+                _ => Request::GetCwd,
+            };
+            let profile = if otp26 { Profile::Otp26 } else { Profile::Otp25 };
+            let frame = request.frame(profile).unwrap();
+            let expected = crate::proto::frame::encode_term_frame(&request.to_term(), profile).unwrap();
+            proptest::prop_assert_eq!(frame, expected);
+        }
     }
 
     #[test]

@@ -564,7 +564,7 @@ impl Driver {
         let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
         encode_frame(payload, &mut frame).expect("a captured frame's payload fits a frame");
         self.reading = None;
-        self.loader.handle_data(at(t), conn, &frame);
+        self.loader.handle_data(at(t), conn, frame.into());
         self.drain();
         self.reading
             .take()
