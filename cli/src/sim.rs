@@ -141,6 +141,7 @@ pub fn run(args: SimArgs) -> Result<(), SimCliError> {
     let options = RunOptions {
         seed: Some(seed),
         baseline: false,
+        ..RunOptions::default()
     };
     let report = run_once(&scenario, &workload, &options)?;
     println!("{report}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::capacity::Capacity;
-use crate::world::{lock, node_name, now, think, Shared};
+use crate::world::{lock, node_name, now, sleep, think, Shared};
 
 /// The baseline server: accepts, and answers the i-th request of a connection with the
 /// workload's i-th pre-built reply frame, queued on the same capacity.
@@ -48,7 +48,7 @@ pub(crate) async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Resu
                 let now = tokio::time::Instant::now();
                 let at = lock(&capacity).deliver(now - epoch, frame.len());
                 if epoch + at > now {
-                    tokio::time::sleep_until(epoch + at).await;
+                    crate::wakeups::sleep_until(Some(&shared.wakeups), epoch + at).await;
                 }
                 if stream.write_all(frame).await.is_err() {
                     return;
@@ -66,7 +66,7 @@ pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize) {
         let r = shared.recorder();
         (r.nodes[id].start, r.nodes[id].group)
     };
-    tokio::time::sleep(start.saturating_sub(now())).await;
+    sleep(&shared, start.saturating_sub(now())).await;
     let spec = &shared.scenario.clients[group];
     let queried: Vec<_> = shared
         .servers
@@ -88,7 +88,7 @@ pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize) {
     let mut buf = Vec::new();
     let mut owed = Duration::ZERO;
     for (index, request) in shared.workload.request_frames.iter().enumerate() {
-        think(&mut owed, shared.workload.think[index]).await;
+        think(&shared, &mut owed, shared.workload.think[index]).await;
         let want = &shared.workload.reply_frames[index];
         if stream.write_all(request).await.is_err() {
             return;

@@ -9,6 +9,7 @@ use erlboot::net::FileAnswerer;
 use erlboot::server::{FileAnswer, FileError, FileQuestion, FileSource, Found, Question, Version};
 
 use crate::capacity::Capacity;
+use crate::wakeups::Wakeups;
 
 /// What happens to the answers about one file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +32,7 @@ pub struct FaultyFiles {
     latency: Duration,
     faults: Arc<Mutex<Vec<(String, FileFault)>>>,
     capacity: Option<(tokio::time::Instant, Arc<Mutex<Capacity>>)>,
+    wakeups: Option<Arc<Wakeups>>,
 }
 
 impl std::fmt::Debug for FaultyFiles {
@@ -50,7 +52,14 @@ impl FaultyFiles {
             latency,
             faults: Arc::new(Mutex::new(Vec::new())),
             capacity: None,
+            wakeups: None,
         }
+    }
+
+    /// The same answerer, its waits registered in `wakeups`.
+    pub fn with_wakeups(mut self, wakeups: Arc<Wakeups>) -> FaultyFiles {
+        self.wakeups = Some(wakeups);
+        self
     }
 
     /// The same files with their answers also queued on `capacity`, whose times count from
@@ -113,7 +122,7 @@ impl FileAnswerer for FaultyFiles {
             _ => self.latency,
         };
         if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+            crate::wakeups::sleep(self.wakeups.as_ref(), delay).await;
         }
         let answer = match fault {
             Some(FileFault::Fail(error)) => FileAnswer::failed(error),
@@ -134,7 +143,7 @@ impl FileAnswerer for FaultyFiles {
             // The queues keep exact times; the answer waits for the first tick at or after
             // its time (an answer already due goes out now).
             if *epoch + at > now {
-                tokio::time::sleep_until(*epoch + at).await;
+                crate::wakeups::sleep_until(self.wakeups.as_ref(), *epoch + at).await;
             }
         }
         answer

@@ -27,6 +27,7 @@ mod files;
 mod report;
 mod runtime;
 mod scenario;
+mod wakeups;
 mod workload;
 mod world;
 
@@ -35,10 +36,13 @@ pub use chaos::with_chaos;
 pub use fault::Fault;
 pub use files::{FaultyFiles, FileFault};
 pub use report::{Applied, Percentiles, Report, Violation};
-pub use runtime::{TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilUdp, UdpLoss};
+pub use runtime::{
+    TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilUdp, TurmoilWriteHalf, UdpLoss,
+};
 pub use scenario::{
     builtin_names, Behaviour, ClientGroup, Limits, Link, Network, Planted, Scenario, ScenarioError,
     ServerSpec, Start, Timed, Timings, BUILTIN,
 };
+pub use wakeups::{Registration, SimTimer, Wakeups};
 pub use workload::{Workload, WorkloadError, DEFAULT_CAPTURE};
 pub use world::{liveness_bound, run, Progress, RunOptions, SimError};

@@ -16,11 +16,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use erlboot::net::{Clock, Runtime, TcpListener, TcpStream, TokioTimer, UdpSocket};
+use erlboot::net::{Clock, Runtime, TcpListener, TcpStream, UdpSocket};
 use erlboot::time::Instant;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::wakeups::{SimTimer, Wakeups};
 
 /// turmoil's network and the simulated clock, counted from when the value was made (make it
 /// inside the host that uses it).
@@ -28,6 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub struct TurmoilRuntime {
     clock: Clock,
     udp_loss: Option<(Arc<UdpLoss>, Ipv4Addr)>,
+    wakeups: Option<Arc<Wakeups>>,
 }
 
 impl TurmoilRuntime {
@@ -36,7 +39,14 @@ impl TurmoilRuntime {
         TurmoilRuntime {
             clock: Clock::start(),
             udp_loss: None,
+            wakeups: None,
         }
+    }
+
+    /// The same runtime, its timers registered in `wakeups`.
+    pub fn with_wakeups(mut self, wakeups: Arc<Wakeups>) -> TurmoilRuntime {
+        self.wakeups = Some(wakeups);
+        self
     }
 
     /// The same runtime on the host at `ip`, its UDP datagrams lost as `loss` says.
@@ -119,7 +129,7 @@ impl Runtime for TurmoilRuntime {
     type Udp = TurmoilUdp;
     type Listener = TurmoilListener;
     type Stream = TurmoilStream;
-    type Timer = TokioTimer;
+    type Timer = SimTimer;
 
     async fn bind_udp(&self, addr: SocketAddr) -> io::Result<TurmoilUdp> {
         let socket = turmoil::net::UdpSocket::bind(addr).await?;
@@ -143,8 +153,8 @@ impl Runtime for TurmoilRuntime {
     }
 
     /// turmoil drives tokio's paused clock, so tokio's timers are simulated ones here.
-    fn timer(&self, at: Instant) -> TokioTimer {
-        self.clock.timer(at)
+    fn timer(&self, at: Instant) -> SimTimer {
+        SimTimer::new(self.clock, at, self.wakeups.as_ref())
     }
 }
 

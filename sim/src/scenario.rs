@@ -404,6 +404,9 @@ pub enum Planted {
         /// The file.
         path: String,
     },
+    /// The nodes sleep between requests without registering the wake-up with the world: a
+    /// defect of the simulator itself, which stepping over quiet stretches must not hide.
+    UnregisteredSleep,
 }
 
 impl Scenario {

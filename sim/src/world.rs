@@ -42,6 +42,7 @@ use crate::files::{FaultyFiles, FileFault};
 use crate::report::{Applied, Percentiles, Report, Violation};
 use crate::runtime::{TurmoilRuntime, UdpLoss};
 use crate::scenario::{parse_block, Behaviour, Planted, Scenario};
+use crate::wakeups::Wakeups;
 use crate::workload::Workload;
 
 /// A run that could not be carried out (a broken invariant is not this: it is in the report).
@@ -65,6 +66,9 @@ pub struct RunOptions {
     /// Pre-built frames in place of the protocol code: the floor that moving the bytes
     /// through turmoil costs (no discovery, no faults).
     pub baseline: bool,
+    /// Tick through stretches in which nothing is due, as turmoil does, rather than step over
+    /// them: the same events at the same times, more slowly (to compare the two).
+    pub every_tick: bool,
 }
 
 /// Where a run is, for a progress display.
@@ -188,6 +192,7 @@ pub(crate) struct Shared {
     pub(crate) tcp_loss: Mutex<f64>,
     pub(crate) retransmissions: Mutex<u64>,
     pub(crate) rtt: Duration,
+    pub(crate) wakeups: Arc<Wakeups>,
 }
 
 impl Shared {
@@ -283,6 +288,7 @@ pub fn run(
             }
         }))
     };
+    let wakeups = Wakeups::new();
     let servers = scenario
         .servers
         .iter()
@@ -291,7 +297,8 @@ pub fn run(
             let files = FaultyFiles::new(
                 Arc::clone(&workload.source),
                 Duration::from_secs_f64(spec.disk_ms / 1000.0),
-            );
+            )
+            .with_wakeups(Arc::clone(&wakeups));
             ServerState {
                 name: spec.name.clone(),
                 ip,
@@ -344,6 +351,7 @@ pub fn run(
         tcp_loss: Mutex::new(net.tcp_loss),
         retransmissions: Mutex::new(0),
         rtt: mean_latency * 2,
+        wakeups,
     });
 
     for (i, _) in scenario.servers.iter().enumerate() {
@@ -440,6 +448,7 @@ pub fn run(
     let mut bounces: Vec<String> = Vec::new();
     let mut next = 0;
     let mut steps = 0u64;
+    let mut bounced = false;
     loop {
         let at = sim.elapsed();
         while next < schedule.len() && schedule[next].0 <= at {
@@ -484,13 +493,58 @@ pub fn run(
         if at >= limit {
             break;
         }
-        if let Err(error) = sim.step() {
+        let mut by = tick;
+        // A host's software starts, or starts again after a restart, in the step after: until
+        // it has run, its wake-ups are not known.
+        let started = steps > 0 && !bounced;
+        if !options.every_tick && started && bounces.is_empty() && sim.is_network_idle() {
+            // Step over what is quiet, up to the tick before the next thing due: a timer or
+            // sleep of a host, a fault, a release of held segments, the end of the run.
+            let next = [
+                shared.wakeups.next_after(at.saturating_sub(tick)),
+                schedule.get(next).map(|(when, _)| *when),
+                releases.iter().map(|&(when, _, _)| when).min(),
+                Some(if settled { deadline.min(limit) } else { limit }),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(limit);
+            let ticks = (next.saturating_sub(at).as_nanos() / tick.as_nanos().max(1))
+                .try_into()
+                .unwrap_or(u32::MAX);
+            // The tick that holds `next` (or ends on it) is an ordinary one.
+            let ticks = if at + tick * ticks == next {
+                ticks.saturating_sub(1)
+            } else {
+                ticks
+            };
+            if ticks >= 2 {
+                by = tick * ticks;
+            }
+        }
+        if let Err(error) = sim.step_by(by) {
             return Err(SimError::Host {
                 at,
                 message: error.to_string(),
             });
         }
+        if by > tick && !sim.is_network_idle() {
+            // Nothing was due in the stretch stepped over, so nothing can have been sent: a
+            // sleep or timer of the simulated code that is not in `wakeups` woke up.
+            shared.recorder().violation(
+                sim.elapsed(),
+                "simulator",
+                "world".into(),
+                format!(
+                    "a message was sent between {:.3} s and {:.3} s, a stretch in which no wake-up was due",
+                    at.as_secs_f64(),
+                    sim.elapsed().as_secs_f64()
+                ),
+            );
+        }
         // The stopped servers' software has returned in that step; start it again.
+        bounced = !bounces.is_empty();
         for name in bounces.drain(..) {
             sim.bounce(name.as_str());
         }
@@ -1058,7 +1112,9 @@ async fn serve(shared: Arc<Shared>, i: usize) -> turmoil::Result {
         // Every request goes to the files, so that every one costs its time.
         reply_cache_bytes: 0,
     };
-    let runtime = TurmoilRuntime::new().with_udp_loss(Arc::clone(&shared.udp_loss), state.ip);
+    let runtime = TurmoilRuntime::new()
+        .with_udp_loss(Arc::clone(&shared.udp_loss), state.ip)
+        .with_wakeups(Arc::clone(&shared.wakeups));
     let server = Server::bind(runtime, config, files).await?;
     *lock(&state.control) = Some(server.control());
     let stop = Arc::new(tokio::sync::Notify::new());
@@ -1075,7 +1131,7 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         let n = &r.nodes[id];
         (n.start, n.group, n.host)
     };
-    tokio::time::sleep(start.saturating_sub(now())).await;
+    sleep(&shared, start.saturating_sub(now())).await;
     let spec = &shared.scenario.clients[group];
     let queried: Vec<Ipv4Addr> = shared
         .servers
@@ -1094,8 +1150,9 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         ignored,
         ..LoaderConfig::new(queried, spec.erts.as_bytes())
     };
-    let runtime =
-        TurmoilRuntime::new().with_udp_loss(Arc::clone(&shared.udp_loss), shared.hosts[host].0);
+    let runtime = TurmoilRuntime::new()
+        .with_udp_loss(Arc::clone(&shared.udp_loss), shared.hosts[host].0)
+        .with_wakeups(Arc::clone(&shared.wakeups));
     let mut client = Client::new(runtime, config);
     {
         let t = now();
@@ -1108,7 +1165,7 @@ async fn boot(shared: Arc<Shared>, id: usize) {
     let workload = Arc::clone(&shared.workload);
     let mut owed = Duration::ZERO;
     for (index, request) in workload.requests.iter().enumerate() {
-        think(&mut owed, workload.think[index]).await;
+        think(&shared, &mut owed, workload.think[index]).await;
         // A boot script's primLoad is one get_modules call (refused only before the first
         // connection, when no call can have begun).
         if workload.module_calls.iter().any(|c| c.start == index) {
@@ -1183,12 +1240,21 @@ fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Durat
 
 /// The node works as long as the recorded one did before its next request. Gaps shorter than
 /// a millisecond are added up, and slept once they make one, rather than each costing a timer.
-pub(crate) async fn think(owed: &mut Duration, gap: Duration) {
+pub(crate) async fn think(shared: &Shared, owed: &mut Duration, gap: Duration) {
     *owed += gap;
     if *owed >= Duration::from_millis(1) {
-        tokio::time::sleep(*owed).await;
+        if let Some(Planted::UnregisteredSleep) = shared.scenario.planted {
+            tokio::time::sleep(*owed).await;
+        } else {
+            sleep(shared, *owed).await;
+        }
         *owed = Duration::ZERO;
     }
+}
+
+/// Sleeps `duration` of simulated time, due in the world's wake-ups.
+pub(crate) async fn sleep(shared: &Shared, duration: Duration) {
+    crate::wakeups::sleep(Some(&shared.wakeups), duration).await;
 }
 
 /// Safety: the reply is the server's answer to this very request, and reached an allowed

@@ -14,6 +14,7 @@ fn simulate(scenario: &Scenario, seed: u64) -> Report {
     let options = RunOptions {
         seed: Some(seed),
         baseline: false,
+        ..RunOptions::default()
     };
     run(scenario, workload(), &options, &mut |_| {}).expect("the run completes")
 }
@@ -133,6 +134,69 @@ server = "boot_a"
         ..scenario
     };
     assert_eq!(simulate(&sound, 5).violations, vec![]);
+}
+
+/// A server restart under a few OTP-faithful nodes: minutes of simulated time, most of it quiet
+/// (nodes waiting out the 60 s reply timeout), which the world steps over.
+fn quiet_world() -> Scenario {
+    Scenario::builtin("server-restart")
+        .expect("the server-restart scenario")
+        .scaled_to(6)
+}
+
+#[test]
+fn stepping_over_quiet_stretches_changes_what_a_run_costs_not_what_happens() {
+    let scenario = quiet_world();
+    let stepped = simulate(&scenario, 2);
+    let ticked = run(
+        &scenario,
+        workload(),
+        &RunOptions {
+            seed: Some(2),
+            every_tick: true,
+            ..RunOptions::default()
+        },
+        &mut |_| {},
+    )
+    .expect("the run completes");
+    assert!(stepped.sim_seconds > 120.0, "{stepped}");
+    assert!(
+        stepped.hung > 0,
+        "the scenario has nodes waiting: {stepped}"
+    );
+    let outcome = |r: &Report| {
+        (
+            r.booted,
+            r.hung,
+            r.bytes,
+            r.discovery_rounds,
+            r.reconnects,
+            r.resends,
+            r.stalls,
+            r.violations.len(),
+        )
+    };
+    assert_eq!(outcome(&stepped), outcome(&ticked), "{stepped}\n{ticked}");
+    assert_eq!(stepped.boot_ms, ticked.boot_ms);
+    assert_eq!(stepped.longest_stall_ms, ticked.longest_stall_ms);
+}
+
+#[test]
+fn a_wake_up_the_world_does_not_know_of_is_caught() {
+    let mut scenario = quiet_world();
+    scenario.planted = Some(erlboot_sim::Planted::UnregisteredSleep);
+    let report = simulate(&scenario, 2);
+    let missed: Vec<_> = report
+        .violations
+        .iter()
+        .filter(|v| v.invariant == "simulator")
+        .collect();
+    assert!(!missed.is_empty(), "{report}");
+    assert!(missed[0].event.contains("no wake-up was due"), "{report}");
+    assert!(!simulate(&quiet_world(), 2)
+        .violations
+        .iter()
+        .any(|v| v.invariant == "simulator"));
 }
 
 #[test]

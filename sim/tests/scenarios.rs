@@ -15,6 +15,7 @@ fn simulate(scenario: Scenario, clients: usize) -> Report {
     let options = RunOptions {
         seed: Some(42),
         baseline: false,
+        ..RunOptions::default()
     };
     run(&scenario, workload(), &options, &mut |_| {}).expect("the run completes")
 }

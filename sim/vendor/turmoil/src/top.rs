@@ -300,6 +300,10 @@ impl Topology {
         link.repair_oneway(a, b);
     }
 
+    pub(crate) fn is_idle(&self, running: impl Fn(&IpAddr) -> bool) -> bool {
+        self.links.values().all(|link| link.is_idle(&running))
+    }
+
     pub(crate) fn tick_by(&mut self, duration: Duration) {
         let _ = self.rt.tick(duration);
         let now = self.rt.now();
@@ -438,6 +442,15 @@ impl Link {
 
         self.sent.push_back(sent);
         Ok(())
+    }
+
+    fn is_idle(&self, running: impl Fn(&IpAddr) -> bool) -> bool {
+        self.sent.iter().all(|sent| {
+            matches!(sent.status, DeliveryStatus::Hold) || !running(&sent.dst.ip())
+        }) && self
+            .deliverable
+            .iter()
+            .all(|(dst, queue)| queue.is_empty() || !running(dst))
     }
 
     fn tick(&mut self, now: Instant) {
