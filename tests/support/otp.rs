@@ -4,12 +4,19 @@
 //! Missing OTP is a loud failure, never a silent pass.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::netns::Netns;
+
 /// Where `.ci/install-otp` puts the OTP 27 chroot unless `ERLBOOT_OTP27_ROOT` says otherwise.
 pub const DEFAULT_OTP27_ROOT: &str = "/var/lib/erlboot/otp27";
+
+/// Where the OTP 29 tree is looked for unless `ERLBOOT_OTP29_ROOT` says otherwise. CI does not
+/// make it; `captures/record.sh` names the command that does.
+pub const DEFAULT_OTP29_ROOT: &str = "/var/lib/erlboot/otp29";
 
 /// One installed OTP release.
 pub struct Otp {
@@ -42,6 +49,63 @@ impl Otp {
             root.display()
         );
         Otp { root: Some(root) }
+    }
+
+    /// OTP 29 in its chroot, a Debian sid tree made with
+    /// `debootstrap --variant=minbase --include=erlang-base sid ROOT`.
+    pub fn otp29() -> Otp {
+        let root = std::env::var_os("ERLBOOT_OTP29_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_OTP29_ROOT));
+        assert!(
+            root.join("usr/bin/erl").exists(),
+            "this test needs OTP 29 in a chroot at {} (or ERLBOOT_OTP29_ROOT): make it as root \
+             with `debootstrap --variant=minbase --include=erlang-base sid {}`.",
+            root.display(),
+            root.display()
+        );
+        Otp { root: Some(root) }
+    }
+
+    /// The chroot this release lives in, or `None` for the system's own.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// `program` as this release sees it, run inside `ns` (through `chroot` for a release in
+    /// one); ready for arguments.
+    pub fn command(&self, ns: &Netns, program: impl AsRef<OsStr>) -> Command {
+        match &self.root {
+            Some(root) => {
+                let mut command = ns.command("chroot");
+                command.arg(root).arg(program);
+                command
+            }
+            None => ns.command(program),
+        }
+    }
+
+    /// `file` of the host made visible to this release: linked (or copied, across file
+    /// systems) into a scratch directory of the chroot, which is removed when the [`Staged`]
+    /// is dropped. The system's OTP sees the file where it is.
+    pub fn stage(&self, file: &Path) -> Staged {
+        if self.root.is_none() {
+            return Staged {
+                dir: None,
+                path: file.to_owned(),
+            };
+        }
+        let (host, inside) = self.scratch();
+        let name = file.file_name().expect("a file name");
+        let target = host.join(name);
+        if std::fs::hard_link(file, &target).is_err() {
+            std::fs::copy(file, &target)
+                .unwrap_or_else(|e| panic!("copy {} to {}: {e}", file.display(), target.display()));
+        }
+        Staged {
+            dir: Some(host),
+            path: inside.join(name),
+        }
     }
 
     /// A fresh scratch directory that this OTP can see: the host path and the path inside.
@@ -112,6 +176,28 @@ impl Otp {
         let text = String::from_utf8(out.stdout).unwrap();
         let mut words = text.split_whitespace().map(str::to_owned);
         (words.next().unwrap(), words.next().unwrap())
+    }
+}
+
+/// A host file made visible to a release by [`Otp::stage`].
+pub struct Staged {
+    /// The scratch directory on the host, removed on drop; `None` when nothing was copied.
+    dir: Option<PathBuf>,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// The file's path as the release sees it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
