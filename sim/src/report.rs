@@ -69,6 +69,11 @@ pub struct Report {
     pub reconnects: u64,
     /// Requests sent again (after a reply timeout or a lost connection).
     pub resends: u64,
+    /// Requests an OTP-faithful node sent on a connection it already knew was closed (OTP 25's
+    /// `get_modules` restart hang): each waits out the whole reply timeout.
+    pub stranded: u64,
+    /// Nodes that sent such a request.
+    pub stranded_nodes: usize,
     /// Times a node went 10 s or more without a reply.
     pub stalls: u64,
     /// The longest such time.
@@ -157,6 +162,13 @@ impl fmt::Display for Report {
             "retries     {} reconnects, {} resends",
             self.reconnects, self.resends
         )?;
+        if self.stranded > 0 {
+            writeln!(
+                f,
+                "stranded    {} requests by {} nodes sent on a dead connection, each waiting out the reply timeout (OTP 25's get_modules restart hang)",
+                self.stranded, self.stranded_nodes
+            )?;
+        }
         writeln!(
             f,
             "stalls      {} (>= 10 s without a reply), longest {} ms",

@@ -104,6 +104,8 @@ pub(crate) struct Node {
     pub(crate) last_progress: Duration,
     pub(crate) done: usize,
     pub(crate) connects: u64,
+    /// Requests it sent on a connection already known to be closed.
+    pub(crate) stranded: u64,
     /// Whether some server it queries serves it.
     pub(crate) expected: bool,
     /// Whether the node's current connection was to a server that allowed it when it
@@ -271,6 +273,7 @@ pub fn run(
                     last_progress: Duration::ZERO,
                     done: 0,
                     connects: 0,
+                    stranded: 0,
                     expected: false,
                     allowed: false,
                 });
@@ -639,6 +642,8 @@ pub fn run(
         empty_rounds: recorder.empty_rounds,
         reconnects: recorder.reconnects,
         resends: recorder.resends,
+        stranded: recorder.nodes.iter().map(|n| n.stranded).sum(),
+        stranded_nodes: recorder.nodes.iter().filter(|n| n.stranded > 0).count(),
         stalls,
         longest_stall_ms: longest.as_millis() as u64,
         hung,
@@ -1233,7 +1238,10 @@ fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Durat
         Event::Lost { .. } => 16,
         Event::Abandoned { .. } => 17,
         Event::Reply(_) => 18,
-        Event::Stranded { .. } => 19,
+        Event::Stranded { .. } => {
+            r.nodes[id].stranded += 1;
+            19
+        }
     };
     r.trace(t, id, code);
 }

@@ -137,10 +137,15 @@ fn a_server_restart_leaves_otp_nodes_hung_and_says_they_are_otp_defects() {
     let report = simulate(scenario.clone(), 8);
     assert!(report.hung > 0, "{report}");
     assert_only_otp_defects(&report);
+    // The hung nodes sent their get_modules call's later modules to the dead connection.
+    assert!(report.stranded_nodes > 0, "{report}");
+    assert!(report.stranded >= report.stranded_nodes as u64, "{report}");
+    assert!(report.to_string().contains("stranded    "), "{report}");
     // erlboot's own loader through the same restart: nobody hangs.
     let report = simulate(with_erlboots_loader(scenario), 8);
     assert_sound(&report);
     assert_eq!(report.booted, report.clients, "{report}");
+    assert_eq!((report.stranded, report.stranded_nodes), (0, 0), "{report}");
 }
 
 #[test]
