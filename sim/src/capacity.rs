@@ -2,7 +2,9 @@
 //! workers, its link's bandwidth, and the retransmissions of lost TCP segments.
 //!
 //! Every answer of a server goes through one [`Capacity`]: it is queued on the worker free
-//! first, then on the server's link, and delivered when both are done. A herd therefore queues
+//! first, then on the server's link, and delivered when both are done and the asking node's
+//! own link has carried it (a node waits for each reply before it asks again, so its link is
+//! free when the reply starts). A herd therefore queues
 //! as it would on a real server, and an overloaded one makes its clients wait past their reply
 //! timeout.
 //!
@@ -85,6 +87,8 @@ pub struct Capacity {
     link_free: Duration,
     /// Nanoseconds per byte on the link.
     link_ns_per_byte: f64,
+    /// Nanoseconds per byte on a node's link.
+    node_ns_per_byte: f64,
     /// The share of TCP segments lost.
     tcp_loss: f64,
     /// The round-trip time the retransmission timeout starts from.
@@ -98,14 +102,22 @@ pub struct Capacity {
 const MSS: usize = 1448;
 
 impl Capacity {
-    /// A server with `costs`, a link of `mbit` Mbit/s, connections losing `tcp_loss` of their
-    /// segments over links of round-trip time `rtt`; losses drawn from `seed`.
-    pub fn new(costs: Costs, mbit: f64, tcp_loss: f64, rtt: Duration, seed: u64) -> Capacity {
+    /// A server with `costs`, a link of `mbit` Mbit/s, to nodes on links of `node_mbit`,
+    /// connections losing `tcp_loss` of their segments over links of round-trip time `rtt`;
+    /// losses drawn from `seed`.
+    pub fn new(
+        costs: Costs,
+        [mbit, node_mbit]: [f64; 2],
+        tcp_loss: f64,
+        rtt: Duration,
+        seed: u64,
+    ) -> Capacity {
         Capacity {
             costs,
             workers: vec![Duration::ZERO; costs.workers.max(1)],
             link_free: Duration::ZERO,
             link_ns_per_byte: 8_000.0 / mbit,
+            node_ns_per_byte: 8_000.0 / node_mbit,
             tcp_loss,
             rtt,
             rng: SmallRng::seed_from_u64(seed),
@@ -119,7 +131,8 @@ impl Capacity {
     }
 
     /// When an answer of `bytes` asked at `now` is delivered: after a worker's CPU time, the
-    /// link's transmission, and the retransmissions of any lost segment.
+    /// link's transmission (and the node's link's, where it is the slower), and the
+    /// retransmissions of any lost segment.
     pub fn deliver(&mut self, now: Duration, bytes: usize) -> Duration {
         let cpu = self.costs.per_request
             + Duration::from_nanos((self.costs.ns_per_byte * bytes as f64) as u64);
@@ -135,6 +148,9 @@ impl Capacity {
         let wire = Duration::from_nanos((self.link_ns_per_byte * bytes as f64) as u64);
         let sent = self.link_free.max(done) + wire;
         self.link_free = sent;
+        // The bytes stream through both links: the slower one sets when the last arrives.
+        let node_wire = Duration::from_nanos((self.node_ns_per_byte * bytes as f64) as u64);
+        let sent = sent.max(sent - wire + node_wire);
         // The request's segment and the reply's.
         let segments = 1 + bytes.div_ceil(MSS);
         sent + self.retransmission_delay(segments)
@@ -176,7 +192,7 @@ mod tests {
             ns_per_byte: 0.0,
         };
         // 8 Mbit/s: a 1,000-byte answer takes 1 ms on the wire.
-        let mut c = Capacity::new(costs, 8.0, 0.0, ms(1), 1);
+        let mut c = Capacity::new(costs, [8.0, 1e6], 0.0, ms(1), 1);
         assert_eq!(c.deliver(ms(0), 1000), ms(11));
         assert_eq!(
             c.deliver(ms(0), 1000),
@@ -188,9 +204,26 @@ mod tests {
     }
 
     #[test]
+    fn a_slower_node_link_sets_when_the_reply_arrives() {
+        let free = Preset::Free.costs();
+        // 10 Gbit/s server, 1 Gbit/s node: a megabyte takes 0.8 ms to leave, 8 ms to arrive.
+        let mut c = Capacity::new(free, [10_000.0, 1_000.0], 0.0, ms(1), 1);
+        assert_eq!(c.deliver(ms(0), 1_000_000), ms(8));
+        // The server's link is free again at 0.8 ms: the next node's reply is not queued
+        // behind the first node's link.
+        assert_eq!(
+            c.deliver(ms(0), 1_000_000),
+            Duration::from_micros(800) + ms(8)
+        );
+        // A node faster than the server: the server's link sets it.
+        let mut fast = Capacity::new(free, [1_000.0, 10_000.0], 0.0, ms(1), 1);
+        assert_eq!(fast.deliver(ms(0), 1_000_000), ms(8));
+    }
+
+    #[test]
     fn lost_segments_arrive_late_by_a_doubling_timeout() {
         let free = Preset::Free.costs();
-        let mut lossy = Capacity::new(free, 1e6, 0.5, ms(1), 7);
+        let mut lossy = Capacity::new(free, [1e6, 1e6], 0.5, ms(1), 7);
         let mut total = Duration::ZERO;
         for _ in 0..100 {
             total += lossy.deliver(ms(0), 0);
@@ -198,7 +231,7 @@ mod tests {
         // Half the segments lost at least once: about 100 × (0.5·200 + 0.25·400 + ...) ms.
         assert!(lossy.retransmissions > 50, "{}", lossy.retransmissions);
         assert!(total >= RTO_MIN * 50, "{total:?}");
-        let mut clean = Capacity::new(free, 1e6, 0.0, ms(1), 7);
+        let mut clean = Capacity::new(free, [1e6, 1e6], 0.0, ms(1), 7);
         // 100 kB at 1 Tbit/s: 800 ns on the wire, and nothing late.
         assert_eq!(clean.deliver(ms(0), 100_000), Duration::from_nanos(800));
     }

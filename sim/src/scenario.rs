@@ -302,6 +302,10 @@ pub struct Network {
     /// The bandwidth of each server host's link, in Mbit/s.
     #[serde(default = "default_bandwidth")]
     pub bandwidth_mbit: f64,
+    /// The bandwidth of each node's own link, in Mbit/s (a farm host stands for many nodes,
+    /// each on a link of its own).
+    #[serde(default = "default_bandwidth")]
+    pub node_bandwidth_mbit: f64,
     /// The simulation's time step, in milliseconds.
     #[serde(default = "default_tick")]
     pub tick_ms: f64,
@@ -334,6 +338,7 @@ impl Default for Network {
             latency_ms: default_latency(),
             links: Vec::new(),
             bandwidth_mbit: default_bandwidth(),
+            node_bandwidth_mbit: default_bandwidth(),
             tick_ms: default_tick(),
             udp_loss: 0.0,
             tcp_loss: 0.0,
@@ -536,6 +541,9 @@ impl Scenario {
         if !(net.bandwidth_mbit > 0.0 && net.bandwidth_mbit.is_finite()) {
             return Err(self.invalid("network.bandwidth_mbit must be > 0"));
         }
+        if !(net.node_bandwidth_mbit > 0.0 && net.node_bandwidth_mbit.is_finite()) {
+            return Err(self.invalid("network.node_bandwidth_mbit must be > 0"));
+        }
         for (what, rate) in [("udp_loss", net.udp_loss), ("tcp_loss", net.tcp_loss)] {
             if !(0.0..=0.5).contains(&rate) {
                 return Err(self.invalid(format!("network.{what} must be in [0, 0.5]")));
@@ -654,6 +662,10 @@ clients_per_host = 25
         assert!(reason(&ONE.replace("name = \"rack\"", "name = \"boot\"")).contains("used twice"));
         assert!(reason(&format!("{ONE}[network]\nlatency_ms = [5.0, 1.0]\n")).contains("latency"));
         assert!(reason(&format!("{ONE}[network]\nudp_loss = 0.9\n")).contains("udp_loss"));
+        assert!(
+            reason(&format!("{ONE}[network]\nnode_bandwidth_mbit = 0.0\n"))
+                .contains("node_bandwidth_mbit")
+        );
         let fault =
             "[[faults]]\nat_s = 1.0\nfault = \"partition\"\na = [\"rack-9\"]\nb = [\"boot\"]\n";
         assert!(reason(&format!("{ONE}{fault}")).contains("rack-9"));

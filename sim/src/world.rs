@@ -1097,8 +1097,11 @@ async fn serve(shared: Arc<Shared>, i: usize) -> turmoil::Result {
     };
     let capacity = Arc::new(Mutex::new(Capacity::new(
         spec.capacity.costs(),
-        spec.bandwidth_mbit
-            .unwrap_or(shared.scenario.network.bandwidth_mbit),
+        [
+            spec.bandwidth_mbit
+                .unwrap_or(shared.scenario.network.bandwidth_mbit),
+            shared.scenario.network.node_bandwidth_mbit,
+        ],
         *lock(&shared.tcp_loss),
         shared.rtt,
         shared.seed ^ ((i as u64) << 32) ^ incarnation,
