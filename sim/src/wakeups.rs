@@ -122,6 +122,7 @@ pub(crate) async fn sleep_until(wakeups: Option<&Arc<Wakeups>>, at: tokio::time:
 pub struct SimTimer {
     timer: TokioTimer,
     clock: Clock,
+    at: Instant,
     registration: Option<Registration>,
 }
 
@@ -130,6 +131,7 @@ impl SimTimer {
         SimTimer {
             timer: clock.timer(at),
             clock,
+            at,
             registration: wakeups.map(|w| w.register(sim_time(clock.to_tokio(at)))),
         }
     }
@@ -145,6 +147,10 @@ impl Future for SimTimer {
 
 impl Timer for SimTimer {
     fn reset(&mut self, at: Instant) {
+        if at == self.at {
+            return;
+        }
+        self.at = at;
         self.timer.reset(at);
         if let Some(registration) = &self.registration {
             registration.move_to(sim_time(self.clock.to_tokio(at)));
