@@ -87,6 +87,24 @@ fn a_list_header_claiming_four_billion_elements() {
 }
 
 #[test]
+fn a_cut_binary_says_how_many_bytes_are_missing() {
+    // A 10-byte binary with 3 of its bytes: 7 more were needed past the input's 9 bytes.
+    let input = [131, 109, 0, 0, 0, 10, 1, 2, 3];
+    let expected = Err(DecodeError::Truncated {
+        offset: 9,
+        needed: 7,
+    });
+    assert_eq!(etf::decode(&input), expected);
+    let shared = bytes::Bytes::copy_from_slice(&input);
+    assert_eq!(
+        etf::Decoder::default()
+            .decode_prefix_shared(&shared)
+            .map(|(term, _)| term),
+        expected
+    );
+}
+
+#[test]
 fn length_fields_never_allocate_ahead_of_the_bytes() {
     let cases: [&[u8]; 7] = [
         &[131, 109, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3], // 4 GiB binary

@@ -66,3 +66,40 @@ impl Timer for TokioTimer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Polls `timer` once: whether it has fired.
+    fn fired(timer: &mut TokioTimer) -> bool {
+        let waker = std::task::Waker::noop();
+        Pin::new(timer)
+            .poll(&mut Context::from_waker(waker))
+            .is_ready()
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_timer_fires_at_its_deadline_and_a_reset_moves_it() {
+        let clock = Clock::start();
+        let ms = |n| Instant::from_epoch(Duration::from_millis(n));
+        let mut timer = clock.timer(ms(100));
+        assert!(!fired(&mut timer));
+        tokio::time::advance(Duration::from_millis(99)).await;
+        assert!(!fired(&mut timer), "fired early");
+        timer.reset(ms(300));
+        tokio::time::advance(Duration::from_millis(2)).await;
+        assert!(!fired(&mut timer), "the reset did not move it");
+        // Reset to where it is: still due at 300.
+        timer.reset(ms(300));
+        tokio::time::advance(Duration::from_millis(199)).await;
+        assert!(fired(&mut timer));
+        // A fired timer reset to a later deadline waits again.
+        timer.reset(ms(400));
+        assert!(!fired(&mut timer));
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert!(fired(&mut timer));
+    }
+}
