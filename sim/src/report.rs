@@ -92,6 +92,8 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Simulated seconds run.
     pub sim_seconds: f64,
+    /// Steps of the simulation: ticks, and stretches stepped over in one.
+    pub steps: u64,
     /// Wall-clock seconds the run took (set by the caller, which owns the clock).
     pub wall_seconds: f64,
     /// A hash of every event of the run, in order.
@@ -225,8 +227,8 @@ impl fmt::Display for Report {
         };
         writeln!(
             f,
-            "time        {:.1} s simulated in {:.2} s wall ({:.1} sim-s per wall-s)",
-            self.sim_seconds, self.wall_seconds, rate
+            "time        {:.1} s simulated in {} steps, {:.2} s wall ({:.1} sim-s per wall-s)",
+            self.sim_seconds, self.steps, self.wall_seconds, rate
         )?;
         write!(f, "trace hash  {}", self.trace_hash)
     }

@@ -653,6 +653,7 @@ pub fn run(
         faults: applied,
         violations: recorder.violations.clone(),
         sim_seconds: end.as_secs_f64(),
+        steps,
         wall_seconds: 0.0,
         trace_hash: format!("{:016x}", recorder.trace.clone().finish()),
     };

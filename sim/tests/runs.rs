@@ -179,6 +179,10 @@ fn stepping_over_quiet_stretches_changes_what_a_run_costs_not_what_happens() {
     assert_eq!(outcome(&stepped), outcome(&ticked), "{stepped}\n{ticked}");
     assert_eq!(stepped.boot_ms, ticked.boot_ms);
     assert_eq!(stepped.longest_stall_ms, ticked.longest_stall_ms);
+    // What it is for: most of the minutes are stepped over.
+    assert!(stepped.steps * 5 < ticked.steps, "{stepped}\n{ticked}");
+    let ticks = ticked.sim_seconds * 1000.0 / scenario.network.tick_ms;
+    assert_eq!(ticked.steps as f64, ticks.round(), "{ticked}");
 }
 
 #[test]
