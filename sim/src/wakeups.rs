@@ -45,11 +45,12 @@ impl Wakeups {
     /// have fired, and a timer that has fired may keep its registration until it is reset.
     pub fn next_after(&self, after: Duration) -> Option<Duration> {
         let inner = self.inner.lock().expect("wakeups lock");
+        // Ids are below u64::MAX: every wake-up at `after` sorts before the bound.
         inner
             .due
             .range((after, u64::MAX)..)
+            .next()
             .map(|&(at, _)| at)
-            .find(|&at| at > after)
     }
 
     /// Registers a wake-up at `at`, withdrawn when the registration is dropped.
