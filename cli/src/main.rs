@@ -21,6 +21,19 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (the same slot of `mi_option_e` in its v2 and v3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed memory for the next allocation rather than giving it back to the system after
+/// 10 ms, as mimalloc does by default: the buffers freed by one burst of replies are needed by
+/// the next, and giving them back and faulting them in again cost a simulation a third of its
+/// time in the kernel.
+fn keep_freed_memory() {
+    // SAFETY: sets an option, which mimalloc reads whenever it would purge; no memory is
+    // touched.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 /// The Erlang/OTP network boot protocol (`erl -loader inet`) in Rust.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -42,6 +55,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let result = match Cli::parse().command {
         Command::Serve(args) => serve::run(args).map_err(|e| e.to_string()),
         Command::Fetch(args) => fetch::run(args).map_err(|e| e.to_string()),
