@@ -3,7 +3,9 @@
 //! message is on its way, rather than tick through them a millisecond at a time.
 //!
 //! A stretch is stepped over only up to the tick before the earliest wake-up, which then fires in
-//! an ordinary tick, on time: stepping over changes the cost of a run, not what happens in it.
+//! an ordinary tick, on time: stepping over changes the cost of a run, not when things happen
+//! (tokio's scheduler does draw its order among tasks ready at once per step, so ties may fall
+//! otherwise than in a run ticked through).
 //! Times are simulated time since the start of the simulation (each host's tokio clock has an
 //! epoch of its own).
 

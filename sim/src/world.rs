@@ -67,7 +67,9 @@ pub struct RunOptions {
     /// through turmoil costs (no discovery, no faults).
     pub baseline: bool,
     /// Tick through stretches in which nothing is due, as turmoil does, rather than step over
-    /// them: the same events at the same times, more slowly (to compare the two).
+    /// them, more slowly (to compare the two): events come when they would have, but tokio's
+    /// scheduler draws its seeded order among tasks ready at once per step, so ties may fall
+    /// otherwise.
     pub every_tick: bool,
 }
 
