@@ -574,7 +574,14 @@ impl Loader {
         while self.current() == Some(conn) {
             match self.frames.decode(&mut self.input) {
                 Ok(Some(payload)) => self.frame(now, conn, &payload),
-                Ok(None) => return,
+                Ok(None) => {
+                    // Let go of the read's buffer once every frame in it is out: a client
+                    // waiting for its next reply holds none.
+                    if self.input.is_empty() {
+                        self.input = BytesMut::new();
+                    }
+                    return;
+                }
                 Err(FrameError::TooLarge { len, max }) => {
                     self.actions.push_back(Action::Close { conn });
                     self.state = State::Detached;

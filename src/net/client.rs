@@ -23,8 +23,12 @@ use crate::time::Instant;
 
 use super::runtime::{Runtime, TcpStream, Timer, UdpSocket};
 
-/// Bytes read from a connection at a time.
-const READ_CHUNK: usize = 64 * 1024;
+/// The least and the most a connection's read asks for. Replies are mostly tens of bytes and
+/// sometimes hundreds of kilobytes: a read that fills its buffer doubles the next one, and one
+/// that fills less than a quarter of it halves the next, so that a node waiting for a small
+/// reply holds little and a large one arrives in few reads.
+const READ_MIN: usize = 4 * 1024;
+const READ_MAX: usize = 256 * 1024;
 
 /// What the sockets report.
 enum Network<S> {
@@ -189,16 +193,18 @@ impl<R: Runtime> Client<R> {
                 entry.writer = Some(writer);
                 let tx = self.tx.clone();
                 entry.task = tokio::spawn(async move {
+                    let mut size = READ_MIN;
                     loop {
                         // Each read gets a buffer of its own, handed to the loader whole: the
                         // loader reads the reply in it without copying it again.
-                        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+                        let mut buf = BytesMut::with_capacity(size);
                         match reader.read_buf(&mut buf).await {
                             Ok(0) | Err(_) => {
                                 let _ = tx.send(Network::Closed { conn });
                                 return;
                             }
-                            Ok(_) => {
+                            Ok(n) => {
+                                size = next_read_size(size, n);
                                 let bytes = buf.freeze();
                                 if tx.send(Network::Data { conn, bytes }).is_err() {
                                     return;
@@ -315,6 +321,17 @@ impl<R: Runtime> Client<R> {
     }
 }
 
+/// The size of the read after one of `size` bytes that got `read`.
+fn next_read_size(size: usize, read: usize) -> usize {
+    if read >= size {
+        (size * 2).min(READ_MAX)
+    } else if read < size / 4 {
+        (size / 2).max(READ_MIN)
+    } else {
+        size
+    }
+}
+
 impl<R: Runtime> Drop for Client<R> {
     fn drop(&mut self) {
         for conn in self.conns.values() {
@@ -332,5 +349,33 @@ fn log(event: &Event) {
         Event::Connected { server, .. } => info!(server = %server.addr, "connected"),
         Event::Resending { reason, .. } => info!(?reason, "resending after a new discovery"),
         event => debug!(?event, "loader"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_grow_while_they_fill_and_shrink_while_they_do_not() {
+        let mut size = READ_MIN;
+        let mut sizes = vec![];
+        // A 657 kB reply, read as it arrives.
+        let mut left = 657_081;
+        while left > 0 {
+            let read = left.min(size);
+            left -= read;
+            sizes.push(size);
+            size = next_read_size(size, read);
+        }
+        assert_eq!(sizes, [4, 8, 16, 32, 64, 128, 256, 256].map(|k| k * 1024));
+        // Then small replies: back down, a halving a read, never below the least.
+        for expected in [128, 64, 32, 16, 8, 4, 4] {
+            size = next_read_size(size, 43);
+            assert_eq!(size, expected * 1024);
+        }
+        // A read between a quarter and the whole keeps the size.
+        assert_eq!(next_read_size(READ_MIN * 4, READ_MIN * 2), READ_MIN * 4);
+        assert_eq!(next_read_size(READ_MAX, READ_MAX), READ_MAX);
     }
 }
