@@ -292,21 +292,23 @@ impl<'a> Emitter<'a> {
             self.nil();
             return Ok(());
         }
-        if text.is_ascii() && text.len() <= u16::MAX as usize {
-            self.writer.out.push(tag::STRING);
-            self.writer
-                .out
-                .extend_from_slice(&(text.len() as u16).to_be_bytes());
-            self.writer.out.extend_from_slice(text.as_bytes());
-            return Ok(());
-        }
-        let count = text.chars().count();
-        if count <= u16::MAX as usize && text.chars().all(|c| (c as u32) < 256) {
+        // File names are nearly always ASCII: one byte a character, copied as they are.
+        let ascii = text.is_ascii();
+        let count = if ascii {
+            text.len()
+        } else {
+            text.chars().count()
+        };
+        if count <= u16::MAX as usize && (ascii || text.chars().all(|c| (c as u32) < 256)) {
             self.writer.out.push(tag::STRING);
             self.writer
                 .out
                 .extend_from_slice(&(count as u16).to_be_bytes());
-            self.writer.out.extend(text.chars().map(|c| c as u8));
+            if ascii {
+                self.writer.out.extend_from_slice(text.as_bytes());
+            } else {
+                self.writer.out.extend(text.chars().map(|c| c as u8));
+            }
             return Ok(());
         }
         self.list(count)?;

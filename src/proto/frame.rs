@@ -82,8 +82,15 @@ pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError
 
 /// A whole frame carrying the encoding of `term`, encoded in place (no intermediate copy).
 pub fn encode_term_frame(term: &Term, profile: Profile) -> Result<Vec<u8>, EncodeError> {
+    frame_of(|out| etf::encode_into(term, profile, out))
+}
+
+/// A whole frame whose payload `encode` appends to the buffer it is given, in place.
+pub fn frame_of(
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+) -> Result<Vec<u8>, EncodeError> {
     let mut out = vec![0; HEADER_LEN];
-    etf::encode_into(term, profile, &mut out)?;
+    encode(&mut out)?;
     let len = out.len() - HEADER_LEN;
     write_header(&mut out, len).ok_or(EncodeError::TooLong { what: "frame", len })?;
     Ok(out)

@@ -3,7 +3,7 @@
 
 use crate::etf::{self, tag, DecodeError, Decoder, Emitter, EncodeError, Profile, Term};
 
-use super::frame::{write_header, HEADER_LEN};
+use super::frame::frame_of;
 
 use super::Command;
 
@@ -91,11 +91,7 @@ impl Request {
 
     /// The request as a `{packet,4}` frame, as the profile's client sends it.
     pub fn frame(&self, profile: Profile) -> Result<Vec<u8>, EncodeError> {
-        let mut out = vec![0; HEADER_LEN];
-        self.encode_into(profile, &mut out)?;
-        let len = out.len() - HEADER_LEN;
-        write_header(&mut out, len).ok_or(EncodeError::TooLong { what: "frame", len })?;
-        Ok(out)
+        frame_of(|out| self.encode_into(profile, out))
     }
 
     /// Appends the payload to `out`. A client sends one request per file it loads, so the
