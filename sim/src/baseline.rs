@@ -19,11 +19,7 @@ pub(crate) async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Resu
     let spec = &shared.scenario.servers[i];
     let capacity = Arc::new(Mutex::new(Capacity::new(
         spec.capacity.costs(),
-        [
-            spec.bandwidth_mbit
-                .unwrap_or(shared.scenario.network.bandwidth_mbit),
-            shared.scenario.network.node_bandwidth_mbit,
-        ],
+        shared.links_mbit(i),
         0.0,
         shared.rtt,
         shared.seed,

@@ -203,6 +203,17 @@ impl Shared {
     pub(crate) fn recorder(&self) -> MutexGuard<'_, Recorder> {
         lock(&self.recorder)
     }
+
+    /// Server `i`'s link and each node's, in Mbit/s, as its capacity takes them.
+    pub(crate) fn links_mbit(&self, i: usize) -> [f64; 2] {
+        let network = &self.scenario.network;
+        [
+            self.scenario.servers[i]
+                .bandwidth_mbit
+                .unwrap_or(network.bandwidth_mbit),
+            network.node_bandwidth_mbit,
+        ]
+    }
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -505,7 +516,7 @@ pub fn run(
         if !options.every_tick && started && bounces.is_empty() && sim.is_network_idle() {
             // Step over what is quiet, up to the tick before the next thing due: a timer or
             // sleep of a host, a fault, a release of held segments, the end of the run.
-            let next = [
+            let due = [
                 shared.wakeups.next_after(at.saturating_sub(tick)),
                 schedule.get(next).map(|(when, _)| *when),
                 releases.iter().map(|&(when, _, _)| when).min(),
@@ -515,11 +526,11 @@ pub fn run(
             .flatten()
             .min()
             .unwrap_or(limit);
-            let ticks = (next.saturating_sub(at).as_nanos() / tick.as_nanos().max(1))
+            let ticks = (due.saturating_sub(at).as_nanos() / tick.as_nanos().max(1))
                 .try_into()
                 .unwrap_or(u32::MAX);
-            // The tick that holds `next` (or ends on it) is an ordinary one.
-            let ticks = if at + tick * ticks == next {
+            // The tick that holds `due` (or ends on it) is an ordinary one.
+            let ticks = if at + tick * ticks == due {
                 ticks.saturating_sub(1)
             } else {
                 ticks
@@ -1100,11 +1111,7 @@ async fn serve(shared: Arc<Shared>, i: usize) -> turmoil::Result {
     };
     let capacity = Arc::new(Mutex::new(Capacity::new(
         spec.capacity.costs(),
-        [
-            spec.bandwidth_mbit
-                .unwrap_or(shared.scenario.network.bandwidth_mbit),
-            shared.scenario.network.node_bandwidth_mbit,
-        ],
+        shared.links_mbit(i),
         *lock(&shared.tcp_loss),
         shared.rtt,
         shared.seed ^ ((i as u64) << 32) ^ incarnation,
