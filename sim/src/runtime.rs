@@ -224,8 +224,8 @@ impl TcpStream for TurmoilStream {
 
 /// A simulated connection's write half. turmoil sends each write as one segment and writes
 /// only the first buffer of a vectored write; a reply's head and file contents (one `writev`
-/// the kernel sends as one stream) go as one segment here, so a node reads a reply in one
-/// read, as it does from a real TCP, rather than its head alone first.
+/// the kernel sends as one stream) go as one segment here, as from the whole stream, so a node
+/// reads a reply in one read, as it does from a real TCP, rather than its head alone first.
 #[derive(Debug)]
 pub struct TurmoilWriteHalf(turmoil::net::tcp::OwnedWriteHalf);
 
@@ -243,11 +243,7 @@ impl AsyncWrite for TurmoilWriteHalf {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let mut whole = Vec::with_capacity(bufs.iter().map(|b| b.len()).sum());
-        for buf in bufs {
-            whole.extend_from_slice(buf);
-        }
-        Pin::new(&mut self.0).poll_write(cx, &whole)
+        poll_write_gathered(Pin::new(&mut self.0), cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -273,6 +269,20 @@ impl AsyncRead for TurmoilStream {
     }
 }
 
+/// A vectored write as one write of all its buffers, so that turmoil sends them as one
+/// segment (it would send the first buffer only).
+fn poll_write_gathered<W: AsyncWrite>(
+    writer: Pin<&mut W>,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    let mut whole = Vec::with_capacity(bufs.iter().map(|b| b.len()).sum());
+    for buf in bufs {
+        whole.extend_from_slice(buf);
+    }
+    writer.poll_write(cx, &whole)
+}
+
 impl AsyncWrite for TurmoilStream {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -280,6 +290,18 @@ impl AsyncWrite for TurmoilStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        poll_write_gathered(Pin::new(&mut self.0), cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
