@@ -39,30 +39,39 @@ impl Otp {
 
     /// OTP 27 in its chroot.
     pub fn otp27() -> Otp {
-        let root = std::env::var_os("ERLBOOT_OTP27_ROOT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_OTP27_ROOT));
-        assert!(
-            root.join("usr/bin/escript").exists(),
-            "this test needs OTP 27 in a chroot at {} (or ERLBOOT_OTP27_ROOT): \
-             run `bash .ci/install-otp` as root to make it.",
-            root.display()
-        );
-        Otp { root: Some(root) }
+        Otp::in_chroot(
+            "OTP 27",
+            "ERLBOOT_OTP27_ROOT",
+            DEFAULT_OTP27_ROOT,
+            "usr/bin/escript",
+            "run `bash .ci/install-otp` as root to make it",
+        )
     }
 
     /// OTP 29 in its chroot, a Debian sid tree made with
     /// `debootstrap --variant=minbase --include=erlang-base sid ROOT`.
     pub fn otp29() -> Otp {
-        let root = std::env::var_os("ERLBOOT_OTP29_ROOT")
+        Otp::in_chroot(
+            "OTP 29",
+            "ERLBOOT_OTP29_ROOT",
+            DEFAULT_OTP29_ROOT,
+            "usr/bin/erl",
+            "make it as root with `debootstrap --variant=minbase --include=erlang-base sid ROOT`",
+        )
+    }
+
+    /// `release` in the chroot named by environment variable `var` (or at `default`), which
+    /// must hold `probe`; the test fails where it does not, saying `how_to_make` it (`ROOT` in
+    /// it is the chroot's path).
+    fn in_chroot(release: &str, var: &str, default: &str, probe: &str, how_to_make: &str) -> Otp {
+        let root = std::env::var_os(var)
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_OTP29_ROOT));
+            .unwrap_or_else(|| PathBuf::from(default));
+        let shown = root.display().to_string();
         assert!(
-            root.join("usr/bin/erl").exists(),
-            "this test needs OTP 29 in a chroot at {} (or ERLBOOT_OTP29_ROOT): make it as root \
-             with `debootstrap --variant=minbase --include=erlang-base sid {}`.",
-            root.display(),
-            root.display()
+            root.join(probe).exists(),
+            "this test needs {release} in a chroot at {shown} (or {var}): {}.",
+            how_to_make.replace("ROOT", &shown)
         );
         Otp { root: Some(root) }
     }
