@@ -36,9 +36,7 @@ pub use chaos::with_chaos;
 pub use fault::Fault;
 pub use files::{FaultyFiles, FileFault};
 pub use report::{Applied, Percentiles, Report, Violation};
-pub use runtime::{
-    TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilUdp, TurmoilWriteHalf, UdpLoss,
-};
+pub use runtime::{TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilUdp, UdpLoss};
 pub use scenario::{
     builtin_names, Behaviour, ClientGroup, Limits, Link, Network, Planted, Scenario, ScenarioError,
     ServerSpec, Start, Timed, Timings, BUILTIN,

@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use erlboot::net::{Clock, Runtime, TcpListener, TcpStream, UdpSocket};
 use erlboot::time::Instant;
 use rand::rngs::SmallRng;
@@ -209,53 +210,8 @@ impl TcpListener for TurmoilListener {
 pub struct TurmoilStream(turmoil::net::TcpStream);
 
 impl TcpStream for TurmoilStream {
-    type ReadHalf = turmoil::net::tcp::OwnedReadHalf;
-    type WriteHalf = TurmoilWriteHalf;
-
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.0.set_nodelay(on)
-    }
-
-    fn into_split(self) -> (Self::ReadHalf, Self::WriteHalf) {
-        let (read, write) = self.0.into_split();
-        (read, TurmoilWriteHalf(write))
-    }
-}
-
-/// A simulated connection's write half. turmoil sends each write as one segment and writes
-/// only the first buffer of a vectored write; a reply's head and file contents (one `writev`
-/// the kernel sends as one stream) go as one segment here, as from the whole stream, so a node
-/// reads a reply in one read, as it does from a real TCP, rather than its head alone first.
-#[derive(Debug)]
-pub struct TurmoilWriteHalf(turmoil::net::tcp::OwnedWriteHalf);
-
-impl AsyncWrite for TurmoilWriteHalf {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        poll_write_gathered(Pin::new(&mut self.0), cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
@@ -267,20 +223,6 @@ impl AsyncRead for TurmoilStream {
     ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
-}
-
-/// A vectored write as one write of all its buffers, so that turmoil sends them as one
-/// segment (it would send the first buffer only).
-fn poll_write_gathered<W: AsyncWrite>(
-    writer: Pin<&mut W>,
-    cx: &mut Context<'_>,
-    bufs: &[io::IoSlice<'_>],
-) -> Poll<io::Result<usize>> {
-    let mut whole = Vec::with_capacity(bufs.iter().map(|b| b.len()).sum());
-    for buf in bufs {
-        whole.extend_from_slice(buf);
-    }
-    writer.poll_write(cx, &whole)
 }
 
 impl AsyncWrite for TurmoilStream {
@@ -297,7 +239,19 @@ impl AsyncWrite for TurmoilStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        poll_write_gathered(Pin::new(&mut self.0), cx, bufs)
+        // turmoil sends each write as one segment and writes only the first buffer of a
+        // vectored write: a reply's head and file contents (one `writev` the kernel sends as
+        // one stream) are gathered into one segment, so a node reads a reply in one read, as
+        // from a real TCP, rather than its head alone first. The gathered buffer becomes the
+        // segment itself, not copied again.
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.0.poll_write_owned(cx, len, || {
+            let mut whole = Vec::with_capacity(len);
+            for buf in bufs {
+                whole.extend_from_slice(buf);
+            }
+            Bytes::from(whole)
+        })
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -138,11 +138,11 @@ fn a_host_outside_the_allow_list_is_neither_answered_nor_sent_a_byte() -> turmoi
     sim.run()
 }
 
-/// A vectored write, on a stream or on its write half, is one segment: the reader gets both
-/// buffers in one read, as from a kernel's `writev`, not the first alone.
+/// A vectored write is one segment: the reader gets both buffers in one read, as from a
+/// kernel's `writev`, not the first alone.
 #[test]
 fn a_vectored_write_arrives_as_one_segment() {
-    use erlboot::net::{Runtime, TcpListener, TcpStream};
+    use erlboot::net::{Runtime, TcpListener};
     use std::io::IoSlice;
 
     let mut sim = world(1);
@@ -155,8 +155,7 @@ fn a_vectored_write_arrives_as_one_segment() {
         let (mut stream, _) = listener.accept().await?;
         assert!(tokio::io::AsyncWrite::is_write_vectored(&stream));
         assert_eq!(stream.write_vectored(&bufs).await?, 13);
-        let (_read, mut half) = stream.into_split();
-        assert_eq!(half.write_vectored(&bufs).await?, 13);
+        assert_eq!(stream.write_vectored(&bufs[1..]).await?, 8);
         std::future::pending::<()>().await;
         Ok(())
     });
@@ -164,10 +163,10 @@ fn a_vectored_write_arrives_as_one_segment() {
         let to = SocketAddr::from((v4(turmoil::lookup("writer")), TCP_PORT));
         let mut stream = TurmoilRuntime::new().connect(to).await?;
         let mut buf = [0; 64];
-        for _ in 0..2 {
-            let n = stream.read(&mut buf).await?;
-            assert_eq!(&buf[..n], b"head:contents");
-        }
+        let n = stream.read(&mut buf).await?;
+        assert_eq!(&buf[..n], b"head:contents");
+        let n = stream.read(&mut buf).await?;
+        assert_eq!(&buf[..n], b"contents");
         Ok(())
     });
     sim.run().unwrap();

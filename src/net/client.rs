@@ -1,16 +1,19 @@
 //! The client driver: the inet loader's actions on a [`Runtime`]'s sockets.
 //!
 //! Every protocol decision is the [`Loader`]'s; this performs its actions (a UDP socket for
-//! discovery, TCP connections) and hands back what the network does, with the time. Sockets
-//! report through one channel, so the loader sees events in the order they happened. The
-//! same code runs on tokio (`erlboot fetch`, `erlboot boot`) and on a simulated network.
+//! discovery, TCP connections) and hands back what the network does, with the time. Open
+//! connections are read where the loader waits, in [`Client::call`]; the discovery socket and
+//! connection attempts, which finish on their own, report through one channel. The same code
+//! runs on tokio (`erlboot fetch`, `erlboot boot`) and on a simulated network.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
@@ -30,7 +33,7 @@ use super::runtime::{Runtime, TcpStream, Timer, UdpSocket};
 const READ_MIN: usize = 4 * 1024;
 const READ_MAX: usize = 256 * 1024;
 
-/// What the sockets report.
+/// What the discovery socket and connection attempts report.
 enum Network<S> {
     Datagram {
         socket: u64,
@@ -42,13 +45,6 @@ enum Network<S> {
         stream: S,
     },
     ConnectFailed {
-        conn: ConnId,
-    },
-    Data {
-        conn: ConnId,
-        bytes: Bytes,
-    },
-    Closed {
         conn: ConnId,
     },
 }
@@ -64,23 +60,43 @@ pub enum CallError {
     Deadline,
 }
 
-/// One TCP connection's task and write half.
-struct Conn<W> {
-    task: JoinHandle<()>,
-    writer: Option<W>,
+/// One TCP connection: connecting (its attempt's task), then open.
+enum Conn<S> {
+    Connecting(JoinHandle<()>),
+    Open {
+        stream: S,
+        /// What the next read asks for ([`next_read_size`]).
+        read_size: usize,
+    },
 }
 
-type WriteHalf<R> = <<R as Runtime>::Stream as TcpStream>::WriteHalf;
+impl<S> Drop for Conn<S> {
+    fn drop(&mut self) {
+        if let Conn::Connecting(task) = self {
+            task.abort();
+        }
+    }
+}
+
+/// What a connection's read gave.
+enum Read {
+    Data(Bytes),
+    Closed,
+}
 
 /// The inet loader on a runtime's sockets.
 pub struct Client<R: Runtime> {
     runtime: R,
     loader: Loader,
-    /// The one timer every call sleeps on, moved to each new deadline.
+    /// The one timer every call sleeps on, and when it is armed for. It is moved only when a
+    /// deadline comes earlier than the armed one: every request postpones the reply timeout,
+    /// and a timer that fires early (the loader finds nothing due) is far cheaper than moving
+    /// it per request.
     timer: R::Timer,
+    armed: Option<Instant>,
     discovery: Option<(u64, Arc<R::Udp>, JoinHandle<()>)>,
     sockets: u64,
-    conns: BTreeMap<ConnId, Conn<WriteHalf<R>>>,
+    conns: BTreeMap<ConnId, Conn<R::Stream>>,
     tx: mpsc::UnboundedSender<Network<R::Stream>>,
     rx: mpsc::UnboundedReceiver<Network<R::Stream>>,
     events: Vec<(Instant, Event)>,
@@ -93,6 +109,7 @@ impl<R: Runtime> Client<R> {
         Client {
             loader: Loader::new(config, runtime.now()),
             timer: runtime.timer(runtime.now()),
+            armed: None,
             runtime,
             discovery: None,
             sockets: 0,
@@ -153,15 +170,24 @@ impl<R: Runtime> Client<R> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if let Some(wake) = wake {
-                self.timer.reset(wake);
+            match (wake, self.armed) {
+                (Some(wake), Some(armed)) if wake >= armed => {}
+                (Some(wake), _) => {
+                    self.timer.reset(wake);
+                    self.armed = Some(wake);
+                }
+                (None, _) => self.armed = None,
             }
             tokio::select! {
                 report = self.rx.recv() => {
                     let report = report.expect("the client holds a sender");
                     self.deliver(report);
                 }
-                () = &mut self.timer, if wake.is_some() => {
+                (conn, read) = std::future::poll_fn(|cx| poll_reads(&mut self.conns, cx)) => {
+                    self.deliver_read(conn, read);
+                }
+                () = &mut self.timer, if self.armed.is_some() => {
+                    self.armed = None;
                     if deadline.is_some_and(|d| self.runtime.now() >= d) {
                         return Err(CallError::Deadline);
                     }
@@ -189,30 +215,10 @@ impl<R: Runtime> Client<R> {
                 let Some(entry) = self.conns.get_mut(&conn) else {
                     return;
                 };
-                let (mut reader, writer) = stream.into_split();
-                entry.writer = Some(writer);
-                let tx = self.tx.clone();
-                entry.task = tokio::spawn(async move {
-                    let mut size = READ_MIN;
-                    loop {
-                        // Each read gets a buffer of its own, handed to the loader whole: the
-                        // loader reads the reply in it without copying it again.
-                        let mut buf = BytesMut::with_capacity(size);
-                        match reader.read_buf(&mut buf).await {
-                            Ok(0) | Err(_) => {
-                                let _ = tx.send(Network::Closed { conn });
-                                return;
-                            }
-                            Ok(n) => {
-                                size = next_read_size(size, n);
-                                let bytes = buf.freeze();
-                                if tx.send(Network::Data { conn, bytes }).is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                });
+                *entry = Conn::Open {
+                    stream,
+                    read_size: READ_MIN,
+                };
                 self.loader.handle_connected(now, conn);
             }
             Network::ConnectFailed { conn } => {
@@ -220,15 +226,16 @@ impl<R: Runtime> Client<R> {
                     self.loader.handle_connect_failed(now, conn);
                 }
             }
-            Network::Data { conn, bytes } => {
-                if self.conns.contains_key(&conn) {
-                    self.loader.handle_data(now, conn, bytes);
-                }
-            }
-            Network::Closed { conn } => {
-                if self.conns.remove(&conn).is_some() {
-                    self.loader.handle_closed(now, conn);
-                }
+        }
+    }
+
+    fn deliver_read(&mut self, conn: ConnId, read: Read) {
+        let now = self.runtime.now();
+        match read {
+            Read::Data(bytes) => self.loader.handle_data(now, conn, bytes),
+            Read::Closed => {
+                self.conns.remove(&conn);
+                self.loader.handle_closed(now, conn);
             }
         }
     }
@@ -259,13 +266,11 @@ impl<R: Runtime> Client<R> {
                         };
                         let _ = tx.send(report);
                     });
-                    self.conns.insert(conn, Conn { task, writer: None });
+                    self.conns.insert(conn, Conn::Connecting(task));
                 }
                 Action::Send { conn, frame } => self.send(conn, frame).await,
                 Action::Close { conn } => {
-                    if let Some(closed) = self.conns.remove(&conn) {
-                        closed.task.abort();
-                    }
+                    self.conns.remove(&conn);
                 }
             }
         }
@@ -311,14 +316,47 @@ impl<R: Runtime> Client<R> {
     }
 
     async fn send(&mut self, conn: ConnId, frame: Bytes) {
-        let Some(writer) = self.conns.get_mut(&conn).and_then(|c| c.writer.as_mut()) else {
+        let Some(Conn::Open { stream, .. }) = self.conns.get_mut(&conn) else {
             return;
         };
-        if writer.write_all(&frame).await.is_err() {
-            // The reader reports the close; the loader resends from there.
+        if stream.write_all(&frame).await.is_err() {
+            // The next read reports the close; the loader resends from there.
             debug!(?conn, "send failed");
         }
     }
+}
+
+/// Reads the first open connection (in the order they were opened) that has something: its
+/// bytes, each read in a buffer of its own that the loader keeps and reads the reply in
+/// without copying it again, or its close (a read error closes it too).
+fn poll_reads<S: TcpStream>(
+    conns: &mut BTreeMap<ConnId, Conn<S>>,
+    cx: &mut Context<'_>,
+) -> Poll<(ConnId, Read)> {
+    for (&conn, entry) in conns.iter_mut() {
+        let Conn::Open { stream, read_size } = entry else {
+            continue;
+        };
+        let mut buf = BytesMut::with_capacity(*read_size);
+        let mut read = ReadBuf::uninit(&mut buf.spare_capacity_mut()[..*read_size]);
+        let start = read.filled().as_ptr();
+        let filled = match Pin::new(&mut *stream).poll_read(cx, &mut read) {
+            Poll::Pending => continue,
+            Poll::Ready(Ok(())) => read.filled().len(),
+            Poll::Ready(Err(_)) => 0,
+        };
+        if filled == 0 {
+            return Poll::Ready((conn, Read::Closed));
+        }
+        // A reader cannot hand back another buffer than the one it was given (as tokio-util's
+        // `poll_read_buf` also checks).
+        assert_eq!(start, read.filled().as_ptr());
+        // SAFETY: `poll_read` initialised the first `filled` bytes of the spare capacity.
+        unsafe { buf.set_len(filled) };
+        *read_size = next_read_size(*read_size, filled);
+        return Poll::Ready((conn, Read::Data(buf.freeze())));
+    }
+    Poll::Pending
 }
 
 /// The size of the read after one of `size` bytes that got `read`.
@@ -334,9 +372,6 @@ fn next_read_size(size: usize, read: usize) -> usize {
 
 impl<R: Runtime> Drop for Client<R> {
     fn drop(&mut self) {
-        for conn in self.conns.values() {
-            conn.task.abort();
-        }
         if let Some((_, _, task)) = &self.discovery {
             task.abort();
         }

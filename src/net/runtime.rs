@@ -76,18 +76,10 @@ pub trait TcpListener: Send + Sync + 'static {
 }
 
 /// A TCP connection: read and write through tokio's `AsyncRead`/`AsyncWrite` (shutdown is
-/// `AsyncWrite::poll_shutdown`), or split into halves owned by different tasks.
+/// `AsyncWrite::poll_shutdown`; dropping it closes it).
 pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    /// The reading half.
-    type ReadHalf: AsyncRead + Unpin + Send + 'static;
-    /// The writing half; dropping it shuts the connection down for writing.
-    type WriteHalf: AsyncWrite + Unpin + Send + 'static;
-
     /// Sends small writes at once (`TCP_NODELAY`).
     fn set_nodelay(&self, on: bool) -> io::Result<()>;
-
-    /// Splits the connection into halves.
-    fn into_split(self) -> (Self::ReadHalf, Self::WriteHalf);
 }
 
 /// A timer: a future that completes at its deadline, which can be moved.

@@ -112,14 +112,7 @@ impl TcpListener for tokio::net::TcpListener {
 }
 
 impl TcpStream for tokio::net::TcpStream {
-    type ReadHalf = tokio::net::tcp::OwnedReadHalf;
-    type WriteHalf = tokio::net::tcp::OwnedWriteHalf;
-
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
         tokio::net::TcpStream::set_nodelay(self, on)
-    }
-
-    fn into_split(self) -> (Self::ReadHalf, Self::WriteHalf) {
-        tokio::net::TcpStream::into_split(self)
     }
 }
