@@ -9,7 +9,8 @@
 //! Times are simulated time since the start of the simulation (each host's tokio clock has an
 //! epoch of its own).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -25,11 +26,55 @@ pub struct Wakeups {
     inner: Mutex<Inner>,
 }
 
+/// A heap of wake-ups that are never taken out when they move or are withdrawn, only marked
+/// stale (their slot's generation has moved on) and dropped when they come to the top: moving
+/// a timer, which the drivers do for every request, is one push. Past wake-ups are dropped
+/// too, as the world never asks about the past again.
 #[derive(Debug, Default)]
 struct Inner {
-    next_id: u64,
-    due: BTreeSet<(Duration, u64)>,
-    by_id: BTreeMap<u64, Duration>,
+    heap: BinaryHeap<Reverse<Entry>>,
+    /// Each registration's generation, by slot; a slot is reused once its registration is
+    /// dropped, under a new generation.
+    slots: Vec<u64>,
+    free: Vec<usize>,
+    live: usize,
+    /// The latest time asked after: later questions may not ask about an earlier one.
+    asked: Duration,
+}
+
+/// A wake-up: when, and whose (slot and generation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    at: Duration,
+    slot: usize,
+    generation: u64,
+}
+
+impl Inner {
+    fn is_current(&self, entry: &Entry) -> bool {
+        self.slots[entry.slot] == entry.generation
+    }
+
+    /// Moves `slot` to a new generation, its wake-up (if any) at `at`.
+    fn place(&mut self, slot: usize, at: Option<Duration>) {
+        self.slots[slot] += 1;
+        let generation = self.slots[slot];
+        if let Some(at) = at {
+            self.heap.push(Reverse(Entry {
+                at,
+                slot,
+                generation,
+            }));
+        }
+        // Stale entries far in the future (a reply timeout moved on by every request) would
+        // pile up before they come to the top: drop them once they outnumber the live ones.
+        if self.heap.len() > 2 * self.live + 64 {
+            let slots = std::mem::take(&mut self.slots);
+            self.heap
+                .retain(|Reverse(entry)| slots[entry.slot] == entry.generation);
+            self.slots = slots;
+        }
+    }
 }
 
 impl Wakeups {
@@ -38,7 +83,8 @@ impl Wakeups {
         Arc::default()
     }
 
-    /// The earliest wake-up due after `after`.
+    /// The earliest wake-up due after `after`. `after` never goes back from one question to
+    /// the next (the world asks as its time goes on).
     ///
     /// A world that has ticked to `now` asks for those after the start of its last tick: tokio
     /// fires a timer at the first millisecond at or after its deadline, and a tick ends as its
@@ -46,28 +92,34 @@ impl Wakeups {
     /// woken earlier has (a host runs every task it can before its clock moves on). Older ones
     /// have fired, and a timer that has fired may keep its registration until it is reset.
     pub fn next_after(&self, after: Duration) -> Option<Duration> {
-        let inner = self.inner.lock().expect("wakeups lock");
-        // Ids are below u64::MAX: every wake-up at `after` sorts before the bound.
-        inner
-            .due
-            .range((after, u64::MAX)..)
-            .next()
-            .map(|&(at, _)| at)
+        let mut inner = self.inner.lock().expect("wakeups lock");
+        debug_assert!(after >= inner.asked, "asked about the past");
+        inner.asked = inner.asked.max(after);
+        while let Some(&Reverse(entry)) = inner.heap.peek() {
+            if entry.at > after && inner.is_current(&entry) {
+                return Some(entry.at);
+            }
+            inner.heap.pop();
+        }
+        None
     }
 
     /// Registers a wake-up at `at`, withdrawn when the registration is dropped.
     pub fn register(self: &Arc<Wakeups>, at: Duration) -> Registration {
-        let id = {
+        let slot = {
             let mut inner = self.inner.lock().expect("wakeups lock");
-            inner.next_id += 1;
-            inner.next_id
+            inner.live += 1;
+            let slot = inner.free.pop().unwrap_or_else(|| {
+                inner.slots.push(0);
+                inner.slots.len() - 1
+            });
+            inner.place(slot, Some(at));
+            slot
         };
-        let registration = Registration {
+        Registration {
             wakeups: Arc::clone(self),
-            id,
-        };
-        registration.move_to(at);
-        registration
+            slot,
+        }
     }
 }
 
@@ -75,17 +127,14 @@ impl Wakeups {
 #[derive(Debug)]
 pub struct Registration {
     wakeups: Arc<Wakeups>,
-    id: u64,
+    slot: usize,
 }
 
 impl Registration {
     /// The wake-up is now due at `at`.
     pub fn move_to(&self, at: Duration) {
         let mut inner = self.wakeups.inner.lock().expect("wakeups lock");
-        if let Some(old) = inner.by_id.insert(self.id, at) {
-            inner.due.remove(&(old, self.id));
-        }
-        inner.due.insert((at, self.id));
+        inner.place(self.slot, Some(at));
     }
 }
 
@@ -96,9 +145,9 @@ impl Drop for Registration {
             .inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(at) = inner.by_id.remove(&self.id) {
-            inner.due.remove(&(at, self.id));
-        }
+        inner.live -= 1;
+        inner.place(self.slot, None);
+        inner.free.push(self.slot);
     }
 }
 
@@ -178,14 +227,15 @@ mod tests {
         let _past = wakeups.register(ms(5));
         assert_eq!(wakeups.next_after(ms(10)), Some(ms(20)));
         assert_eq!(wakeups.next_after(ms(19)), Some(ms(20)));
-        assert_eq!(wakeups.next_after(ms(20)), Some(ms(50)));
         early.move_to(ms(70));
-        assert_eq!(wakeups.next_after(ms(10)), Some(ms(50)));
+        assert_eq!(wakeups.next_after(ms(19)), Some(ms(50)));
         drop(late);
-        assert_eq!(wakeups.next_after(ms(10)), Some(ms(70)));
+        assert_eq!(wakeups.next_after(ms(19)), Some(ms(70)));
+        assert_eq!(wakeups.next_after(ms(70)), None);
+        early.move_to(ms(90));
+        assert_eq!(wakeups.next_after(ms(70)), Some(ms(90)));
         drop(early);
-        assert_eq!(wakeups.next_after(ms(10)), None);
-        assert_eq!(wakeups.next_after(ms(0)), Some(ms(5)));
+        assert_eq!(wakeups.next_after(ms(70)), None);
     }
 
     #[test]
@@ -197,5 +247,27 @@ mod tests {
         assert_eq!(wakeups.next_after(ms(0)), Some(ms(30)));
         drop(b);
         assert_eq!(wakeups.next_after(ms(0)), None);
+    }
+
+    #[test]
+    fn a_reused_slot_does_not_revive_its_old_wake_ups() {
+        let wakeups = Wakeups::new();
+        let first = wakeups.register(ms(10));
+        drop(first);
+        let second = wakeups.register(ms(40));
+        assert_eq!(wakeups.next_after(ms(0)), Some(ms(40)));
+        second.move_to(ms(60));
+        assert_eq!(wakeups.next_after(ms(0)), Some(ms(60)));
+    }
+
+    #[test]
+    fn moved_wake_ups_do_not_pile_up() {
+        let wakeups = Wakeups::new();
+        let timers: Vec<_> = (0..10).map(|i| wakeups.register(ms(1000 + i))).collect();
+        for n in 0..10_000 {
+            timers[n % 10].move_to(ms(2000 + n as u64));
+        }
+        assert!(wakeups.inner.lock().unwrap().heap.len() <= 2 * 10 + 64);
+        assert_eq!(wakeups.next_after(ms(0)), Some(ms(2000 + 9990)));
     }
 }
