@@ -20,7 +20,6 @@ use tracing::{debug, info};
 
 use crate::client::{Action, ConnId, Event, Loader, LoaderConfig, LoaderError};
 use crate::client::{ReplyError, Response};
-use crate::proto::discovery::MAX_DATAGRAM;
 use crate::proto::Request;
 use crate::time::Instant;
 
@@ -32,6 +31,12 @@ use super::runtime::{Runtime, TcpStream, Timer, UdpSocket};
 /// reply holds little and a large one arrives in few reads.
 const READ_MIN: usize = 4 * 1024;
 const READ_MAX: usize = 256 * 1024;
+
+/// What a discovery read takes. A client reads an answer's first nine bytes (`EBOOTR`, the
+/// priority and the port) and ignores the version after them, as OTP's loader does, so a
+/// longer datagram cut short here is read the same; a node waiting in discovery holds this
+/// much rather than a buffer for the largest datagram.
+const ANSWER_BUFFER: usize = 1024;
 
 /// What the discovery socket and connection attempts report.
 enum Network<S> {
@@ -188,10 +193,11 @@ impl<R: Runtime> Client<R> {
                 }
                 () = &mut self.timer, if self.armed.is_some() => {
                     self.armed = None;
-                    if deadline.is_some_and(|d| self.runtime.now() >= d) {
+                    let now = self.runtime.now();
+                    if deadline.is_some_and(|d| now >= d) {
                         return Err(CallError::Deadline);
                     }
-                    self.loader.handle_timeout(self.runtime.now());
+                    self.loader.handle_timeout(now);
                 }
             }
         }
@@ -296,7 +302,7 @@ impl<R: Runtime> Client<R> {
         let tx = self.tx.clone();
         let reader = Arc::clone(&socket);
         let task = tokio::spawn(async move {
-            let mut buf = vec![0; MAX_DATAGRAM];
+            let mut buf = vec![0; ANSWER_BUFFER];
             while let Ok((n, from)) = reader.recv_from(&mut buf).await {
                 let SocketAddr::V4(from) = from else { continue };
                 let bytes = buf[..n].to_vec();
