@@ -7,6 +7,7 @@ use crate::{Envelope, TRACING_TARGET};
 
 use bytes::Bytes;
 use crate::fast_map::FastMap;
+use crate::segment_queue;
 use std::collections::VecDeque;
 use std::fmt::Display;
 use std::io;
@@ -349,7 +350,7 @@ struct StreamSocket {
     buf: FastMap<u64, SequencedSegment>,
     next_send_seq: u64,
     recv_seq: u64,
-    sender: mpsc::Sender<SequencedSegment>,
+    sender: segment_queue::Sender<SequencedSegment>,
     flow_control: BidiFlowControl,
     /// A simple reference counter for tracking read/write half drops. Once 0, the
     /// socket may be removed from the host.
@@ -374,8 +375,8 @@ impl Display for SequencedSegment {
 }
 
 impl StreamSocket {
-    fn new(capacity: usize) -> (Self, mpsc::Receiver<SequencedSegment>, BidiFlowControl) {
-        let (tx, rx) = mpsc::channel(capacity);
+    fn new(capacity: usize) -> (Self, segment_queue::Receiver<SequencedSegment>, BidiFlowControl) {
+        let (tx, rx) = segment_queue::channel(capacity);
         let flow_control = BidiFlowControl::new(capacity);
         let sock = Self {
             buf: FastMap::default(),
@@ -398,7 +399,7 @@ impl StreamSocket {
     // Buffer and re-order received segments by `seq` as the network may deliver
     // them out of order.
     fn buffer(&mut self, seq: u64, segment: SequencedSegment) -> Result<(), Protocol> {
-        use mpsc::error::TrySendError::*;
+        use segment_queue::TrySendError::*;
 
         let exists = self.buf.insert(seq, segment);
 
@@ -407,13 +408,15 @@ impl StreamSocket {
         while self.buf.contains_key(&(self.recv_seq + 1)) {
             self.recv_seq += 1;
 
-            match self.sender.try_reserve() {
-                Ok(permit) => {
-                    let segment = self.buf.swap_remove(&self.recv_seq).unwrap();
-                    permit.send(segment)
-                }
-                Err(Closed(())) => return Err(Protocol::Tcp(Segment::Rst)),
-                Err(Full(())) => {
+            let buf = &mut self.buf;
+            let seq = self.recv_seq;
+            match self
+                .sender
+                .try_send_with(|| buf.swap_remove(&seq).unwrap())
+            {
+                Ok(()) => {}
+                Err(Closed) => return Err(Protocol::Tcp(Segment::Rst)),
+                Err(Full) => {
                     self.recv_seq -= 1;
                     break;
                 }
@@ -461,7 +464,7 @@ impl Tcp {
     pub(crate) fn new_stream(
         &mut self,
         pair: SocketPair,
-    ) -> (mpsc::Receiver<SequencedSegment>, BidiFlowControl) {
+    ) -> (segment_queue::Receiver<SequencedSegment>, BidiFlowControl) {
         let (sock, rx, bidi) = StreamSocket::new(self.socket_capacity);
 
         let exists = self.sockets.insert(pair, sock);

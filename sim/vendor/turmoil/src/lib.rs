@@ -198,6 +198,7 @@ pub use error::Result;
 
 mod fast_map;
 mod host;
+mod segment_queue;
 use host::Host;
 
 mod ip;

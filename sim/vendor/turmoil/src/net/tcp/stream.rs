@@ -14,7 +14,7 @@ use std::{
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     runtime::Handle,
-    sync::{mpsc, oneshot},
+    sync::oneshot,
     time::sleep,
 };
 
@@ -22,6 +22,7 @@ use crate::{
     envelope::{Envelope, Protocol, Segment, Syn},
     host::{is_same, SequencedSegment},
     net::SocketPair,
+    segment_queue,
     world::World,
     ToSocketAddrs, TRACING_TARGET,
 };
@@ -40,7 +41,7 @@ pub struct TcpStream {
 impl TcpStream {
     pub(crate) fn new(
         pair: SocketPair,
-        receiver: mpsc::Receiver<SequencedSegment>,
+        receiver: segment_queue::Receiver<SequencedSegment>,
         flow_control: BidiFlowControl,
     ) -> Self {
         let pair = Arc::new(pair);
@@ -199,6 +200,14 @@ impl TcpStream {
         self.read_half.peek(buf).await
     }
 
+    /// Receives what has arrived as the segment's own bytes, not copied: the rest of a
+    /// segment partly read, else the next segment whole; empty at the end of the stream.
+    /// Registers the current task for wakeup if nothing has arrived. (Not in turmoil 0.7.2:
+    /// see PATCHES.md.)
+    pub fn poll_read_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes>> {
+        self.read_half.poll_read_bytes(cx)
+    }
+
     /// Attempts to receive data on the socket, without removing that data from
     /// the queue, registering the current task for wakeup if data is not yet
     /// available.
@@ -216,7 +225,7 @@ pub(crate) struct ReadHalf {
 }
 
 struct Rx {
-    recv: mpsc::Receiver<SequencedSegment>,
+    recv: segment_queue::Receiver<SequencedSegment>,
     /// The remaining bytes of a received data segment.
     ///
     /// This is used to support read impls by stashing available bytes for
@@ -251,6 +260,37 @@ impl ReadHalf {
                 }
 
                 Poll::Ready(Ok(()))
+            }
+            None => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "Connection reset",
+            ))),
+        }
+    }
+
+    fn poll_read_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes>> {
+        if self.is_closed {
+            return Poll::Ready(Ok(Bytes::new()));
+        }
+
+        if let Some(bytes) = self.rx.buffer.take() {
+            return Poll::Ready(Ok(bytes));
+        }
+
+        match ready!(self.rx.recv.poll_recv(cx)) {
+            Some(seg) => {
+                tracing::trace!(target: TRACING_TARGET, src = ?self.pair.remote, dst = ?self.pair.local, protocol = %seg, "Recv");
+
+                match seg {
+                    SequencedSegment::Data(bytes) => {
+                        self.flow_control.release();
+                        Poll::Ready(Ok(bytes))
+                    }
+                    SequencedSegment::Fin => {
+                        self.is_closed = true;
+                        Poll::Ready(Ok(Bytes::new()))
+                    }
+                }
             }
             None => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::ConnectionReset,
@@ -514,7 +554,7 @@ impl BidiFlowControl {
 /// End-to-end flow control for a single TCP stream direction.
 ///
 /// Shared between the sender's `WriteHalf` and receiver's `ReadHalf` via
-/// `Arc`. Credits are initialized to the mpsc channel capacity so the
+/// `Arc`. Credits are initialized to the segment queue capacity so the
 /// invariant `credits + segments_in_flight = capacity` holds.
 pub(crate) struct FlowControl {
     credits: AtomicUsize,
@@ -626,13 +666,13 @@ impl Drop for ReadHalf {
             // RFC 9293 §3.10.4: closing with unread data MUST send a RST so
             // the peer learns data was lost. "Unread data" = application
             // bytes received but not consumed: partial segment bytes stashed
-            // in the rx buffer, a Data segment still queued on the mpsc, or
+            // in the rx buffer, a Data segment still queued for the reader, or
             // a Data segment parked in the host's reorder buffer. A queued
             // FIN is not a reset condition — a graceful close followed by a
             // drop should stay graceful.
             let has_unread = !self.is_closed
                 && (self.rx.buffer.is_some()
-                    || matches!(self.rx.recv.try_recv(), Ok(SequencedSegment::Data(_)))
+                    || matches!(self.rx.recv.try_recv(), Some(SequencedSegment::Data(_)))
                     || world.current_host_mut().tcp.has_buffered_data(*self.pair));
 
             if has_unread {
