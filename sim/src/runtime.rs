@@ -213,6 +213,12 @@ impl TcpStream for TurmoilStream {
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.0.set_nodelay(on)
     }
+
+    /// The segment that arrived, handed over as it is: a reply the server wrote in one write
+    /// reaches the node's loader without a copy.
+    fn poll_read_bytes(&mut self, cx: &mut Context<'_>, _size: usize) -> Poll<io::Result<Bytes>> {
+        self.0.poll_read_bytes(cx)
+    }
 }
 
 impl AsyncRead for TurmoilStream {

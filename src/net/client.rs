@@ -8,12 +8,11 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncWriteExt, ReadBuf};
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
@@ -333,8 +332,8 @@ impl<R: Runtime> Client<R> {
 }
 
 /// Reads the first open connection (in the order they were opened) that has something: its
-/// bytes, each read in a buffer of its own that the loader keeps and reads the reply in
-/// without copying it again, or its close (a read error closes it too).
+/// bytes, in a buffer of their own that the loader keeps and reads the reply in without
+/// copying it again, or its close (a read error closes it too).
 fn poll_reads<S: TcpStream>(
     conns: &mut BTreeMap<ConnId, Conn<S>>,
     cx: &mut Context<'_>,
@@ -343,24 +342,13 @@ fn poll_reads<S: TcpStream>(
         let Conn::Open { stream, read_size } = entry else {
             continue;
         };
-        let mut buf = BytesMut::with_capacity(*read_size);
-        let mut read = ReadBuf::uninit(&mut buf.spare_capacity_mut()[..*read_size]);
-        let start = read.filled().as_ptr();
-        let filled = match Pin::new(&mut *stream).poll_read(cx, &mut read) {
+        let bytes = match stream.poll_read_bytes(cx, *read_size) {
             Poll::Pending => continue,
-            Poll::Ready(Ok(())) => read.filled().len(),
-            Poll::Ready(Err(_)) => 0,
+            Poll::Ready(Ok(bytes)) if !bytes.is_empty() => bytes,
+            Poll::Ready(_) => return Poll::Ready((conn, Read::Closed)),
         };
-        if filled == 0 {
-            return Poll::Ready((conn, Read::Closed));
-        }
-        // A reader cannot hand back another buffer than the one it was given (as tokio-util's
-        // `poll_read_buf` also checks).
-        assert_eq!(start, read.filled().as_ptr());
-        // SAFETY: `poll_read` initialised the first `filled` bytes of the spare capacity.
-        unsafe { buf.set_len(filled) };
-        *read_size = next_read_size(*read_size, filled);
-        return Poll::Ready((conn, Read::Data(buf.freeze())));
+        *read_size = next_read_size(*read_size, bytes.len());
+        return Poll::Ready((conn, Read::Data(bytes)));
     }
     Poll::Pending
 }

@@ -9,8 +9,11 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::time::Instant;
 
@@ -80,6 +83,24 @@ pub trait TcpListener: Send + Sync + 'static {
 pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// Sends small writes at once (`TCP_NODELAY`).
     fn set_nodelay(&self, on: bool) -> io::Result<()>;
+
+    /// Reads what has arrived as bytes of their own, which a reader can keep without copying
+    /// them: up to `size` bytes read into a new buffer, or, from a runtime that holds what
+    /// arrived as bytes already (a simulated network), those bytes handed over whole. Empty
+    /// at the end of the stream.
+    fn poll_read_bytes(&mut self, cx: &mut Context<'_>, size: usize) -> Poll<io::Result<Bytes>> {
+        let mut buf = BytesMut::with_capacity(size);
+        let mut read = ReadBuf::uninit(&mut buf.spare_capacity_mut()[..size]);
+        let start = read.filled().as_ptr();
+        ready!(Pin::new(&mut *self).poll_read(cx, &mut read))?;
+        let filled = read.filled().len();
+        // A reader cannot hand back another buffer than the one it was given (as tokio-util's
+        // `poll_read_buf` also checks).
+        assert_eq!(start, read.filled().as_ptr());
+        // SAFETY: `poll_read` initialised the first `filled` bytes of the spare capacity.
+        unsafe { buf.set_len(filled) };
+        Poll::Ready(Ok(buf.freeze()))
+    }
 }
 
 /// A timer: a future that completes at its deadline, which can be moved.
