@@ -79,21 +79,25 @@ pub fn read_reply(payload: &Bytes, decoder: &Decoder) -> Result<Response, ReplyE
     let second = elems.pop().expect("two elements");
     let first = elems.pop().expect("two elements");
     let is = |term: &Term, atom: &str| term.as_atom() == Some(atom);
-    if let Some([status, value]) = second.as_tuple() {
+    match second {
         // {get,{ok,BinFile}}, then {_Cmd,Res={ok,_}}, then {_Cmd,{error,Error}}. The value is
-        // a cheap clone: file contents are reference-counted.
-        match (status.as_atom(), is(&first, "get")) {
-            (Some("ok"), true) => return Ok(Response::File(value.clone())),
-            (Some("ok"), false) => return Ok(Response::Ok(value.clone())),
-            (Some("error"), _) => return Err(ReplyError::Server(value.clone())),
-            _ => {}
+        // taken out of the decoded term, not copied (a directory listing has hundreds of
+        // names; file contents share the payload's memory either way).
+        Term::Tuple(mut pair)
+            if pair.len() == 2 && matches!(pair[0].as_atom(), Some("ok" | "error")) =>
+        {
+            let ok = pair[0].as_atom() == Some("ok");
+            let value = pair.pop().expect("two elements");
+            match (ok, is(&first, "get")) {
+                (true, true) => Ok(Response::File(value)),
+                (true, false) => Ok(Response::Ok(value)),
+                (false, _) => Err(ReplyError::Server(value)),
+            }
         }
+        // {error,Error}, then {'EXIT',Error}.
+        second if is(&first, "error") || is(&first, "EXIT") => Err(ReplyError::Server(second)),
+        second => Err(ReplyError::Unexpected(Term::Tuple(vec![first, second]))),
     }
-    // {error,Error}, then {'EXIT',Error}.
-    if is(&first, "error") || is(&first, "EXIT") {
-        return Err(ReplyError::Server(second));
-    }
-    Err(ReplyError::Unexpected(Term::Tuple(vec![first, second])))
 }
 
 #[cfg(test)]
