@@ -261,6 +261,19 @@ mod tests {
     }
 
     #[test]
+    fn withdrawn_wake_ups_do_not_pile_up() {
+        let wakeups = Wakeups::new();
+        let gone: Vec<_> = (0..1000).map(|i| wakeups.register(ms(i))).collect();
+        drop(gone);
+        let timer = wakeups.register(ms(5000));
+        for n in 0..10_000 {
+            timer.move_to(ms(6000 + n));
+        }
+        assert!(wakeups.inner.lock().unwrap().heap.len() <= 2 + 64);
+        assert_eq!(wakeups.next_after(ms(0)), Some(ms(6000 + 9999)));
+    }
+
+    #[test]
     fn moved_wake_ups_do_not_pile_up() {
         let wakeups = Wakeups::new();
         let timers: Vec<_> = (0..10).map(|i| wakeups.register(ms(1000 + i))).collect();
