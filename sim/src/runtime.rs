@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use erlboot::net::{Clock, Runtime, TcpListener, TcpStream, UdpSocket};
 use erlboot::time::Instant;
 use rand::rngs::SmallRng;
@@ -216,7 +216,12 @@ impl TcpStream for TurmoilStream {
 
     /// The segment that arrived, handed over as it is: a reply the server wrote in one write
     /// reaches the node's loader without a copy.
-    fn poll_read_bytes(&mut self, cx: &mut Context<'_>, _size: usize) -> Poll<io::Result<Bytes>> {
+    fn poll_read_bytes(
+        &mut self,
+        cx: &mut Context<'_>,
+        _buf: &mut BytesMut,
+        _size: usize,
+    ) -> Poll<io::Result<Bytes>> {
         self.0.poll_read_bytes(cx)
     }
 }

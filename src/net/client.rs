@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -71,6 +71,8 @@ enum Conn<S> {
         stream: S,
         /// What the next read asks for ([`next_read_size`]).
         read_size: usize,
+        /// The next read's buffer (see [`TcpStream::poll_read_bytes`]).
+        buf: BytesMut,
     },
 }
 
@@ -223,6 +225,7 @@ impl<R: Runtime> Client<R> {
                 *entry = Conn::Open {
                     stream,
                     read_size: READ_MIN,
+                    buf: BytesMut::new(),
                 };
                 self.loader.handle_connected(now, conn);
             }
@@ -339,10 +342,15 @@ fn poll_reads<S: TcpStream>(
     cx: &mut Context<'_>,
 ) -> Poll<(ConnId, Read)> {
     for (&conn, entry) in conns.iter_mut() {
-        let Conn::Open { stream, read_size } = entry else {
+        let Conn::Open {
+            stream,
+            read_size,
+            buf,
+        } = entry
+        else {
             continue;
         };
-        let bytes = match stream.poll_read_bytes(cx, *read_size) {
+        let bytes = match stream.poll_read_bytes(cx, buf, *read_size) {
             Poll::Pending => continue,
             Poll::Ready(Ok(bytes)) if !bytes.is_empty() => bytes,
             Poll::Ready(_) => return Poll::Ready((conn, Read::Closed)),

@@ -85,11 +85,19 @@ pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn set_nodelay(&self, on: bool) -> io::Result<()>;
 
     /// Reads what has arrived as bytes of their own, which a reader can keep without copying
-    /// them: up to `size` bytes read into a new buffer, or, from a runtime that holds what
-    /// arrived as bytes already (a simulated network), those bytes handed over whole. Empty
+    /// them: up to `size` bytes read into `buf`, the caller's buffer for the reads to come,
+    /// which a read fills and hands over whole (a read that has to wait keeps it, rather than
+    /// making a new one each time); or, from a runtime that holds what arrived as bytes
+    /// already (a simulated network), those bytes handed over whole, `buf` untouched. Empty
     /// at the end of the stream.
-    fn poll_read_bytes(&mut self, cx: &mut Context<'_>, size: usize) -> Poll<io::Result<Bytes>> {
-        let mut buf = BytesMut::with_capacity(size);
+    fn poll_read_bytes(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+        size: usize,
+    ) -> Poll<io::Result<Bytes>> {
+        debug_assert!(buf.is_empty(), "a read hands its buffer over whole");
+        buf.reserve(size);
         let mut read = ReadBuf::uninit(&mut buf.spare_capacity_mut()[..size]);
         let start = read.filled().as_ptr();
         ready!(Pin::new(&mut *self).poll_read(cx, &mut read))?;
@@ -99,7 +107,7 @@ pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         assert_eq!(start, read.filled().as_ptr());
         // SAFETY: `poll_read` initialised the first `filled` bytes of the spare capacity.
         unsafe { buf.set_len(filled) };
-        Poll::Ready(Ok(buf.freeze()))
+        Poll::Ready(Ok(std::mem::take(buf).freeze()))
     }
 }
 
