@@ -235,37 +235,16 @@ struct Rx {
 
 impl ReadHalf {
     fn poll_read_priv(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf) -> Poll<Result<()>> {
-        if self.is_closed || buf.capacity() == 0 {
+        if buf.capacity() == 0 {
             return Poll::Ready(Ok(()));
         }
 
-        if let Some(bytes) = self.rx.buffer.take() {
-            self.rx.buffer = Self::put_slice(bytes, buf);
+        // What arrived, copied into `buf` as far as it goes; the rest is kept for the next
+        // read. (Not in turmoil 0.7.2, which received here as `poll_read_bytes` now does.)
+        let bytes = ready!(self.poll_read_bytes(cx))?;
+        self.rx.buffer = Self::put_slice(bytes, buf);
 
-            return Poll::Ready(Ok(()));
-        }
-
-        match ready!(self.rx.recv.poll_recv(cx)) {
-            Some(seg) => {
-                tracing::trace!(target: TRACING_TARGET, src = ?self.pair.remote, dst = ?self.pair.local, protocol = %seg, "Recv");
-
-                match seg {
-                    SequencedSegment::Data(bytes) => {
-                        self.flow_control.release();
-                        self.rx.buffer = Self::put_slice(bytes, buf);
-                    }
-                    SequencedSegment::Fin => {
-                        self.is_closed = true;
-                    }
-                }
-
-                Poll::Ready(Ok(()))
-            }
-            None => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionReset,
-                "Connection reset",
-            ))),
-        }
+        Poll::Ready(Ok(()))
     }
 
     fn poll_read_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes>> {
