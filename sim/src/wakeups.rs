@@ -50,11 +50,14 @@ struct Entry {
     generation: u64,
 }
 
-impl Inner {
-    fn is_current(&self, entry: &Entry) -> bool {
-        self.slots[entry.slot] == entry.generation
+impl Entry {
+    /// Whether the entry is its slot's current wake-up, not one moved on or withdrawn since.
+    fn is_current(&self, slots: &[u64]) -> bool {
+        slots[self.slot] == self.generation
     }
+}
 
+impl Inner {
     /// Moves `slot` to a new generation, its wake-up (if any) at `at`.
     fn place(&mut self, slot: usize, at: Option<Duration>) {
         self.slots[slot] += 1;
@@ -69,10 +72,8 @@ impl Inner {
         // Stale entries far in the future (a reply timeout moved on by every request) would
         // pile up before they come to the top: drop them once they outnumber the live ones.
         if self.heap.len() > 2 * self.live + 64 {
-            let slots = std::mem::take(&mut self.slots);
-            self.heap
-                .retain(|Reverse(entry)| slots[entry.slot] == entry.generation);
-            self.slots = slots;
+            let Inner { heap, slots, .. } = self;
+            heap.retain(|Reverse(entry)| entry.is_current(slots));
         }
     }
 }
@@ -96,7 +97,7 @@ impl Wakeups {
         debug_assert!(after >= inner.asked, "asked about the past");
         inner.asked = inner.asked.max(after);
         while let Some(&Reverse(entry)) = inner.heap.peek() {
-            if entry.at > after && inner.is_current(&entry) {
+            if entry.at > after && entry.is_current(&inner.slots) {
                 return Some(entry.at);
             }
             inner.heap.pop();
