@@ -2,12 +2,15 @@
 //!
 //! Every protocol decision is the [`Loader`]'s; this performs its actions (a UDP socket for
 //! discovery, TCP connections) and hands back what the network does, with the time. Open
-//! connections are read where the loader waits, in [`Client::call`]; the discovery socket and
-//! connection attempts, which finish on their own, report through one channel. The same code
-//! runs on tokio (`erlboot fetch`, `erlboot boot`) and on a simulated network.
+//! connections and connection attempts are polled where the loader waits, in [`Client::call`];
+//! the discovery socket, read by a task of its own, hands its answers over through a channel.
+//! The same code runs on tokio (`erlboot fetch`, `erlboot boot`) and on a simulated network.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -37,20 +40,18 @@ const READ_MAX: usize = 256 * 1024;
 /// much rather than a buffer for the largest datagram.
 const ANSWER_BUFFER: usize = 1024;
 
-/// What the discovery socket and connection attempts report.
-enum Network<S> {
-    Datagram {
-        socket: u64,
-        from: SocketAddrV4,
-        bytes: Vec<u8>,
-    },
-    Connected {
-        conn: ConnId,
-        stream: S,
-    },
-    ConnectFailed {
-        conn: ConnId,
-    },
+/// The discovery socket, the task that reads it, and the answers the task hands over. The
+/// channel is the socket's own: answers that arrived for a socket since closed die with it.
+struct Discovery<U> {
+    socket: Arc<U>,
+    reader: JoinHandle<()>,
+    answers: mpsc::UnboundedReceiver<(SocketAddrV4, Vec<u8>)>,
+}
+
+impl<U> Drop for Discovery<U> {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 /// Why a call did not get an answer.
@@ -64,9 +65,9 @@ pub enum CallError {
     Deadline,
 }
 
-/// One TCP connection: connecting (its attempt's task), then open.
+/// One TCP connection: connecting (its attempt's task, which gives the stream), then open.
 enum Conn<S> {
-    Connecting(JoinHandle<()>),
+    Connecting(JoinHandle<io::Result<S>>),
     Open {
         stream: S,
         /// What the next read asks for ([`next_read_size`]).
@@ -84,8 +85,10 @@ impl<S> Drop for Conn<S> {
     }
 }
 
-/// What a connection's read gave.
-enum Read {
+/// What happened on a connection.
+enum Happened {
+    Connected,
+    ConnectFailed,
     Data(Bytes),
     Closed,
 }
@@ -100,28 +103,21 @@ pub struct Client<R: Runtime> {
     /// it per request.
     timer: R::Timer,
     armed: Option<Instant>,
-    discovery: Option<(u64, Arc<R::Udp>, JoinHandle<()>)>,
-    sockets: u64,
+    discovery: Option<Discovery<R::Udp>>,
     conns: BTreeMap<ConnId, Conn<R::Stream>>,
-    tx: mpsc::UnboundedSender<Network<R::Stream>>,
-    rx: mpsc::UnboundedReceiver<Network<R::Stream>>,
     events: Vec<(Instant, Event)>,
 }
 
 impl<R: Runtime> Client<R> {
     /// A client that starts discovering at once, as a booting node does.
     pub fn new(runtime: R, config: LoaderConfig) -> Client<R> {
-        let (tx, rx) = mpsc::unbounded_channel();
         Client {
             loader: Loader::new(config, runtime.now()),
             timer: runtime.timer(runtime.now()),
             armed: None,
             runtime,
             discovery: None,
-            sockets: 0,
             conns: BTreeMap::new(),
-            tx,
-            rx,
             events: Vec::new(),
         }
     }
@@ -184,13 +180,15 @@ impl<R: Runtime> Client<R> {
                 }
                 (None, _) => self.armed = None,
             }
+            // In a fixed order rather than one drawn per wait, the network first: what has
+            // arrived is taken before a timeout fires, as an Erlang `receive ... after` does.
             tokio::select! {
-                report = self.rx.recv() => {
-                    let report = report.expect("the client holds a sender");
-                    self.deliver(report);
+                biased;
+                (conn, happened) = std::future::poll_fn(|cx| poll_conns(&mut self.conns, cx)) => {
+                    self.deliver(conn, happened);
                 }
-                (conn, read) = std::future::poll_fn(|cx| poll_reads(&mut self.conns, cx)) => {
-                    self.deliver_read(conn, read);
+                (from, bytes) = std::future::poll_fn(|cx| poll_answers(&mut self.discovery, cx)) => {
+                    self.loader.handle_datagram(self.runtime.now(), from, &bytes);
                 }
                 () = &mut self.timer, if self.armed.is_some() => {
                     self.armed = None;
@@ -204,44 +202,16 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    fn deliver(&mut self, report: Network<R::Stream>) {
+    fn deliver(&mut self, conn: ConnId, happened: Happened) {
         let now = self.runtime.now();
-        match report {
-            Network::Datagram {
-                socket,
-                from,
-                bytes,
-            } => {
-                // A datagram for a socket the loader has closed since is not delivered: it
-                // died with that socket.
-                if self.discovery.as_ref().map(|d| d.0) == Some(socket) {
-                    self.loader.handle_datagram(now, from, &bytes);
-                }
+        match happened {
+            Happened::Connected => self.loader.handle_connected(now, conn),
+            Happened::ConnectFailed => {
+                self.conns.remove(&conn);
+                self.loader.handle_connect_failed(now, conn);
             }
-            Network::Connected { conn, stream } => {
-                let Some(entry) = self.conns.get_mut(&conn) else {
-                    return;
-                };
-                *entry = Conn::Open {
-                    stream,
-                    read_size: READ_MIN,
-                    buf: BytesMut::new(),
-                };
-                self.loader.handle_connected(now, conn);
-            }
-            Network::ConnectFailed { conn } => {
-                if self.conns.remove(&conn).is_some() {
-                    self.loader.handle_connect_failed(now, conn);
-                }
-            }
-        }
-    }
-
-    fn deliver_read(&mut self, conn: ConnId, read: Read) {
-        let now = self.runtime.now();
-        match read {
-            Read::Data(bytes) => self.loader.handle_data(now, conn, bytes),
-            Read::Closed => {
+            Happened::Data(bytes) => self.loader.handle_data(now, conn, bytes),
+            Happened::Closed => {
                 self.conns.remove(&conn);
                 self.loader.handle_closed(now, conn);
             }
@@ -255,25 +225,18 @@ impl<R: Runtime> Client<R> {
                 Action::OpenDiscovery => self.open_discovery().await,
                 Action::Query { to, datagram } => {
                     // A failed send is ignored, as OTP ignores it.
-                    if let Some((_, socket, _)) = &self.discovery {
-                        let _ = socket.send_to(&datagram, SocketAddr::V4(to)).await;
+                    if let Some(discovery) = &self.discovery {
+                        let _ = discovery
+                            .socket
+                            .send_to(&datagram, SocketAddr::V4(to))
+                            .await;
                     }
                 }
-                Action::CloseDiscovery => {
-                    if let Some((_, _, task)) = self.discovery.take() {
-                        task.abort();
-                    }
-                }
+                Action::CloseDiscovery => self.discovery = None,
                 Action::Connect { conn, to } => {
-                    let tx = self.tx.clone();
                     let runtime = self.runtime.clone();
-                    let task = tokio::spawn(async move {
-                        let report = match runtime.connect(SocketAddr::V4(to)).await {
-                            Ok(stream) => Network::Connected { conn, stream },
-                            Err(_) => Network::ConnectFailed { conn },
-                        };
-                        let _ = tx.send(report);
-                    });
+                    let task =
+                        tokio::spawn(async move { runtime.connect(SocketAddr::V4(to)).await });
                     self.conns.insert(conn, Conn::Connecting(task));
                 }
                 Action::Send { conn, frame } => self.send(conn, frame).await,
@@ -285,11 +248,7 @@ impl<R: Runtime> Client<R> {
     }
 
     async fn open_discovery(&mut self) {
-        if let Some((_, _, task)) = self.discovery.take() {
-            task.abort();
-        }
-        self.sockets += 1;
-        let id = self.sockets;
+        self.discovery = None;
         let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
         let socket = match self.runtime.bind_udp(any).await {
             Ok(socket) => Arc::new(socket),
@@ -301,26 +260,22 @@ impl<R: Runtime> Client<R> {
             }
         };
         let _ = socket.set_broadcast(true);
-        let tx = self.tx.clone();
-        let reader = Arc::clone(&socket);
-        let task = tokio::spawn(async move {
+        let (tx, answers) = mpsc::unbounded_channel();
+        let read = Arc::clone(&socket);
+        let reader = tokio::spawn(async move {
             let mut buf = vec![0; ANSWER_BUFFER];
-            while let Ok((n, from)) = reader.recv_from(&mut buf).await {
+            while let Ok((n, from)) = read.recv_from(&mut buf).await {
                 let SocketAddr::V4(from) = from else { continue };
-                let bytes = buf[..n].to_vec();
-                if tx
-                    .send(Network::Datagram {
-                        socket: id,
-                        from,
-                        bytes,
-                    })
-                    .is_err()
-                {
+                if tx.send((from, buf[..n].to_vec())).is_err() {
                     return;
                 }
             }
         });
-        self.discovery = Some((id, socket, task));
+        self.discovery = Some(Discovery {
+            socket,
+            reader,
+            answers,
+        });
     }
 
     async fn send(&mut self, conn: ConnId, frame: Bytes) {
@@ -334,31 +289,58 @@ impl<R: Runtime> Client<R> {
     }
 }
 
-/// Reads the first open connection (in the order they were opened) that has something: its
-/// bytes, in a buffer of their own that the loader keeps and reads the reply in without
-/// copying it again, or its close (a read error closes it too).
-fn poll_reads<S: TcpStream>(
+/// The first connection (in the order they were opened) on which something happened: an
+/// attempt that ended (a stream that connected is opened in place), or bytes read, in a buffer
+/// of their own that the loader keeps and reads the reply in without copying it again, or a
+/// close (a read error closes it too).
+fn poll_conns<S: TcpStream>(
     conns: &mut BTreeMap<ConnId, Conn<S>>,
     cx: &mut Context<'_>,
-) -> Poll<(ConnId, Read)> {
+) -> Poll<(ConnId, Happened)> {
     for (&conn, entry) in conns.iter_mut() {
-        let Conn::Open {
-            stream,
-            read_size,
-            buf,
-        } = entry
-        else {
-            continue;
+        let (stream, read_size, buf) = match entry {
+            Conn::Connecting(task) => match Pin::new(task).poll(cx) {
+                Poll::Pending => continue,
+                Poll::Ready(Ok(Ok(stream))) => {
+                    *entry = Conn::Open {
+                        stream,
+                        read_size: READ_MIN,
+                        buf: BytesMut::new(),
+                    };
+                    return Poll::Ready((conn, Happened::Connected));
+                }
+                Poll::Ready(_) => return Poll::Ready((conn, Happened::ConnectFailed)),
+            },
+            Conn::Open {
+                stream,
+                read_size,
+                buf,
+            } => (stream, read_size, buf),
         };
         let bytes = match stream.poll_read_bytes(cx, buf, *read_size) {
             Poll::Pending => continue,
             Poll::Ready(Ok(bytes)) if !bytes.is_empty() => bytes,
-            Poll::Ready(_) => return Poll::Ready((conn, Read::Closed)),
+            Poll::Ready(_) => return Poll::Ready((conn, Happened::Closed)),
         };
         *read_size = next_read_size(*read_size, bytes.len());
-        return Poll::Ready((conn, Read::Data(bytes)));
+        return Poll::Ready((conn, Happened::Data(bytes)));
     }
     Poll::Pending
+}
+
+/// The next answer the discovery socket got, if one is open.
+fn poll_answers<U>(
+    discovery: &mut Option<Discovery<U>>,
+    cx: &mut Context<'_>,
+) -> Poll<(SocketAddrV4, Vec<u8>)> {
+    match discovery {
+        // A reader that has stopped (its socket failed) hands over nothing more.
+        Some(discovery) => match discovery.answers.poll_recv(cx) {
+            Poll::Ready(Some(answer)) => Poll::Ready(answer),
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
+        },
+        None => Poll::Pending,
+    }
 }
 
 /// The size of the read after one of `size` bytes that got `read`.
@@ -369,14 +351,6 @@ fn next_read_size(size: usize, read: usize) -> usize {
         (size / 2).max(READ_MIN)
     } else {
         size
-    }
-}
-
-impl<R: Runtime> Drop for Client<R> {
-    fn drop(&mut self) {
-        if let Some((_, _, task)) = &self.discovery {
-            task.abort();
-        }
     }
 }
 
