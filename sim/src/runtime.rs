@@ -224,6 +224,11 @@ impl TcpStream for TurmoilStream {
     ) -> Poll<io::Result<Bytes>> {
         self.0.poll_read_bytes(cx)
     }
+
+    /// The bytes become the segment itself: a remembered reply is sent as the server holds it.
+    fn poll_write_bytes(&mut self, cx: &mut Context<'_>, bytes: &Bytes) -> Poll<io::Result<usize>> {
+        self.0.poll_write_owned(cx, bytes.len(), || bytes.clone())
+    }
 }
 
 impl AsyncRead for TurmoilStream {

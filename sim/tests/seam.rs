@@ -175,3 +175,41 @@ fn a_vectored_write_arrives_as_one_segment() {
     });
     sim.run().unwrap();
 }
+
+/// Bytes written as they are held become the segment itself: the reader is handed the very
+/// memory the writer held, not a copy.
+#[test]
+fn bytes_written_as_held_arrive_without_a_copy() {
+    use erlboot::net::{Runtime, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut sim = world(1);
+    let at = Arc::clone(&sent);
+    sim.host("writer", move || {
+        let at = Arc::clone(&at);
+        async move {
+            let runtime = TurmoilRuntime::new();
+            let listener = runtime
+                .listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, TCP_PORT)))
+                .await?;
+            let (mut stream, _) = listener.accept().await?;
+            let frame = bytes::Bytes::from(b"a whole reply frame".to_vec());
+            at.store(frame.as_ptr() as usize, Ordering::SeqCst);
+            let n = std::future::poll_fn(|cx| stream.poll_write_bytes(cx, &frame)).await?;
+            assert_eq!(n, frame.len());
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    });
+    sim.client("reader", async move {
+        let to = SocketAddr::from((v4(turmoil::lookup("writer")), TCP_PORT));
+        let mut stream = TurmoilRuntime::new().connect(to).await?;
+        let mut unused = bytes::BytesMut::new();
+        let bytes = std::future::poll_fn(|cx| stream.poll_read_bytes(cx, &mut unused, 4)).await?;
+        assert_eq!(&bytes[..], b"a whole reply frame");
+        assert_eq!(bytes.as_ptr() as usize, sent.load(Ordering::SeqCst));
+        Ok(())
+    });
+    sim.run().unwrap();
+}

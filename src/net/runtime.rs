@@ -109,6 +109,13 @@ pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         unsafe { buf.set_len(filled) };
         Poll::Ready(Ok(std::mem::take(buf).freeze()))
     }
+
+    /// Writes from `bytes`, held already: like `poll_write` (some of them, their count
+    /// returned), but a runtime whose segments are bytes of their own (a simulated network)
+    /// takes them as they are rather than copying them.
+    fn poll_write_bytes(&mut self, cx: &mut Context<'_>, bytes: &Bytes) -> Poll<io::Result<usize>> {
+        Pin::new(self).poll_write(cx, bytes)
+    }
 }
 
 /// A timer: a future that completes at its deadline, which can be moved.

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -194,8 +194,11 @@ impl<R: Runtime, F: FileAnswerer> Server<R, F> {
                         continue;
                     }
                     let slot = Slot { admission: Arc::clone(&control.admission), peer: peer.ip() };
-                    let session = Session::new(config.session, runtime.now())
-                        .with_replies(Arc::clone(&replies));
+                    let mut session = Session::new(config.session, runtime.now());
+                    // A cache that can hold nothing is not consulted at all.
+                    if config.reply_cache_bytes > 0 {
+                        session = session.with_replies(Arc::clone(&replies));
+                    }
                     let connection = Connection {
                         runtime: runtime.clone(),
                         files: Arc::clone(&files),
@@ -316,15 +319,25 @@ impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
                     answering = Some(Box::pin(async move { files.answer(question).await }));
                 }
             }
+            // While the session wants no timeout (it waits for the files' answer to each
+            // question) the timer stays armed: it would otherwise be moved once per request.
+            // Should it fire meanwhile, the session finds nothing due.
             match (session.poll_timeout(), armed) {
                 (Some(deadline), Some(at)) if deadline >= at => {}
                 (Some(deadline), _) => {
                     timer.reset(deadline);
                     armed = Some(deadline);
                 }
-                (None, _) => armed = None,
+                (None, _) => {}
             }
+            // In a fixed order rather than one drawn per wait, the timer first: a peer whose
+            // bytes are always ready cannot hold off its own timeouts.
             tokio::select! {
+                biased;
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    session.handle_timeout(self.runtime.now());
+                }
                 answer = async { answering.as_mut().expect("an answer is awaited").await }, if answering.is_some() => {
                     answering = None;
                     session.handle_answer(self.runtime.now(), answer);
@@ -335,10 +348,6 @@ impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
                         Ok(_) => {}
                         Err(error) => break CloseReason::ReadFailed(error.kind()),
                     }
-                }
-                () = &mut timer, if armed.is_some() => {
-                    armed = None;
-                    session.handle_timeout(self.runtime.now());
                 }
             }
         };
@@ -379,12 +388,9 @@ thread_local! {
     static READ_BUFFER: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(READ_CHUNK));
 }
 
-async fn write_transmit<W: AsyncWrite + Unpin>(
-    stream: &mut W,
-    transmit: &Transmit,
-) -> io::Result<()> {
+async fn write_transmit<S: TcpStream>(stream: &mut S, transmit: &Transmit) -> io::Result<()> {
     if transmit.body.is_empty() {
-        return stream.write_all(&transmit.head).await;
+        return write_bytes(stream, &transmit.head).await;
     }
     let (head, body) = (&transmit.head[..], &transmit.body[..]);
     let mut written = 0;
@@ -396,6 +402,26 @@ async fn write_transmit<W: AsyncWrite + Unpin>(
         } else {
             stream.write(&body[written - head.len()..]).await?
         };
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        written += n;
+    }
+    Ok(())
+}
+
+/// Writes all of `bytes`, handing them to the stream as they are held.
+async fn write_bytes<S: TcpStream>(stream: &mut S, bytes: &Bytes) -> io::Result<()> {
+    let mut written = 0;
+    while written < bytes.len() {
+        let n = std::future::poll_fn(|cx| {
+            if written == 0 {
+                stream.poll_write_bytes(cx, bytes)
+            } else {
+                stream.poll_write_bytes(cx, &bytes.slice(written..))
+            }
+        })
+        .await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
