@@ -56,7 +56,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use crate::etf::Profile;
+use crate::etf::{latin1_to_string, Profile};
 use crate::proto::{Access, DateTime, FileInfo, FileType};
 use crate::server::FileError;
 
@@ -69,12 +69,16 @@ pub const EXTENSION: &str = ".ez";
 /// OTP then makes the archive path absolute against the server's cwd (`absname/1`); that
 /// names the same file, so relative archive paths are returned as they are.
 pub fn split(name: &str) -> Option<(&str, &str)> {
-    for (i, c) in name.char_indices() {
-        if c == '/' && name[..i].ends_with(EXTENSION) {
-            return Some((&name[..i], &name[i + 1..]));
-        }
+    // The first separator after the extension ends the archive's path. Every request's name
+    // is split, so the separators are found by a byte search, not a character at a time.
+    let inside = name
+        .match_indices('/')
+        .map(|(at, _)| at)
+        .find(|&at| name[..at].ends_with(EXTENSION));
+    match inside {
+        Some(at) => Some((&name[..at], &name[at + 1..])),
+        None => name.ends_with(EXTENSION).then_some((name, "")),
     }
-    name.ends_with(EXTENSION).then_some((name, ""))
 }
 
 /// Which of OTP's two walks over an archive a request gets.
@@ -330,7 +334,7 @@ impl Archive {
                 }
                 let name = &cd[CENTRAL_SIZE..CENTRAL_SIZE + name_len];
                 entries.push(ZipEntry {
-                    name: name.iter().map(|&b| char::from(b)).collect(),
+                    name: latin1_to_string(name),
                     offset: u32_at(cd, 42),
                     end: 0,
                     uncompressed_size: u32_at(cd, 24),
@@ -710,6 +714,8 @@ mod tests {
             ("/.ez/x", Some(("/.ez", "x"))),
             ("x/a.ez/b.ez/c", Some(("x/a.ez", "b.ez/c"))),
             ("a.ez.ez/c", Some(("a.ez.ez", "c"))),
+            ("a.ezz.ez/c", Some(("a.ezz.ez", "c"))),
+            ("a.ez.ezb/x.ez", Some(("a.ez.ezb/x.ez", ""))),
             ("€.ez/é", Some(("€.ez", "é"))),
             ("a.ezb/c", None),
             ("a.EZ/c", None),

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use crate::etf::latin1_to_string;
 use crate::proto::{Access, DateTime, FileInfo, FileType};
 
 use super::cache::{Cache, FileId, Stamp};
@@ -54,7 +55,7 @@ impl NameEncoding {
     pub fn from_disk(self, name: &OsStr) -> Option<String> {
         match self {
             NameEncoding::Utf8 => name.to_str().map(str::to_owned),
-            NameEncoding::Latin1 => Some(name.as_bytes().iter().map(|&b| char::from(b)).collect()),
+            NameEncoding::Latin1 => Some(latin1_to_string(name.as_bytes())),
         }
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::tag;
-use super::term::{Atom, BigInt, NodeId, Term, MAX_ATOM_CHARS};
+use super::term::{latin1_to_string, Atom, BigInt, NodeId, Term};
 use super::Limits;
 
 /// Why bytes are not an acceptable term. Offsets count from the start of the input.
@@ -546,7 +546,7 @@ impl<'a> Reader<'a> {
         self.charge(len, start)?;
         let bytes = self.take(len)?;
         let text = match tag {
-            tag::ATOM | tag::SMALL_ATOM => bytes.iter().map(|&b| char::from(b)).collect(),
+            tag::ATOM | tag::SMALL_ATOM => latin1_to_string(bytes),
             _ => std::str::from_utf8(bytes)
                 .map_err(|_| DecodeError::Invalid {
                     what: "UTF-8 in atom",
@@ -554,13 +554,10 @@ impl<'a> Reader<'a> {
                 })?
                 .to_owned(),
         };
-        if text.chars().count() > MAX_ATOM_CHARS {
-            return Err(DecodeError::Invalid {
-                what: "atom longer than 255 characters",
-                offset: start,
-            });
-        }
-        Ok(Atom::new(text).expect("length checked"))
+        Atom::new(text).ok_or(DecodeError::Invalid {
+            what: "atom longer than 255 characters",
+            offset: start,
+        })
     }
 
     /// The atom naming a node, module or function: any of the four atom encodings.

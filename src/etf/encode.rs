@@ -191,9 +191,16 @@ impl Writer<'_> {
         // and its UTF-8 form (at most 1020 bytes) fits ATOM_UTF8_EXT's.
         if self.profile == Profile::Otp25 && latin1 {
             self.out.push(tag::ATOM);
-            self.out
-                .extend_from_slice(&(text.chars().count() as u16).to_be_bytes());
-            self.out.extend(text.chars().map(|c| c as u8));
+            if text.is_ascii() {
+                // Nearly every atom: one byte a character, copied as it is.
+                self.out
+                    .extend_from_slice(&(text.len() as u16).to_be_bytes());
+                self.out.extend_from_slice(text.as_bytes());
+            } else {
+                self.out
+                    .extend_from_slice(&(text.chars().count() as u16).to_be_bytes());
+                self.out.extend(text.chars().map(|c| c as u8));
+            }
         } else if let Ok(len) = u8::try_from(text.len()) {
             self.out.extend_from_slice(&[tag::SMALL_ATOM_UTF8, len]);
             self.out.extend_from_slice(text.as_bytes());
@@ -266,8 +273,8 @@ impl<'a> Emitter<'a> {
     /// An atom of at most 255 characters (the caller's names are fixed and short).
     pub fn atom(&mut self, name: &str) {
         debug_assert!(name.chars().count() <= MAX_ATOM_CHARS);
-        self.writer
-            .atom_text(name, name.chars().all(|c| (c as u32) < 256));
+        let latin1 = name.is_ascii() || name.chars().all(|c| (c as u32) < 256);
+        self.writer.atom_text(name, latin1);
     }
 
     /// An integer.

@@ -20,4 +20,4 @@ mod term;
 pub use decode::{decode, DecodeError, Decoder};
 pub use encode::{encode, encode_into, Emitter, EncodeError, Profile};
 pub use limits::Limits;
-pub use term::{Atom, BigInt, NodeId, Term, MAX_ATOM_CHARS};
+pub use term::{latin1_to_string, Atom, BigInt, NodeId, Term, MAX_ATOM_CHARS};

@@ -22,11 +22,24 @@ pub struct Atom(String);
 /// The most characters an atom may hold.
 pub const MAX_ATOM_CHARS: usize = 255;
 
+/// Latin-1 bytes as text, each byte the character of its code point (`ATOM_EXT`,
+/// `STRING_EXT` and Latin-1 file names). ASCII, nearly every name, is taken as it is rather
+/// than a character at a time.
+pub fn latin1_to_string(bytes: &[u8]) -> String {
+    if bytes.is_ascii() {
+        String::from_utf8(bytes.to_vec()).expect("ASCII is UTF-8")
+    } else {
+        bytes.iter().map(|&b| char::from(b)).collect()
+    }
+}
+
 impl Atom {
     /// An atom from text of at most [`MAX_ATOM_CHARS`] characters; `None` if it is longer.
     pub fn new(text: impl Into<String>) -> Option<Atom> {
         let text = text.into();
-        (text.chars().count() <= MAX_ATOM_CHARS).then_some(Atom(text))
+        // No more bytes than the limit is no more characters either.
+        (text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS)
+            .then_some(Atom(text))
     }
 
     /// The atom's text.
@@ -36,7 +49,7 @@ impl Atom {
 
     /// True when every character fits Latin-1, the condition for OTP ≤ 25 to use `ATOM_EXT`.
     pub fn is_latin1(&self) -> bool {
-        self.0.chars().all(|c| (c as u32) < 256)
+        self.0.is_ascii() || self.0.chars().all(|c| (c as u32) < 256)
     }
 }
 
@@ -257,5 +270,20 @@ impl From<i64> for Term {
 impl From<Atom> for Term {
     fn from(value: Atom) -> Term {
         Term::Atom(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_bytes_are_their_code_points() {
+        assert_eq!(latin1_to_string(b"/lib/kernel.beam"), "/lib/kernel.beam");
+        assert_eq!(latin1_to_string(b""), "");
+        // Above ASCII, a byte is one character of two UTF-8 bytes, not the byte itself.
+        let text = latin1_to_string(b"caf\xe9\xff");
+        assert_eq!(text, "café\u{ff}");
+        assert_eq!(text.chars().count(), 5);
     }
 }

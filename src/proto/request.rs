@@ -1,7 +1,9 @@
 //! Requests, client to server: `{get,File}`, `{list_dir,Dir}`, `{read_file_info,File}`,
 //! `{read_link_info,File}`, `get_cwd` and `{get_cwd,Drive}`.
 
-use crate::etf::{self, tag, DecodeError, Decoder, Emitter, EncodeError, Profile, Term};
+use crate::etf::{
+    self, latin1_to_string, tag, DecodeError, Decoder, Emitter, EncodeError, Profile, Term,
+};
 
 use super::frame::frame_of;
 
@@ -66,8 +68,7 @@ impl Request {
             return None;
         };
         let name = rest.get(..usize::from(u16::from_be_bytes([*hi, *lo])))?;
-        let name: String = name.iter().map(|&b| char::from(b)).collect();
-        Some(Request::for_command(command, name))
+        Some(Request::for_command(command, latin1_to_string(name)))
     }
 
     /// `{Command, Name}`: the request of a command that takes a file name (`get_cwd` takes
