@@ -202,3 +202,57 @@ fn replies_of_unexpected_shape_are_kept_whole() {
     assert_eq!(reply, Reply::Other(odd.clone()));
     assert_eq!(reply.to_term(), odd);
 }
+
+/// A reply's size hint holds what it encodes to, big listings and file infos of the largest
+/// numbers included, without asking for far more.
+#[test]
+fn size_hints_hold_the_encoded_replies() {
+    let t = DateTime {
+        year: 2024,
+        month: 12,
+        day: 31,
+        hour: 23,
+        minute: 59,
+        second: 59,
+    };
+    let huge = FileInfo {
+        size: u64::MAX,
+        file_type: FileType::Regular,
+        access: Access::ReadWrite,
+        atime: t,
+        mtime: t,
+        ctime: t,
+        mode: u32::MAX,
+        links: u64::MAX,
+        major_device: u64::MAX,
+        minor_device: u64::MAX,
+        inode: u64::MAX,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
+    let names: Vec<String> = (0..300)
+        .map(|i| format!("module_number_{i}.beam"))
+        .collect();
+    let replies = [
+        Reply::ListDir(Ok(names)),
+        Reply::ListDir(Ok(vec![])),
+        Reply::ReadFileInfo(Ok(huge)),
+        Reply::GetCwd(Ok("/".repeat(1000))),
+        Reply::Get(Ok(bytes::Bytes::from(vec![7; 5000]))),
+        Reply::Get(Err(Reason::atom("enoent"))),
+        Reply::Error(Reason::atom("unknown_command")),
+    ];
+    for reply in replies {
+        for profile in [Profile::Otp25, Profile::Otp26] {
+            let mut out = Vec::new();
+            reply.encode_into(profile, &mut out).unwrap();
+            let hint = reply.size_hint();
+            assert!(out.len() <= hint, "{reply:?}: {} > {hint}", out.len());
+            assert!(
+                hint <= out.len() + 224,
+                "{reply:?}: {hint} for {}",
+                out.len()
+            );
+        }
+    }
+}

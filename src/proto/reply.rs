@@ -115,6 +115,21 @@ impl Reply {
         e.term(&reason.0)
     }
 
+    /// About how many bytes [`Reply::encode_into`] appends: enough for nearly every reply, so
+    /// that its buffer is sized once rather than grown as it is written.
+    pub fn size_hint(&self) -> usize {
+        // A tagged error, a file info record (203 bytes with every number at its largest) or
+        // the head of a file's contents.
+        const SMALL: usize = 224;
+        match self {
+            Reply::Get(Ok(contents)) => SMALL + contents.len(),
+            // A name is a STRING_EXT: a tag, a length, its bytes.
+            Reply::ListDir(Ok(names)) => SMALL + names.iter().map(|n| n.len() + 3).sum::<usize>(),
+            Reply::GetCwd(Ok(dir)) => SMALL + dir.len(),
+            _ => SMALL,
+        }
+    }
+
     /// A `{Command, {error, Reason}}` reply for any command.
     pub fn error(command: Command, reason: Reason) -> Reply {
         match command {

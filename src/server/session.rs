@@ -607,7 +607,8 @@ fn answer(
         | Reply::Error(r) => Some(r.clone()),
         _ => None,
     };
-    let mut frame = vec![0; HEADER_LEN];
+    let mut frame = Vec::with_capacity(HEADER_LEN + reply.size_hint());
+    frame.resize(HEADER_LEN, 0);
     let encoded = reply.encode_into(profile, &mut frame);
     // Replies hold file names, file infos and error atoms, all within the format's limits;
     // should one ever not be, the client still gets an answer.
@@ -639,7 +640,9 @@ fn answer(
 
 /// `{get,{ok,Contents}}`: the head is encoded, the contents are sent as they are held.
 fn answer_get(name: Option<String>, contents: Bytes, profile: Profile) -> (Transmit, Arc<Served>) {
-    let mut head = vec![0; HEADER_LEN];
+    // Room for `{get,{ok,<<` and the binary's length, written without growing.
+    let mut head = Vec::with_capacity(HEADER_LEN + 32);
+    head.resize(HEADER_LEN, 0);
     let mut e = Emitter::new(profile, &mut head);
     e.tuple(2);
     e.atom("get");
