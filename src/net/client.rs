@@ -6,7 +6,6 @@
 //! the discovery socket, read by a task of its own, hands its answers over through a channel.
 //! The same code runs on tokio (`erlboot fetch`, `erlboot boot`) and on a simulated network.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -104,7 +103,9 @@ pub struct Client<R: Runtime> {
     timer: R::Timer,
     armed: Option<Instant>,
     discovery: Option<Discovery<R::Udp>>,
-    conns: BTreeMap<ConnId, Conn<R::Stream>>,
+    /// In the order they were opened: a node has one or two, so a list is searched faster
+    /// than any map.
+    conns: Vec<(ConnId, Conn<R::Stream>)>,
     events: Vec<(Instant, Event)>,
 }
 
@@ -117,7 +118,7 @@ impl<R: Runtime> Client<R> {
             armed: None,
             runtime,
             discovery: None,
-            conns: BTreeMap::new(),
+            conns: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -207,12 +208,12 @@ impl<R: Runtime> Client<R> {
         match happened {
             Happened::Connected => self.loader.handle_connected(now, conn),
             Happened::ConnectFailed => {
-                self.conns.remove(&conn);
+                remove(&mut self.conns, conn);
                 self.loader.handle_connect_failed(now, conn);
             }
             Happened::Data(bytes) => self.loader.handle_data(now, conn, bytes),
             Happened::Closed => {
-                self.conns.remove(&conn);
+                remove(&mut self.conns, conn);
                 self.loader.handle_closed(now, conn);
             }
         }
@@ -237,11 +238,12 @@ impl<R: Runtime> Client<R> {
                     let runtime = self.runtime.clone();
                     let task =
                         tokio::spawn(async move { runtime.connect(SocketAddr::V4(to)).await });
-                    self.conns.insert(conn, Conn::Connecting(task));
+                    remove(&mut self.conns, conn);
+                    self.conns.push((conn, Conn::Connecting(task)));
                 }
                 Action::Send { conn, frame } => self.send(conn, frame).await,
                 Action::Close { conn } => {
-                    self.conns.remove(&conn);
+                    remove(&mut self.conns, conn);
                 }
             }
         }
@@ -279,7 +281,8 @@ impl<R: Runtime> Client<R> {
     }
 
     async fn send(&mut self, conn: ConnId, frame: Bytes) {
-        let Some(Conn::Open { stream, .. }) = self.conns.get_mut(&conn) else {
+        let Some((_, Conn::Open { stream, .. })) = self.conns.iter_mut().find(|(c, _)| *c == conn)
+        else {
             return;
         };
         if stream.write_all(&frame).await.is_err() {
@@ -294,10 +297,11 @@ impl<R: Runtime> Client<R> {
 /// of their own that the loader keeps and reads the reply in without copying it again, or a
 /// close (a read error closes it too).
 fn poll_conns<S: TcpStream>(
-    conns: &mut BTreeMap<ConnId, Conn<S>>,
+    conns: &mut [(ConnId, Conn<S>)],
     cx: &mut Context<'_>,
 ) -> Poll<(ConnId, Happened)> {
-    for (&conn, entry) in conns.iter_mut() {
+    for (conn, entry) in conns.iter_mut() {
+        let conn = *conn;
         let (stream, read_size, buf) = match entry {
             Conn::Connecting(task) => match Pin::new(task).poll(cx) {
                 Poll::Pending => continue,
@@ -326,6 +330,11 @@ fn poll_conns<S: TcpStream>(
         return Poll::Ready((conn, Happened::Data(bytes)));
     }
     Poll::Pending
+}
+
+/// Drops connection `conn`, if it is there (an attempt still under way is aborted).
+fn remove<S>(conns: &mut Vec<(ConnId, Conn<S>)>, conn: ConnId) {
+    conns.retain(|(c, _)| *c != conn);
 }
 
 /// The next answer the discovery socket got, if one is open.
