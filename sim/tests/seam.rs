@@ -213,3 +213,103 @@ fn bytes_written_as_held_arrive_without_a_copy() {
     });
     sim.run().unwrap();
 }
+
+/// A connection attempt the loader gives up (its connect timeout) ends there: the client
+/// driver's attempt is a task of its own, which must not live on and connect later. A
+/// discovery answer points at a port whose listener never accepts, so the attempt never
+/// ends by itself; the runtime counts the attempts dropped before they ended.
+#[test]
+fn an_attempt_given_up_is_aborted() {
+    use erlboot::net::{Runtime, TcpListener, UdpSocket};
+    use erlboot::proto::discovery::{Answer, Query};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts its connect futures dropped before they ended.
+    #[derive(Clone)]
+    struct Watched {
+        inner: TurmoilRuntime,
+        abandoned: Arc<AtomicUsize>,
+    }
+
+    struct Attempt(Option<Arc<AtomicUsize>>);
+
+    impl Drop for Attempt {
+        fn drop(&mut self) {
+            if let Some(abandoned) = self.0.take() {
+                abandoned.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    impl Runtime for Watched {
+        type Udp = <TurmoilRuntime as Runtime>::Udp;
+        type Listener = <TurmoilRuntime as Runtime>::Listener;
+        type Stream = <TurmoilRuntime as Runtime>::Stream;
+        type Timer = <TurmoilRuntime as Runtime>::Timer;
+
+        async fn bind_udp(&self, addr: SocketAddr) -> std::io::Result<Self::Udp> {
+            self.inner.bind_udp(addr).await
+        }
+
+        async fn listen(&self, addr: SocketAddr) -> std::io::Result<Self::Listener> {
+            self.inner.listen(addr).await
+        }
+
+        async fn connect(&self, addr: SocketAddr) -> std::io::Result<Self::Stream> {
+            let mut attempt = Attempt(Some(Arc::clone(&self.abandoned)));
+            let stream = self.inner.connect(addr).await;
+            attempt.0 = None;
+            stream
+        }
+
+        fn now(&self) -> erlboot::time::Instant {
+            self.inner.now()
+        }
+
+        fn timer(&self, at: erlboot::time::Instant) -> Self::Timer {
+            self.inner.timer(at)
+        }
+    }
+
+    let mut sim = world(3);
+    sim.host("server", || async {
+        let runtime = TurmoilRuntime::new();
+        // Listening, never accepting: a connect waits for ever.
+        let _listener = runtime
+            .listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, TCP_PORT)))
+            .await?;
+        let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, erlboot::proto::discovery::PORT));
+        let udp = runtime.bind_udp(any).await?;
+        let mut buf = [0; 512];
+        loop {
+            let (n, from) = udp.recv_from(&mut buf).await?;
+            if Query::parse(&buf[..n]).is_ok() {
+                let answer = Answer {
+                    priority: 0,
+                    port: TCP_PORT,
+                    version: b"13.1.5".to_vec(),
+                };
+                udp.send_to(&answer.to_bytes(), from).await?;
+            }
+        }
+    });
+    sim.client("node", async {
+        let server = v4(turmoil::lookup("server"));
+        let mut config = LoaderConfig::new(vec![server], "13.1.5");
+        config.timings.connect_timeout = Duration::from_secs(2);
+        let abandoned = Arc::new(AtomicUsize::new(0));
+        let runtime = Watched {
+            inner: TurmoilRuntime::new(),
+            abandoned: Arc::clone(&abandoned),
+        };
+        let mut client = Client::new(runtime, config);
+        let deadline = client.now() + Duration::from_secs(30);
+        let outcome = client.call(&get("/lib/a.beam"), Some(deadline)).await;
+        assert!(matches!(outcome, Err(CallError::Deadline)), "{outcome:?}");
+        // The attempts given up (one every connect timeout, after a discovery) ended then.
+        let given_up = abandoned.load(Ordering::SeqCst);
+        assert!(given_up >= 1, "{given_up} attempts ended when given up");
+        Ok(())
+    });
+    sim.run().unwrap();
+}
