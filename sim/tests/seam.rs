@@ -12,7 +12,8 @@ use erlboot::net::{CallError, Client, Server, ServerConfig};
 use erlboot::proto::frame::encode_term_frame;
 use erlboot::proto::Request;
 use erlboot::server::{
-    AllowList, Cidr, ConnectionLimits, FileError, MemorySource, SessionConfig, Versions,
+    AllowList, Cidr, ConnectionLimits, FileError, MemorySource, SessionConfig, SessionLimits,
+    Versions,
 };
 use erlboot_sim::{FaultyFiles, FileFault, TurmoilRuntime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -220,7 +221,7 @@ fn bytes_written_as_held_arrive_without_a_copy() {
 /// ends by itself; the runtime counts the attempts dropped before they ended.
 #[test]
 fn an_attempt_given_up_is_aborted() {
-    use erlboot::net::{Runtime, TcpListener, UdpSocket};
+    use erlboot::net::{Runtime, UdpSocket};
     use erlboot::proto::discovery::{Answer, Query};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -309,6 +310,58 @@ fn an_attempt_given_up_is_aborted() {
         // The attempts given up (one every connect timeout, after a discovery) ended then.
         let given_up = abandoned.load(Ordering::SeqCst);
         assert!(given_up >= 1, "{given_up} attempts ended when given up");
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+/// A frame left half-sent is cut off by the frame timeout, counted from its first bytes, even
+/// though the connection's idle timeout, armed first, comes much later: the server driver
+/// moves its timer to the earlier deadline.
+#[test]
+fn a_stalled_frame_is_cut_off_at_its_own_deadline() {
+    const FRAME: Duration = Duration::from_secs(2);
+    const IDLE: Duration = Duration::from_secs(60);
+    let mut sim = world(5);
+    sim.host("server", || async {
+        let config = ServerConfig {
+            tcp: SocketAddr::from((Ipv4Addr::UNSPECIFIED, TCP_PORT)),
+            udp: None,
+            allow: AllowList::new([Cidr::new(Ipv4Addr::UNSPECIFIED, 0).unwrap()]),
+            versions: Versions::Any,
+            session: SessionConfig {
+                limits: SessionLimits {
+                    idle_timeout: Some(IDLE),
+                    frame_timeout: Some(FRAME),
+                    ..SessionLimits::default()
+                },
+                ..SessionConfig::default()
+            },
+            connections: ConnectionLimits::default(),
+            reply_cache_bytes: 0,
+        };
+        let files = FaultyFiles::new(tree(), Duration::ZERO);
+        let server = Server::bind(TurmoilRuntime::new(), config, files).await?;
+        server.run(std::future::pending()).await;
+        Ok(())
+    });
+    sim.client("node", async {
+        let to = SocketAddr::from((v4(turmoil::lookup("server")), TCP_PORT));
+        let mut stream = turmoil::net::TcpStream::connect(to).await?;
+        let request = encode_term_frame(&get("/lib/a.beam").to_term(), Profile::Otp25)?;
+        stream.write_all(&request).await?;
+        let mut buf = [0; 64];
+        assert!(stream.read(&mut buf).await? > 0, "answered");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let stalled = tokio::time::Instant::now();
+        stream.write_all(&request[..request.len() - 1]).await?;
+        let read = stream.read(&mut buf).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        let after = stalled.elapsed();
+        assert!(
+            after >= FRAME && after < FRAME + Duration::from_secs(1),
+            "cut off after {after:?}"
+        );
         Ok(())
     });
     sim.run().unwrap();

@@ -429,3 +429,86 @@ async fn write_bytes<S: TcpStream>(stream: &mut S, bytes: &Bytes) -> io::Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that takes at most `max` bytes a write, as a socket whose buffer is nearly
+    /// full does, and reads nothing.
+    struct Trickle {
+        written: Vec<u8>,
+        max: usize,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.max);
+            self.written.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl TcpStream for Trickle {
+        fn set_nodelay(&self, _: bool) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A reply goes out whole and in order however little each write takes, whether it is
+    /// one buffer or a head and file contents.
+    #[tokio::test]
+    async fn replies_go_out_whole_through_short_writes() {
+        let whole = Transmit {
+            head: Bytes::from_static(b"\0\0\0\x05hello"),
+            body: Bytes::new(),
+        };
+        let split = Transmit {
+            head: Bytes::from_static(b"\0\0\0\x0bhead:"),
+            body: Bytes::from_static(b"contents"),
+        };
+        for max in [1, 3, 7, 64] {
+            let mut stream = Trickle {
+                written: Vec::new(),
+                max,
+            };
+            write_transmit(&mut stream, &whole).await.unwrap();
+            write_transmit(&mut stream, &split).await.unwrap();
+            assert_eq!(
+                stream.written, b"\0\0\0\x05hello\0\0\0\x0bhead:contents",
+                "{max} bytes a write"
+            );
+        }
+        // A stream that takes nothing fails the write rather than spinning.
+        let mut stuck = Trickle {
+            written: Vec::new(),
+            max: 0,
+        };
+        let error = write_transmit(&mut stuck, &whole).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WriteZero);
+        let error = write_transmit(&mut stuck, &split).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WriteZero);
+    }
+}
