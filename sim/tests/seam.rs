@@ -366,3 +366,62 @@ fn a_stalled_frame_is_cut_off_at_its_own_deadline() {
     });
     sim.run().unwrap();
 }
+
+/// A connection the loader gives up on (its reply timed out) is closed, not kept open beside
+/// the next one: once the late answer is out, the server holds only the new connection.
+#[test]
+fn a_connection_given_up_is_closed() {
+    use erlboot::net::Control;
+    use std::sync::Mutex;
+
+    let control: Arc<Mutex<Option<Control>>> = Arc::default();
+    let mut sim = world(9);
+    let shared = Arc::clone(&control);
+    sim.host("server", move || {
+        let shared = Arc::clone(&shared);
+        async move {
+            let files = FaultyFiles::new(tree(), Duration::ZERO);
+            // Later than the 60 s reply timeout, for the first asking only.
+            files.set_fault("/lib/slow.beam", FileFault::Slow(Duration::from_secs(70)));
+            let healer = files.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                healer.heal();
+            });
+            let config = ServerConfig {
+                tcp: SocketAddr::from((Ipv4Addr::UNSPECIFIED, TCP_PORT)),
+                udp: Some(SocketAddr::from((
+                    Ipv4Addr::UNSPECIFIED,
+                    erlboot::proto::discovery::PORT,
+                ))),
+                allow: AllowList::new([Cidr::new(Ipv4Addr::UNSPECIFIED, 0).unwrap()]),
+                versions: Versions::Any,
+                session: SessionConfig::default(),
+                connections: ConnectionLimits::default(),
+                reply_cache_bytes: 0,
+            };
+            let server = Server::bind(TurmoilRuntime::new(), config, files).await?;
+            *shared.lock().unwrap() = Some(server.control());
+            server.run(std::future::pending()).await;
+            Ok(())
+        }
+    });
+    sim.client("node", async move {
+        let server = v4(turmoil::lookup("server"));
+        let config = LoaderConfig::new(vec![server], "13.1.5");
+        let mut client = Client::new(TurmoilRuntime::new(), config);
+        let slow = client.call(&get("/lib/slow.beam"), None).await?;
+        assert_eq!(contents(slow), b"slow");
+        let resent = client
+            .take_events()
+            .iter()
+            .any(|(_, event)| matches!(event, erlboot::client::Event::Resending { .. }));
+        assert!(resent, "the request was resent on a new connection");
+        // Past the late answer on the first connection.
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let open = control.lock().unwrap().as_ref().unwrap().open_connections();
+        assert_eq!(open, 1, "connections the server holds");
+        Ok(())
+    });
+    sim.run().unwrap();
+}

@@ -238,7 +238,7 @@ impl<R: Runtime> Client<R> {
                     let runtime = self.runtime.clone();
                     let task =
                         tokio::spawn(async move { runtime.connect(SocketAddr::V4(to)).await });
-                    remove(&mut self.conns, conn);
+                    debug_assert!(self.conns.iter().all(|(c, _)| *c != conn), "a new id");
                     self.conns.push((conn, Conn::Connecting(task)));
                 }
                 Action::Send { conn, frame } => self.send(conn, frame).await,
