@@ -37,6 +37,22 @@ fn tree() -> Arc<MemorySource> {
     )
 }
 
+/// A boot server's configuration: discovery answered, every host allowed, no reply cache.
+fn config(session: SessionConfig) -> ServerConfig {
+    ServerConfig {
+        tcp: SocketAddr::from((Ipv4Addr::UNSPECIFIED, TCP_PORT)),
+        udp: Some(SocketAddr::from((
+            Ipv4Addr::UNSPECIFIED,
+            erlboot::proto::discovery::PORT,
+        ))),
+        allow: AllowList::new([Cidr::new(Ipv4Addr::UNSPECIFIED, 0).unwrap()]),
+        versions: Versions::Any,
+        session,
+        connections: ConnectionLimits::default(),
+        reply_cache_bytes: 0,
+    }
+}
+
 /// A world of a boot server that allows only `node`, a `node` and an `outsider`.
 fn world(seed: u64) -> turmoil::Sim<'static> {
     turmoil::Builder::new()
@@ -51,16 +67,9 @@ fn start_server(sim: &mut turmoil::Sim<'static>, allowed: Ipv4Addr) {
         files.set_fault("/lib/slow.beam", FileFault::Slow(SLOW));
         files.set_fault("/lib/bad.beam", FileFault::Fail(FileError::Io));
         let config = ServerConfig {
-            tcp: SocketAddr::from((Ipv4Addr::UNSPECIFIED, TCP_PORT)),
-            udp: Some(SocketAddr::from((
-                Ipv4Addr::UNSPECIFIED,
-                erlboot::proto::discovery::PORT,
-            ))),
             allow: AllowList::new([Cidr::new(allowed, 32).unwrap()]),
-            versions: Versions::Any,
-            session: SessionConfig::default(),
-            connections: ConnectionLimits::default(),
             reply_cache_bytes: 1 << 20,
+            ..config(SessionConfig::default())
         };
         let server = Server::bind(TurmoilRuntime::new(), config, files).await?;
         server.run(std::future::pending()).await;
@@ -324,22 +333,14 @@ fn a_stalled_frame_is_cut_off_at_its_own_deadline() {
     const IDLE: Duration = Duration::from_secs(60);
     let mut sim = world(5);
     sim.host("server", || async {
-        let config = ServerConfig {
-            tcp: SocketAddr::from((Ipv4Addr::UNSPECIFIED, TCP_PORT)),
-            udp: None,
-            allow: AllowList::new([Cidr::new(Ipv4Addr::UNSPECIFIED, 0).unwrap()]),
-            versions: Versions::Any,
-            session: SessionConfig {
-                limits: SessionLimits {
-                    idle_timeout: Some(IDLE),
-                    frame_timeout: Some(FRAME),
-                    ..SessionLimits::default()
-                },
-                ..SessionConfig::default()
+        let config = config(SessionConfig {
+            limits: SessionLimits {
+                idle_timeout: Some(IDLE),
+                frame_timeout: Some(FRAME),
+                ..SessionLimits::default()
             },
-            connections: ConnectionLimits::default(),
-            reply_cache_bytes: 0,
-        };
+            ..SessionConfig::default()
+        });
         let files = FaultyFiles::new(tree(), Duration::ZERO);
         let server = Server::bind(TurmoilRuntime::new(), config, files).await?;
         server.run(std::future::pending()).await;
@@ -388,18 +389,7 @@ fn a_connection_given_up_is_closed() {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 healer.heal();
             });
-            let config = ServerConfig {
-                tcp: SocketAddr::from((Ipv4Addr::UNSPECIFIED, TCP_PORT)),
-                udp: Some(SocketAddr::from((
-                    Ipv4Addr::UNSPECIFIED,
-                    erlboot::proto::discovery::PORT,
-                ))),
-                allow: AllowList::new([Cidr::new(Ipv4Addr::UNSPECIFIED, 0).unwrap()]),
-                versions: Versions::Any,
-                session: SessionConfig::default(),
-                connections: ConnectionLimits::default(),
-                reply_cache_bytes: 0,
-            };
+            let config = config(SessionConfig::default());
             let server = Server::bind(TurmoilRuntime::new(), config, files).await?;
             *shared.lock().unwrap() = Some(server.control());
             server.run(std::future::pending()).await;
