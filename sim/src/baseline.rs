@@ -57,9 +57,6 @@ pub(crate) async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Resu
     }
 }
 
-/// What a baseline node reads at a time.
-const BASELINE_READ: usize = 16 * 1024;
-
 /// The baseline node: connects without discovery to one of the servers it would query (node
 /// by node in turn, as racing discovery answers spread real nodes) and sends the pre-built
 /// request frames one at a time, reading each reply frame whole.
@@ -87,9 +84,9 @@ pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize) {
     let Ok(mut stream) = turmoil::net::TcpStream::connect(addr).await else {
         return;
     };
-    // Replies are read a piece at a time into one small buffer and compared as they come:
-    // the least a node can do with the bytes.
-    let mut buf = vec![0; BASELINE_READ];
+    // Replies are taken as the segments that carry them, as the real node's driver takes them
+    // (`TcpStream::poll_read_bytes`), and compared as they come: the least a node can do
+    // with the bytes.
     let mut owed = Duration::ZERO;
     for (index, request) in shared.workload.request_frames.iter().enumerate() {
         think(&shared, &mut owed, shared.workload.think[index]).await;
@@ -100,13 +97,12 @@ pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize) {
         let mut same = true;
         let mut got = 0;
         while got < want.len() {
-            let end = want.len().min(got + buf.len());
-            match stream.read(&mut buf[..end - got]).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    same &= buf[..n] == want[got..got + n];
-                    got += n;
+            match std::future::poll_fn(|cx| stream.poll_read_bytes(cx)).await {
+                Ok(bytes) if !bytes.is_empty() => {
+                    same &= want.get(got..got + bytes.len()) == Some(&bytes[..]);
+                    got += bytes.len();
                 }
+                _ => return,
             }
         }
         let t = now();

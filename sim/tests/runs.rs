@@ -41,6 +41,23 @@ fn small(extra: &str) -> Scenario {
     Scenario::from_toml("small", &format!("{SMALL}\n{extra}")).expect("a valid scenario")
 }
 
+/// The baseline moves every node's replies through the same world with pre-built frames,
+/// and checks them as the real run does: no discovery, the same bytes.
+#[test]
+fn the_baseline_moves_every_reply_and_checks_it() {
+    let options = RunOptions {
+        seed: Some(3),
+        baseline: true,
+        ..RunOptions::default()
+    };
+    let report = run(&small(""), workload(), &options, &mut |_| {}).expect("the run completes");
+    assert!(report.baseline);
+    assert_eq!(report.violations, vec![], "{report}");
+    assert_eq!((report.clients, report.booted, report.hung), (8, 8, 0));
+    assert_eq!(report.bytes, 8 * workload().reply_bytes(), "{report}");
+    assert_eq!(report.discovery_rounds, 0);
+}
+
 #[test]
 fn every_node_boots_with_the_servers_bytes_in_a_sound_world() {
     let report = simulate(&small(""), 3);
