@@ -9,7 +9,7 @@
 use thiserror::Error;
 
 use super::tag;
-use super::term::{Atom, NodeId, Term, MAX_ATOM_CHARS};
+use super::term::{char_count, is_latin1, Atom, NodeId, Term, MAX_ATOM_CHARS};
 
 /// Which release's `term_to_binary/1` to reproduce.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -191,16 +191,9 @@ impl Writer<'_> {
         // and its UTF-8 form (at most 1020 bytes) fits ATOM_UTF8_EXT's.
         if self.profile == Profile::Otp25 && latin1 {
             self.out.push(tag::ATOM);
-            if text.is_ascii() {
-                // Nearly every atom: one byte a character, copied as it is.
-                self.out
-                    .extend_from_slice(&(text.len() as u16).to_be_bytes());
-                self.out.extend_from_slice(text.as_bytes());
-            } else {
-                self.out
-                    .extend_from_slice(&(text.chars().count() as u16).to_be_bytes());
-                self.out.extend(text.chars().map(|c| c as u8));
-            }
+            self.out
+                .extend_from_slice(&(char_count(text) as u16).to_be_bytes());
+            self.latin1(text);
         } else if let Ok(len) = u8::try_from(text.len()) {
             self.out.extend_from_slice(&[tag::SMALL_ATOM_UTF8, len]);
             self.out.extend_from_slice(text.as_bytes());
@@ -209,6 +202,15 @@ impl Writer<'_> {
             self.out
                 .extend_from_slice(&(text.len() as u16).to_be_bytes());
             self.out.extend_from_slice(text.as_bytes());
+        }
+    }
+
+    /// Latin-1 text, one byte a character; ASCII, nearly every name, copied as it is.
+    fn latin1(&mut self, text: &str) {
+        if text.is_ascii() {
+            self.out.extend_from_slice(text.as_bytes());
+        } else {
+            self.out.extend(text.chars().map(|c| c as u8));
         }
     }
 
@@ -273,8 +275,7 @@ impl<'a> Emitter<'a> {
     /// An atom of at most 255 characters (the caller's names are fixed and short).
     pub fn atom(&mut self, name: &str) {
         debug_assert!(name.chars().count() <= MAX_ATOM_CHARS);
-        let latin1 = name.is_ascii() || name.chars().all(|c| (c as u32) < 256);
-        self.writer.atom_text(name, latin1);
+        self.writer.atom_text(name, is_latin1(name));
     }
 
     /// An integer.
@@ -299,23 +300,13 @@ impl<'a> Emitter<'a> {
             self.nil();
             return Ok(());
         }
-        // File names are nearly always ASCII: one byte a character, copied as they are.
-        let ascii = text.is_ascii();
-        let count = if ascii {
-            text.len()
-        } else {
-            text.chars().count()
-        };
-        if count <= u16::MAX as usize && (ascii || text.chars().all(|c| (c as u32) < 256)) {
+        let count = char_count(text);
+        if count <= u16::MAX as usize && is_latin1(text) {
             self.writer.out.push(tag::STRING);
             self.writer
                 .out
                 .extend_from_slice(&(count as u16).to_be_bytes());
-            if ascii {
-                self.writer.out.extend_from_slice(text.as_bytes());
-            } else {
-                self.writer.out.extend(text.chars().map(|c| c as u8));
-            }
+            self.writer.latin1(text);
             return Ok(());
         }
         self.list(count)?;

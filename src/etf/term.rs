@@ -33,6 +33,21 @@ pub fn latin1_to_string(bytes: &[u8]) -> String {
     }
 }
 
+/// Whether every character of `text` fits Latin-1 (one byte each in `ATOM_EXT` and
+/// `STRING_EXT`). ASCII, nearly every name, is told at once.
+pub(crate) fn is_latin1(text: &str) -> bool {
+    text.is_ascii() || text.chars().all(|c| (c as u32) < 256)
+}
+
+/// How many characters `text` has; for ASCII, its length.
+pub(crate) fn char_count(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    }
+}
+
 impl Atom {
     /// An atom from text of at most [`MAX_ATOM_CHARS`] characters; `None` if it is longer.
     pub fn new(text: impl Into<String>) -> Option<Atom> {
@@ -49,7 +64,7 @@ impl Atom {
 
     /// True when every character fits Latin-1, the condition for OTP ≤ 25 to use `ATOM_EXT`.
     pub fn is_latin1(&self) -> bool {
-        self.0.is_ascii() || self.0.chars().all(|c| (c as u32) < 256)
+        is_latin1(&self.0)
     }
 }
 
