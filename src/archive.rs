@@ -69,8 +69,12 @@ pub const EXTENSION: &str = ".ez";
 /// OTP then makes the archive path absolute against the server's cwd (`absname/1`); that
 /// names the same file, so relative archive paths are returned as they are.
 pub fn split(name: &str) -> Option<(&str, &str)> {
-    // The first separator after the extension ends the archive's path. Every request's name
-    // is split, so the separators are found by a byte search, not a character at a time.
+    // Every request's name is split, and nearly none holds the extension: those are told by
+    // one search.
+    if !name.contains(EXTENSION) {
+        return None;
+    }
+    // The first separator after the extension ends the archive's path.
     let inside = name
         .match_indices('/')
         .map(|(at, _)| at)

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use erlboot::proto::{FileInfo, Reason, Reply, Request};
-use erlboot::server::{FileError, FileSource, Follow, Found, Question, Reuse, Version};
+use erlboot::server::{
+    FileError, FileQuestion, FileSource, Follow, Found, Question, Reuse, Version,
+};
 
 use crate::pairing;
 use crate::transcript::Transcript;
@@ -135,9 +137,9 @@ impl CapturedFiles {
             .sum()
     }
 
-    fn lookup(&self, question: Question) -> Result<Found, FileError> {
+    fn lookup(&self, question: &Question) -> Result<Found, FileError> {
         self.answers
-            .get(&question)
+            .get(question)
             .cloned()
             .unwrap_or(Err(FileError::NoEntry))
     }
@@ -151,31 +153,36 @@ fn wrong_kind() -> FileError {
 
 impl FileSource for CapturedFiles {
     fn get(&self, name: &str) -> Result<Bytes, FileError> {
-        match self.lookup(Question::Get(name.to_owned()))? {
+        match self.lookup(&Question::Get(name.to_owned()))? {
             Found::Contents(contents) => Ok(contents),
             _ => Err(wrong_kind()),
         }
     }
 
     fn list_dir(&self, name: &str) -> Result<Vec<String>, FileError> {
-        match self.lookup(Question::ListDir(name.to_owned()))? {
+        match self.lookup(&Question::ListDir(name.to_owned()))? {
             Found::Names(names) => Ok(names),
             _ => Err(wrong_kind()),
         }
     }
 
     fn file_info(&self, name: &str, follow: Follow) -> Result<FileInfo, FileError> {
-        match self.lookup(Question::FileInfo(name.to_owned(), follow))? {
+        match self.lookup(&Question::FileInfo(name.to_owned(), follow))? {
             Found::Info(info) => Ok(info),
             _ => Err(wrong_kind()),
         }
     }
 
     fn cwd(&self) -> Result<String, FileError> {
-        match self.lookup(Question::Cwd)? {
+        match self.lookup(&Question::Cwd)? {
             Found::Cwd(cwd) => Ok(cwd),
             _ => Err(wrong_kind()),
         }
+    }
+
+    /// Looked up by the question itself: no name is copied to ask for it.
+    fn find(&self, question: &FileQuestion) -> Result<Found, FileError> {
+        self.lookup(&question.question)
     }
 
     /// A capture never changes: every answer may be remembered for good.

@@ -565,6 +565,11 @@ impl Loader {
             return;
         }
         if self.input.is_empty() {
+            // A reply that arrives whole is read as it came, with no buffer around it.
+            let data = match self.frames.decode_whole(data) {
+                Ok(payload) => return self.frame(now, conn, &payload),
+                Err(data) => data,
+            };
             self.input = BytesMut::from(data);
         } else {
             self.input.extend_from_slice(&data);

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::tag;
-use super::term::{latin1_to_string, Atom, BigInt, NodeId, Term};
+use super::term::{Atom, BigInt, NodeId, Term};
 use super::Limits;
 
 /// Why bytes are not an acceptable term. Offsets count from the start of the input.
@@ -545,16 +545,16 @@ impl<'a> Reader<'a> {
         }
         self.charge(len, start)?;
         let bytes = self.take(len)?;
-        let text = match tag {
-            tag::ATOM | tag::SMALL_ATOM => latin1_to_string(bytes),
-            _ => std::str::from_utf8(bytes)
-                .map_err(|_| DecodeError::Invalid {
+        let atom = match tag {
+            tag::ATOM | tag::SMALL_ATOM => Atom::from_latin1(bytes),
+            _ => Atom::from_utf8(
+                std::str::from_utf8(bytes).map_err(|_| DecodeError::Invalid {
                     what: "UTF-8 in atom",
                     offset: start,
-                })?
-                .to_owned(),
+                })?,
+            ),
         };
-        Atom::new(text).ok_or(DecodeError::Invalid {
+        atom.ok_or(DecodeError::Invalid {
             what: "atom longer than 255 characters",
             offset: start,
         })

@@ -11,13 +11,50 @@
 //! The decoder only produces canonical terms. Terms built by hand should follow the same rules
 //! ([`Term::list`], [`Term::improper_list`] and [`Term::bits`] do).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
 
 /// An atom's text. Atoms hold at most 255 characters (OTP's `MAX_ATOM_CHARACTERS`).
+///
+/// The atoms of the boot protocol (commands, `ok`, `error`, the file errors, the fields of a
+/// file info) are held as static text: a client decodes two or more in every reply.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Atom(String);
+pub struct Atom(Cow<'static, str>);
+
+/// The atom spelled by `bytes` if it is one of the boot protocol's.
+fn known_atom(bytes: &[u8]) -> Option<&'static str> {
+    Some(match bytes {
+        b"ok" => "ok",
+        b"error" => "error",
+        b"get" => "get",
+        b"list_dir" => "list_dir",
+        b"read_file_info" => "read_file_info",
+        b"read_link_info" => "read_link_info",
+        b"get_cwd" => "get_cwd",
+        b"file_info" => "file_info",
+        b"regular" => "regular",
+        b"directory" => "directory",
+        b"symlink" => "symlink",
+        b"device" => "device",
+        b"other" => "other",
+        b"read" => "read",
+        b"write" => "write",
+        b"read_write" => "read_write",
+        b"none" => "none",
+        b"undefined" => "undefined",
+        b"enoent" => "enoent",
+        b"enotdir" => "enotdir",
+        b"eisdir" => "eisdir",
+        b"eacces" => "eacces",
+        b"eio" => "eio",
+        b"einval" => "einval",
+        b"badarg" => "badarg",
+        b"unknown_command" => "unknown_command",
+        _ => return None,
+    })
+}
 
 /// The most characters an atom may hold.
 pub const MAX_ATOM_CHARS: usize = 255;
@@ -52,9 +89,34 @@ impl Atom {
     /// An atom from text of at most [`MAX_ATOM_CHARS`] characters; `None` if it is longer.
     pub fn new(text: impl Into<String>) -> Option<Atom> {
         let text = text.into();
+        match known_atom(text.as_bytes()) {
+            Some(known) => Some(Atom(Cow::Borrowed(known))),
+            None => Atom::owned(text),
+        }
+    }
+
+    /// The atom whose `ATOM_EXT` or `SMALL_ATOM_EXT` body is `bytes` (Latin-1), if it is
+    /// short enough; a protocol atom is not copied.
+    pub(crate) fn from_latin1(bytes: &[u8]) -> Option<Atom> {
+        match known_atom(bytes) {
+            Some(known) => Some(Atom(Cow::Borrowed(known))),
+            None => Atom::owned(latin1_to_string(bytes)),
+        }
+    }
+
+    /// The atom spelled by `text` (an `ATOM_UTF8_EXT` or `SMALL_ATOM_UTF8_EXT` body), if it
+    /// is short enough; a protocol atom is not copied.
+    pub(crate) fn from_utf8(text: &str) -> Option<Atom> {
+        match known_atom(text.as_bytes()) {
+            Some(known) => Some(Atom(Cow::Borrowed(known))),
+            None => Atom::owned(text.to_owned()),
+        }
+    }
+
+    fn owned(text: String) -> Option<Atom> {
         // No more bytes than the limit is no more characters either.
         (text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS)
-            .then_some(Atom(text))
+            .then_some(Atom(Cow::Owned(text)))
     }
 
     /// The atom's text.
@@ -183,7 +245,7 @@ impl Term {
     /// An atom term. Panics if `text` is longer than an atom may be; for untrusted text use
     /// [`Atom::new`].
     pub fn atom(text: &str) -> Term {
-        Term::Atom(Atom::new(text).expect("atom longer than 255 characters"))
+        Term::Atom(Atom::from_utf8(text).expect("atom longer than 255 characters"))
     }
 
     /// A tuple term.
@@ -291,6 +353,37 @@ impl From<Atom> for Term {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_atoms_are_held_as_spelled() {
+        let spelled = [
+            "ok", "error", "get", "list_dir", "read_file_info", "read_link_info", "get_cwd",
+            "file_info", "regular", "directory", "symlink", "device", "other", "read", "write",
+            "read_write", "none", "undefined", "enoent", "enotdir", "eisdir", "eacces", "eio",
+            "einval", "badarg", "unknown_command",
+        ];
+        for text in spelled {
+            let atom = Atom::from_latin1(text.as_bytes()).expect("short");
+            assert!(matches!(atom.0, Cow::Borrowed(_)), "{text}");
+            assert_eq!(atom.as_str(), text);
+            assert_eq!(Atom::from_utf8(text), Some(atom.clone()));
+            assert_eq!(Atom::new(text), Some(atom));
+        }
+        // Any other atom is its own text, and equal to the same text however it was made.
+        for text in ["oks", "O", "", "x\u{e9}"] {
+            let owned = Atom::new(text).expect("short");
+            assert!(matches!(owned.0, Cow::Owned(_)), "{text}");
+            assert_eq!(owned.as_str(), text);
+            assert_eq!(Atom::from_utf8(text), Some(owned));
+        }
+        assert_eq!(
+            Atom::from_latin1(b"caf\xe9").map(|a| a.as_str().to_owned()),
+            Some("café".to_owned())
+        );
+        assert_eq!(Atom::from_latin1(&[b'a'; 256]), None);
+        assert_eq!(Atom::from_utf8(&"é".repeat(255)).map(|a| a.0.len()), Some(510));
+        assert_eq!(Atom::from_utf8(&"é".repeat(256)), None);
+    }
 
     #[test]
     fn latin1_bytes_are_their_code_points() {

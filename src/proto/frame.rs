@@ -8,6 +8,9 @@ use crate::etf::{self, EncodeError, Profile, Term};
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 4;
 
+/// The buffer a frame is first encoded into, in bytes.
+const FIRST_CAPACITY: usize = 256;
+
 /// The most the decoder reserves ahead of bytes that have not arrived.
 const RESERVE_AHEAD: usize = 64 << 10;
 
@@ -67,6 +70,21 @@ impl FrameDecoder {
         buf.advance(HEADER_LEN);
         Ok(Some(buf.split_to(len).freeze()))
     }
+
+    /// The payload of `data` when `data` is exactly one frame within the limit (a reply
+    /// written at once mostly arrives so), without a buffer to split it from; otherwise
+    /// `data` back, for [`FrameDecoder::decode`].
+    pub fn decode_whole(&self, mut data: Bytes) -> Result<Bytes, Bytes> {
+        let Some(header) = data.get(..HEADER_LEN) else {
+            return Err(data);
+        };
+        let len = u32::from_be_bytes(header.try_into().expect("4 bytes"));
+        if len > self.max_len || len as usize != data.len() - HEADER_LEN {
+            return Err(data);
+        }
+        data.advance(HEADER_LEN);
+        Ok(data)
+    }
 }
 
 /// Appends a frame carrying `payload` to `out`.
@@ -89,7 +107,9 @@ pub fn encode_term_frame(term: &Term, profile: Profile) -> Result<Vec<u8>, Encod
 pub fn frame_of(
     encode: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
 ) -> Result<Vec<u8>, EncodeError> {
-    let mut out = vec![0; HEADER_LEN];
+    // Room for a request (a command and a path) from the start, rather than growing to it.
+    let mut out = Vec::with_capacity(FIRST_CAPACITY);
+    out.resize(HEADER_LEN, 0);
     encode(&mut out)?;
     let len = out.len() - HEADER_LEN;
     write_header(&mut out, len).ok_or(EncodeError::TooLong { what: "frame", len })?;
@@ -110,6 +130,27 @@ pub fn write_header(frame: &mut [u8], payload_len: usize) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_frame_is_taken_as_it_is() {
+        let decoder = FrameDecoder::new(8);
+        let frame = Bytes::from_static(&[0, 0, 0, 3, b'a', b'b', b'c']);
+        assert_eq!(decoder.decode_whole(frame.clone()), Ok(frame.slice(4..)));
+        let empty = Bytes::from_static(&[0, 0, 0, 0]);
+        assert_eq!(decoder.decode_whole(empty), Ok(Bytes::new()));
+        // Anything else is left to the buffered decoder: part of a frame, more than one, a
+        // header alone or cut short, a frame over the limit.
+        for other in [
+            &frame[..6],
+            &[0, 0, 0, 1, b'x', 0, 0, 0, 1, b'y'][..],
+            &[0, 0, 0, 2][..],
+            &[0, 0, 0][..],
+            &[0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9][..],
+        ] {
+            let other = Bytes::copy_from_slice(other);
+            assert_eq!(decoder.decode_whole(other.clone()), Err(other));
+        }
+    }
 
     #[test]
     fn frames_arrive_byte_by_byte() {
