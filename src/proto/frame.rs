@@ -138,6 +138,8 @@ mod tests {
         assert_eq!(decoder.decode_whole(frame.clone()), Ok(frame.slice(4..)));
         let empty = Bytes::from_static(&[0, 0, 0, 0]);
         assert_eq!(decoder.decode_whole(empty), Ok(Bytes::new()));
+        let largest = Bytes::from_static(&[0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(decoder.decode_whole(largest.clone()), Ok(largest.slice(4..)));
         // Anything else is left to the buffered decoder: part of a frame, more than one, a
         // header alone or cut short, a frame over the limit.
         for other in [
