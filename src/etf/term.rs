@@ -357,10 +357,32 @@ mod tests {
     #[test]
     fn protocol_atoms_are_held_as_spelled() {
         let spelled = [
-            "ok", "error", "get", "list_dir", "read_file_info", "read_link_info", "get_cwd",
-            "file_info", "regular", "directory", "symlink", "device", "other", "read", "write",
-            "read_write", "none", "undefined", "enoent", "enotdir", "eisdir", "eacces", "eio",
-            "einval", "badarg", "unknown_command",
+            "ok",
+            "error",
+            "get",
+            "list_dir",
+            "read_file_info",
+            "read_link_info",
+            "get_cwd",
+            "file_info",
+            "regular",
+            "directory",
+            "symlink",
+            "device",
+            "other",
+            "read",
+            "write",
+            "read_write",
+            "none",
+            "undefined",
+            "enoent",
+            "enotdir",
+            "eisdir",
+            "eacces",
+            "eio",
+            "einval",
+            "badarg",
+            "unknown_command",
         ];
         for text in spelled {
             let atom = Atom::from_latin1(text.as_bytes()).expect("short");
@@ -381,7 +403,10 @@ mod tests {
             Some("café".to_owned())
         );
         assert_eq!(Atom::from_latin1(&[b'a'; 256]), None);
-        assert_eq!(Atom::from_utf8(&"é".repeat(255)).map(|a| a.0.len()), Some(510));
+        assert_eq!(
+            Atom::from_utf8(&"é".repeat(255)).map(|a| a.0.len()),
+            Some(510)
+        );
         assert_eq!(Atom::from_utf8(&"é".repeat(256)), None);
     }
 

@@ -71,15 +71,18 @@ impl FrameDecoder {
         Ok(Some(buf.split_to(len).freeze()))
     }
 
-    /// The payload of `data` when `data` is exactly one frame within the limit (a reply
+    /// The payload of `data` when `data` is exactly one frame within the limit (a message
     /// written at once mostly arrives so), without a buffer to split it from; otherwise
-    /// `data` back, for [`FrameDecoder::decode`].
+    /// `None`, and the bytes are for [`FrameDecoder::decode`].
+    pub fn whole<'a>(&self, data: &'a [u8]) -> Option<&'a [u8]> {
+        let (header, payload) = data.split_first_chunk::<HEADER_LEN>()?;
+        let len = u32::from_be_bytes(*header);
+        (len <= self.max_len && len as usize == payload.len()).then_some(payload)
+    }
+
+    /// [`FrameDecoder::whole`] for bytes held in a [`Bytes`]: the payload shares them.
     pub fn decode_whole(&self, mut data: Bytes) -> Result<Bytes, Bytes> {
-        let Some(header) = data.get(..HEADER_LEN) else {
-            return Err(data);
-        };
-        let len = u32::from_be_bytes(header.try_into().expect("4 bytes"));
-        if len > self.max_len || len as usize != data.len() - HEADER_LEN {
+        if self.whole(&data).is_none() {
             return Err(data);
         }
         data.advance(HEADER_LEN);
@@ -139,7 +142,11 @@ mod tests {
         let empty = Bytes::from_static(&[0, 0, 0, 0]);
         assert_eq!(decoder.decode_whole(empty), Ok(Bytes::new()));
         let largest = Bytes::from_static(&[0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(decoder.decode_whole(largest.clone()), Ok(largest.slice(4..)));
+        assert_eq!(
+            decoder.decode_whole(largest.clone()),
+            Ok(largest.slice(4..))
+        );
+        assert_eq!(decoder.whole(&largest), Some(&largest[4..]));
         // Anything else is left to the buffered decoder: part of a frame, more than one, a
         // header alone or cut short, a frame over the limit.
         for other in [
@@ -149,6 +156,7 @@ mod tests {
             &[0, 0, 0][..],
             &[0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9][..],
         ] {
+            assert_eq!(decoder.whole(other), None);
             let other = Bytes::copy_from_slice(other);
             assert_eq!(decoder.decode_whole(other.clone()), Err(other));
         }

@@ -244,6 +244,14 @@ impl Session {
             return;
         }
         self.last_input = now;
+        if self.input.is_empty() {
+            // A request that arrives whole is taken out of the read as it is.
+            if let Some(payload) = self.frames.whole(data) {
+                self.requests.push_back(Bytes::copy_from_slice(payload));
+                self.partial_since = None;
+                return;
+            }
+        }
         self.input.extend_from_slice(data);
         let mut completed = false;
         loop {
