@@ -256,6 +256,24 @@ fn pipelined_and_split_requests_are_answered_in_order() {
 }
 
 #[test]
+fn the_rest_of_a_frame_is_not_taken_for_a_frame_of_its_own() {
+    // The payload of this frame begins with what looks like a whole frame of the request
+    // `get "/tmp/bs/hello.txt"`; after the outer header alone has arrived, the rest must
+    // complete the outer frame, not be read as that inner one.
+    let inner = frame(
+        &Term::tuple([Term::atom("get"), Term::string("/tmp/bs/hello.txt")]),
+        Profile::Otp25,
+    );
+    let outer = raw_frame(&inner);
+    let whole = replies(&mut session(), &outer);
+    let mut s = session();
+    assert_eq!(replies(&mut s, &outer[..4]), Vec::<Vec<u8>>::new());
+    assert_eq!(replies(&mut s, &outer[4..]), whole);
+    // The outer payload is no term, so it is answered as bad input, not with the file.
+    assert_ne!(whole, replies(&mut session(), &inner));
+}
+
+#[test]
 fn an_oversized_length_closes_without_buffering() {
     let mut s = session();
     s.handle_data(at(0), &[0xFF, 0xFF, 0xFF, 0xFF, 131]);
