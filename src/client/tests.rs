@@ -846,6 +846,24 @@ fn replies_may_arrive_in_pieces_and_extra_frames_are_dropped() {
 }
 
 #[test]
+fn the_rest_of_a_reply_is_not_taken_for_a_reply_of_its_own() {
+    // A reply whose payload begins with what looks like a whole reply frame: after its header
+    // alone, the rest completes it (an undecodable reply), and is not read as the inner one.
+    let (mut world, conn) = connected();
+    world.request(Request::Get("/a".into()));
+    let inner = get_ok(b"inner");
+    let outer = [&(inner.len() as u32).to_be_bytes()[..], &inner].concat();
+    world.data(conn, &outer[..4]);
+    world.data(conn, &outer[4..]);
+    let replies = world.replies();
+    assert_eq!(replies.len(), 1);
+    assert!(
+        matches!(&replies[0].1, Event::Reply(Err(ReplyError::Undecodable(_)))),
+        "{replies:?}"
+    );
+}
+
+#[test]
 fn errors_and_undecodable_replies_keep_the_connection() {
     let (mut world, conn) = connected();
     world.request(Request::Get("/nope".into()));
