@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
@@ -24,7 +23,7 @@ use crate::client::{ReplyError, Response};
 use crate::proto::Request;
 use crate::time::Instant;
 
-use super::runtime::{Runtime, TcpStream, Timer, UdpSocket};
+use super::runtime::{write_bytes, Runtime, TcpStream, Timer, UdpSocket};
 
 /// The least and the most a connection's read asks for. Replies are mostly tens of bytes and
 /// sometimes hundreds of kilobytes: a read that fills its buffer doubles the next one, and one
@@ -285,7 +284,7 @@ impl<R: Runtime> Client<R> {
         else {
             return;
         };
-        if stream.write_all(&frame).await.is_err() {
+        if write_bytes(stream, &frame).await.is_err() {
             // The next read reports the close; the loader resends from there.
             debug!(?conn, "send failed");
         }

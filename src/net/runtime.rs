@@ -118,6 +118,27 @@ pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     }
 }
 
+/// Writes all of `bytes` through [`TcpStream::poll_write_bytes`]: whole where the stream
+/// takes them whole, the rest after a short write.
+pub(crate) async fn write_bytes<S: TcpStream>(stream: &mut S, bytes: &Bytes) -> io::Result<()> {
+    let mut written = 0;
+    while written < bytes.len() {
+        let n = std::future::poll_fn(|cx| {
+            if written == 0 {
+                stream.poll_write_bytes(cx, bytes)
+            } else {
+                stream.poll_write_bytes(cx, &bytes.slice(written..))
+            }
+        })
+        .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        written += n;
+    }
+    Ok(())
+}
+
 /// A timer: a future that completes at its deadline, which can be moved.
 pub trait Timer: Future<Output = ()> + Unpin + Send + 'static {
     /// Moves the deadline to `at`.

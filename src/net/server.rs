@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -27,7 +27,7 @@ use crate::server::{
 use crate::time::Instant;
 
 use super::files::FileAnswerer;
-use super::runtime::{Runtime, TcpListener, TcpStream, Timer, UdpSocket};
+use super::runtime::{write_bytes, Runtime, TcpListener, TcpStream, Timer, UdpSocket};
 
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 16 * 1024;
@@ -411,28 +411,10 @@ async fn write_transmit<S: TcpStream>(stream: &mut S, transmit: &Transmit) -> io
 }
 
 /// Writes all of `bytes`, handing them to the stream as they are held.
-async fn write_bytes<S: TcpStream>(stream: &mut S, bytes: &Bytes) -> io::Result<()> {
-    let mut written = 0;
-    while written < bytes.len() {
-        let n = std::future::poll_fn(|cx| {
-            if written == 0 {
-                stream.poll_write_bytes(cx, bytes)
-            } else {
-                stream.poll_write_bytes(cx, &bytes.slice(written..))
-            }
-        })
-        .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        written += n;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     /// A stream that takes at most `max` bytes a write, as a socket whose buffer is nearly
     /// full does, and reads nothing.
