@@ -805,6 +805,10 @@ mod tests {
             (fi.mode, fi.links, fi.inode, fi.uid, fi.major_device),
             (54, 1, 0, 0, 0)
         );
+        // Read as OTP 27 reads it, the seconds field counts two-second units.
+        let doubled = a.with_dos_seconds(DosSeconds::Doubled);
+        let fi = doubled.file_info("f", &info()).unwrap();
+        assert_eq!(fi.mtime, DateTime { second: 58, ..want });
     }
 
     #[test]
