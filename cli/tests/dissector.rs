@@ -473,21 +473,21 @@ mod awkward {
             Term::atom("héllo wörld"),
             Term::atom("end"),
             Term::Pid {
-                node: node(),
+                node: Box::new(node()),
                 id: 42,
                 serial: 3,
             },
             Term::Port {
-                node: node(),
+                node: Box::new(node()),
                 id: 1 << 40,
             },
             Term::Ref {
-                node: node(),
+                node: Box::new(node()),
                 words: vec![1, 2, 3],
             },
             Term::Export {
-                module: Atom::new("lists").unwrap(),
-                function: Atom::new("map").unwrap(),
+                module: Box::new(Atom::new("lists").unwrap()),
+                function: Box::new(Atom::new("map").unwrap()),
                 arity: 2,
             },
             Term::Map(vec![(Term::atom("a"), Term::Float(1.5))]),

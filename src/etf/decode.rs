@@ -359,7 +359,7 @@ impl<'a> Reader<'a> {
                 let serial = self.u32()?;
                 let creation = self.creation(tag == tag::PID, start)?;
                 Term::Pid {
-                    node: NodeId { node, creation },
+                    node: Box::new(NodeId { node, creation }),
                     id,
                     serial,
                 }
@@ -372,7 +372,7 @@ impl<'a> Reader<'a> {
                 };
                 let creation = self.creation(tag == tag::PORT, start)?;
                 Term::Port {
-                    node: NodeId { node, creation },
+                    node: Box::new(NodeId { node, creation }),
                     id,
                 }
             }
@@ -388,7 +388,7 @@ impl<'a> Reader<'a> {
                 let creation = self.creation(tag == tag::NEW_REFERENCE, start)?;
                 let words = (0..len).map(|_| self.u32()).collect::<Result<_, _>>()?;
                 Term::Ref {
-                    node: NodeId { node, creation },
+                    node: Box::new(NodeId { node, creation }),
                     words,
                 }
             }
@@ -405,8 +405,8 @@ impl<'a> Reader<'a> {
                     offset: start,
                 })?;
                 Term::Export {
-                    module,
-                    function,
+                    module: Box::new(module),
+                    function: Box::new(function),
                     arity,
                 }
             }
@@ -562,6 +562,8 @@ impl<'a> Reader<'a> {
 
     /// The atom naming a node, module or function: any of the four atom encodings.
     fn node_atom(&mut self, start: usize) -> Result<Atom, DecodeError> {
+        // Charged as a term, which also covers the box the atom or its node is held in.
+        const _: () = assert!(std::mem::size_of::<NodeId>() <= TERM_SIZE);
         self.charge(TERM_SIZE, start)?;
         let at = self.pos;
         let tag = self.u8()?;

@@ -209,8 +209,9 @@ pub enum Term {
     Map(Vec<(Term, Term)>),
     /// A process identifier.
     Pid {
-        /// Home node.
-        node: NodeId,
+        /// Home node (boxed, as in the other rare variants, so that every term stays small:
+        /// a string decodes to a term per character).
+        node: Box<NodeId>,
         /// Process number.
         id: u32,
         /// Serial.
@@ -219,23 +220,23 @@ pub enum Term {
     /// A port identifier.
     Port {
         /// Home node.
-        node: NodeId,
+        node: Box<NodeId>,
         /// Port number.
         id: u64,
     },
     /// A reference.
     Ref {
         /// Home node.
-        node: NodeId,
+        node: Box<NodeId>,
         /// 0 to 5 words.
         words: Vec<u32>,
     },
     /// An external fun `fun M:F/A`.
     Export {
         /// Module.
-        module: Atom,
+        module: Box<Atom>,
         /// Function.
-        function: Atom,
+        function: Box<Atom>,
         /// Arity.
         arity: u8,
     },
@@ -353,6 +354,13 @@ impl From<Atom> for Term {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_term_is_no_larger_than_a_binary_and_its_tag() {
+        // A string decodes to a term per character, a file info to dozens: the rare variants
+        // are boxed so that no term pays for them.
+        assert!(std::mem::size_of::<Term>() <= std::mem::size_of::<Bytes>() + 8);
+    }
 
     #[test]
     fn protocol_atoms_are_held_as_spelled() {

@@ -59,10 +59,10 @@ pub fn leaf() -> impl Strategy<Value = Term> {
         2 => vec(0..=255i64, 1..40).prop_map(|v| Term::list(v.into_iter().map(Term::Int).collect::<Vec<_>>())),
         2 => vec(any::<u8>(), 0..64).prop_map(Term::binary),
         1 => (vec(any::<u8>(), 1..16), 1..=7u8).prop_map(|(b, bits)| Term::bits(b, bits)),
-        1 => (node(), any::<u32>(), any::<u32>()).prop_map(|(node, id, serial)| Term::Pid { node, id, serial }),
-        1 => (node(), prop_oneof![any::<u32>().prop_map(u64::from), any::<u64>()]).prop_map(|(node, id)| Term::Port { node, id }),
-        1 => (node(), vec(any::<u32>(), 1..=5)).prop_map(|(node, words)| Term::Ref { node, words }),
-        1 => (atom(), atom(), any::<u8>()).prop_map(|(module, function, arity)| Term::Export { module, function, arity }),
+        1 => (node(), any::<u32>(), any::<u32>()).prop_map(|(node, id, serial)| Term::Pid { node: Box::new(node), id, serial }),
+        1 => (node(), prop_oneof![any::<u32>().prop_map(u64::from), any::<u64>()]).prop_map(|(node, id)| Term::Port { node: Box::new(node), id }),
+        1 => (node(), vec(any::<u32>(), 1..=5)).prop_map(|(node, words)| Term::Ref { node: Box::new(node), words }),
+        1 => (atom(), atom(), any::<u8>()).prop_map(|(module, function, arity)| Term::Export { module: Box::new(module), function: Box::new(function), arity }),
         1 => Just(Term::List(vec![])),
     ]
 }
