@@ -410,7 +410,6 @@ async fn write_transmit<S: TcpStream>(stream: &mut S, transmit: &Transmit) -> io
     Ok(())
 }
 
-/// Writes all of `bytes`, handing them to the stream as they are held.
 #[cfg(test)]
 mod tests {
     use super::*;
