@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 
-use crate::etf::{self, Decoder, Limits, Profile, Term};
+use crate::etf::{self, Decoder, LazyTerm, Limits, Profile, Term};
 use crate::proto::discovery::{Answer, Query};
 use crate::proto::frame::FrameDecoder;
 use crate::proto::{Reply, Request};
@@ -19,10 +19,22 @@ pub const LIMITS: Limits = Limits {
 /// Decodes arbitrary bytes as a term; whatever decodes must re-encode under both profiles to
 /// bytes that decode to the same term, and a second encoding must equal the first (the
 /// encoding of a decoded term is canonical). Typed messages built from the term must not panic,
-/// and a reply must encode back to the term it was read from.
+/// and a reply must encode back to the term it was read from. A [`LazyTerm`] read from the same
+/// bytes must take as many of them, or fail the same way, and hold the same term.
 pub fn etf_decode(data: &[u8]) {
     let decoder = Decoder::new(LIMITS);
-    let Ok((term, used)) = decoder.decode_prefix(data) else {
+    let shared = bytes::Bytes::copy_from_slice(data);
+    let decoded = decoder.decode_prefix(data);
+    let lazy = LazyTerm::decode_prefix(&shared, &decoder);
+    match (&decoded, &lazy) {
+        (Ok((term, used)), Ok((lazy, lazy_used))) => {
+            assert_eq!(used, lazy_used, "a lazy term ends where the term does");
+            lazy_agrees(lazy, term);
+        }
+        (Err(e), Err(lazy)) => assert_eq!(e, lazy, "a lazy term fails as the term does"),
+        _ => panic!("decoded {decoded:?}, lazily {lazy:?}"),
+    }
+    let Ok((term, used)) = decoded else {
         return;
     };
     assert!(used <= data.len());
@@ -40,6 +52,35 @@ pub fn etf_decode(data: &[u8]) {
     let request = Request::from_term(term.clone());
     let _ = request.encode(Profile::Otp25);
     let _ = term.to_string();
+}
+
+/// `lazy` holds `term`: built, as a binary, as an atom, and as a pair or a triple.
+fn lazy_agrees(lazy: &LazyTerm, term: &Term) {
+    assert!(same(&lazy.term(), term), "{lazy:?} is not {term}");
+    assert_eq!(lazy, &LazyTerm::from(term.clone()));
+    let binary = match term {
+        Term::Binary(bytes) => Some(bytes.clone()),
+        _ => None,
+    };
+    assert_eq!(lazy.binary(), binary);
+    if let Some(atom) = term.as_atom() {
+        assert!(lazy.is_atom(atom) && !lazy.is_atom(&format!("{atom}_")));
+    }
+    let elems = match term {
+        Term::Tuple(elems) => &elems[..],
+        _ => &[],
+    };
+    match lazy.tuple::<2>() {
+        Some(pair) => pair.iter().zip(elems).for_each(|(l, t)| lazy_agrees(l, t)),
+        None => assert_ne!(elems.len(), 2, "{term} is a pair"),
+    }
+    match lazy.tuple::<3>() {
+        Some(triple) => triple
+            .iter()
+            .zip(elems)
+            .for_each(|(l, t)| lazy_agrees(l, t)),
+        None => assert_ne!(elems.len(), 3, "{term} is a triple"),
+    }
 }
 
 /// Term equality that tells floats apart by their bits (so -0.0 is not 0.0, as on the wire).

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use erlboot::client::{Action, Event, Loader, LoaderConfig, Response};
-use erlboot::etf::{Decoder, Limits, Profile, Term};
+use erlboot::etf::{Decoder, Limits, Profile};
 use erlboot::proto::discovery::{Query, PORT};
 use erlboot::proto::{Reply, Request};
 use erlboot::time::Instant;
@@ -103,16 +103,21 @@ fn replay(file: &str, profile: Profile) {
         };
         let expected = Reply::decode(&reply_frame.payload, &replies).unwrap();
         match (&expected, &result) {
-            (Reply::Get(Ok(contents)), Ok(Response::File(Term::Binary(got)))) => {
-                assert_eq!(contents, got)
+            (Reply::Get(Ok(contents)), Ok(Response::File(got))) => {
+                assert_eq!(Some(contents), got.binary().as_ref())
             }
             (
                 Reply::ListDir(Ok(_))
                 | Reply::ReadFileInfo(Ok(_))
                 | Reply::ReadLinkInfo(Ok(_))
                 | Reply::GetCwd(Ok(_)),
-                Ok(Response::Ok(_)),
-            ) => {}
+                Ok(Response::Ok(got)),
+            ) => {
+                // {Command,{ok,Value}}: the value the loader hands on, built.
+                let wire = expected.to_term();
+                let value = &wire.as_tuple().unwrap()[1].as_tuple().unwrap()[1];
+                assert_eq!(got, value, "{file}: {request:?}");
+            }
             (
                 Reply::Get(Err(_))
                 | Reply::ListDir(Err(_))

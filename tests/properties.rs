@@ -262,3 +262,37 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// A lazy term takes the same bytes as the decoder, fails where it fails, holds the same
+    /// term and splits into the same elements: over encoded terms, cut short, with a byte
+    /// changed, and under limits small enough to be crossed.
+    #[test]
+    fn lazy_terms_read_as_the_decoder_reads(
+        term in terms::term(),
+        profile in profile(),
+        cut in any::<prop::sample::Index>(),
+        changed in any::<(prop::sample::Index, u8)>(),
+        limits in (1usize..8, 1usize..64, 1usize..4096),
+    ) {
+        let bytes = etf::encode(&term, profile).unwrap();
+        let mut mutated = bytes.clone();
+        let at = changed.0.index(mutated.len());
+        mutated[at] = changed.1;
+        let limits = etf::Limits {
+            max_depth: limits.0,
+            max_elements: limits.1,
+            max_total_bytes: limits.2,
+        };
+        for input in [&bytes[..], &bytes[..cut.index(bytes.len())], &mutated[..]] {
+            erlboot::fuzz_checks::etf_decode(input);
+            let shared = bytes::Bytes::copy_from_slice(input);
+            let decoder = etf::Decoder::new(limits);
+            let lazy = etf::LazyTerm::decode_prefix(&shared, &decoder)
+                .map(|(lazy, used)| (lazy.term(), used));
+            prop_assert_eq!(lazy, decoder.decode_prefix(input));
+        }
+    }
+}

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use clap::Args;
 use erlboot::client::{BootProfile, Event, Phase};
-use erlboot::etf::Term;
 use erlboot::net::{Client, TokioRuntime};
 use erlboot::time::Instant;
 
@@ -62,7 +61,7 @@ pub fn run(args: BootArgs) -> Result<(), ClientError> {
                 let deadline = client.now() + timeout;
                 match super::client::ask(&mut client, &config, request, deadline, timeout).await {
                     Ok(response) => {
-                        if let Term::Binary(contents) = response.value() {
+                        if let Some(contents) = response.value().binary() {
                             phase_bytes += contents.len();
                         }
                     }

@@ -57,7 +57,7 @@ pub fn run(args: FetchArgs) -> Result<(), ClientError> {
                 timeout,
             )
             .await?;
-            let Term::List(names) = response.value() else {
+            let Term::List(names) = response.value().term() else {
                 return Err(ClientError::Output(format!(
                     "not a listing: {}",
                     response.value()
@@ -89,7 +89,7 @@ pub fn run(args: FetchArgs) -> Result<(), ClientError> {
                 timeout,
             )
             .await?;
-            let Term::Binary(contents) = response.value() else {
+            let Some(contents) = response.value().binary() else {
                 return Err(ClientError::Output(format!(
                     "{path}: not file contents: {}",
                     response.value()
@@ -99,7 +99,7 @@ pub fn run(args: FetchArgs) -> Result<(), ClientError> {
                 .file_name()
                 .ok_or_else(|| ClientError::Output(format!("{path}: no file name to write")))?;
             let target = args.output.join(name);
-            std::fs::write(&target, contents)
+            std::fs::write(&target, &contents)
                 .map_err(|e| ClientError::Output(format!("{}: {e}", target.display())))?;
             println!("{path} -> {} ({} bytes)", target.display(), contents.len());
         }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use erlboot::client::{Event, LoaderConfig, LoaderTimings, Response};
-use erlboot::etf::Term;
 use erlboot::net::{Client, TokioRuntime};
 use erlboot::proto::Request;
 use netns::{require, Finished, Netns, Proc};
@@ -235,9 +234,9 @@ fn a_server_restart_mid_session_is_survived() {
     let mut config = LoaderConfig::new(vec![Ipv4Addr::LOCALHOST], "13.1.5");
     config.timings = timings;
     let beam = |name: &str| Request::Get(format!("{STDLIB_EBIN}/{name}.beam"));
-    let contents = |response: Response| match response.into_value() {
-        Term::Binary(bytes) => bytes,
-        other => panic!("not file contents: {other}"),
+    let contents = |response: Response| match response.value().binary() {
+        Some(bytes) => bytes,
+        None => panic!("not file contents: {}", response.value()),
     };
     let ns_ref = &ns;
     let events = ns.enter(move || {

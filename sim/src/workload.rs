@@ -205,10 +205,10 @@ pub fn module_calls(
         .iter()
         .zip(replies)
         .find_map(|(request, reply)| match (request, reply) {
-            (Request::Get(name), Ok(Response::File(Term::Binary(bytes))))
-                if name.ends_with(".boot") =>
-            {
-                Decoder::new(Limits::reply()).decode(bytes).ok()
+            (Request::Get(name), Ok(Response::File(contents))) if name.ends_with(".boot") => {
+                Decoder::new(Limits::reply())
+                    .decode(&contents.binary()?)
+                    .ok()
             }
             _ => None,
         });

@@ -1293,16 +1293,17 @@ fn check_reply(
     if reply != expected && !failed_read(shared, index, reply) {
         let who = node_name(shared, &r.nodes[id]);
         let request = &shared.workload.requests[index];
-        let event = match (reply, expected) {
-            (
-                Ok(Response::File(erlboot::etf::Term::Binary(got))),
-                Ok(Response::File(erlboot::etf::Term::Binary(want))),
-            ) => format!(
+        let contents = |reply: &Result<Response, ReplyError>| match reply {
+            Ok(Response::File(contents)) => contents.binary(),
+            _ => None,
+        };
+        let event = match (contents(reply), contents(expected)) {
+            (Some(got), Some(want)) => format!(
                 "request {index} ({request:?}): {} bytes received differ from the server's file ({} bytes, hash {:016x} against {:016x})",
                 got.len(),
                 want.len(),
-                quick_hash(got),
-                quick_hash(want)
+                quick_hash(&got),
+                quick_hash(&want)
             ),
             _ => format!("request {index} ({request:?}) answered {reply:?}"),
         };

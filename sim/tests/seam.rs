@@ -82,9 +82,10 @@ fn get(name: &str) -> Request {
 }
 
 fn contents(reply: Result<erlboot::client::Response, ReplyError>) -> Vec<u8> {
-    match reply.expect("file contents").value() {
-        Term::Binary(bytes) => bytes.to_vec(),
-        other => panic!("not file contents: {other}"),
+    let reply = reply.expect("file contents");
+    match reply.value().binary() {
+        Some(bytes) => bytes.to_vec(),
+        None => panic!("not file contents: {}", reply.value()),
     }
 }
 

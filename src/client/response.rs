@@ -8,28 +8,29 @@
 use bytes::Bytes;
 use thiserror::Error;
 
-use crate::etf::{DecodeError, Decoder, Term};
+use crate::etf::{DecodeError, Decoder, LazyTerm, Term};
 
-/// A successful reply.
+/// A successful reply. The value is checked as OTP's `binary_to_term/1` would check it, and
+/// built only when asked ([`LazyTerm::term`]): the client hands it on without looking inside.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Response {
     /// `{get,{ok,Contents}}`: OTP's `get_file` returns `{ok,Contents,FullName}`. The contents
     /// are a binary from any OTP server; the client does not check that they are.
-    File(Term),
+    File(LazyTerm),
     /// `{_,{ok,Value}}` with any other first element, the command tag unchecked.
-    Ok(Term),
+    Ok(LazyTerm),
 }
 
 impl Response {
     /// The value after `ok`.
-    pub fn value(&self) -> &Term {
+    pub fn value(&self) -> &LazyTerm {
         match self {
             Response::File(value) | Response::Ok(value) => value,
         }
     }
 
     /// The value after `ok`, owned.
-    pub fn into_value(self) -> Term {
+    pub fn into_value(self) -> LazyTerm {
         match self {
             Response::File(value) | Response::Ok(value) => value,
         }
@@ -66,37 +67,27 @@ pub enum ReplyError {
 /// Reads one reply frame's payload, clause by clause in OTP's order. Bytes after the term are
 /// ignored, as `binary_to_term/1` ignores them. File contents share the payload's memory.
 pub fn read_reply(payload: &Bytes, decoder: &Decoder) -> Result<Response, ReplyError> {
-    let term = match decoder.decode_prefix_shared(payload) {
+    let term = match LazyTerm::decode_prefix(payload, decoder) {
         Ok((term, _)) => term,
         Err(e) => return Err(ReplyError::Undecodable(e)),
     };
-    let Term::Tuple(mut elems) = term else {
-        return Err(ReplyError::Unexpected(term));
+    let Some([first, second]) = term.tuple() else {
+        return Err(ReplyError::Unexpected(term.into_term()));
     };
-    if elems.len() != 2 {
-        return Err(ReplyError::Unexpected(Term::Tuple(elems)));
-    }
-    let second = elems.pop().expect("two elements");
-    let first = elems.pop().expect("two elements");
-    let is = |term: &Term, atom: &str| term.as_atom() == Some(atom);
-    match second {
-        // {get,{ok,BinFile}}, then {_Cmd,Res={ok,_}}, then {_Cmd,{error,Error}}. The value is
-        // taken out of the decoded term, not copied (a directory listing has hundreds of
-        // names; file contents share the payload's memory either way).
-        Term::Tuple(mut pair)
-            if pair.len() == 2 && matches!(pair[0].as_atom(), Some("ok" | "error")) =>
-        {
-            let ok = pair[0].as_atom() == Some("ok");
-            let value = pair.pop().expect("two elements");
-            match (ok, is(&first, "get")) {
-                (true, true) => Ok(Response::File(value)),
-                (true, false) => Ok(Response::Ok(value)),
-                (false, _) => Err(ReplyError::Server(value)),
-            }
+    match second.tuple() {
+        // {get,{ok,BinFile}}, then {_Cmd,Res={ok,_}}, then {_Cmd,{error,Error}}.
+        Some([status, value]) if status.is_atom("ok") => match first.is_atom("get") {
+            true => Ok(Response::File(value)),
+            false => Ok(Response::Ok(value)),
+        },
+        Some([status, value]) if status.is_atom("error") => {
+            Err(ReplyError::Server(value.into_term()))
         }
         // {error,Error}, then {'EXIT',Error}.
-        second if is(&first, "error") || is(&first, "EXIT") => Err(ReplyError::Server(second)),
-        second => Err(ReplyError::Unexpected(Term::Tuple(vec![first, second]))),
+        _ if first.is_atom("error") || first.is_atom("EXIT") => {
+            Err(ReplyError::Server(second.into_term()))
+        }
+        _ => Err(ReplyError::Unexpected(term.into_term())),
     }
 }
 
@@ -138,7 +129,7 @@ mod tests {
         for bytes in [&hi[..], &hi29[..]] {
             assert_eq!(
                 read_reply(&Bytes::copy_from_slice(bytes), &Decoder::default()),
-                Ok(Response::File(Term::binary(&b"hi\n"[..])))
+                Ok(Response::File(Term::binary(&b"hi\n"[..]).into()))
             );
         }
     }
@@ -147,7 +138,7 @@ mod tests {
     fn get_with_ok_is_a_file_whatever_the_value() {
         assert_eq!(
             read(tagged("get", ok(Term::atom("x")))),
-            Ok(Response::File(Term::atom("x")))
+            Ok(Response::File(Term::atom("x").into()))
         );
     }
 
@@ -157,14 +148,14 @@ mod tests {
         for tag in ["list_dir", "get_cwd", "whatever", "error"] {
             assert_eq!(
                 read(tagged(tag, ok(names.clone()))),
-                Ok(Response::Ok(names.clone())),
+                Ok(Response::Ok(names.clone().into())),
                 "{tag}"
             );
         }
         // Not even an atom.
         assert_eq!(
             read(Term::tuple([Term::Int(7), ok(Term::Int(1))])),
-            Ok(Response::Ok(Term::Int(1)))
+            Ok(Response::Ok(Term::Int(1).into()))
         );
     }
 
@@ -191,7 +182,7 @@ mod tests {
         // {error,{ok,X}} is a success, by clause order.
         assert_eq!(
             read(error(ok(Term::Int(1)))),
-            Ok(Response::Ok(Term::Int(1)))
+            Ok(Response::Ok(Term::Int(1).into()))
         );
     }
 
@@ -225,7 +216,7 @@ mod tests {
         bytes.extend_from_slice(b"junk");
         assert_eq!(
             read_reply(&bytes.into(), &Decoder::default()),
-            Ok(Response::Ok(Term::string("/")))
+            Ok(Response::Ok(Term::string("/").into()))
         );
     }
 }

@@ -62,7 +62,7 @@ fn get_ok(contents: &[u8]) -> Vec<u8> {
 }
 
 fn file(contents: &[u8]) -> Event {
-    Event::Reply(Ok(Response::File(Term::binary(contents.to_vec()))))
+    Event::Reply(Ok(Response::File(Term::binary(contents.to_vec()).into())))
 }
 
 /// What a TCP listener does with a connect.
@@ -659,7 +659,7 @@ fn a_second_request_is_refused_while_one_is_outstanding() {
     );
     assert_eq!(
         world.replies()[0].1,
-        Event::Reply(Ok(Response::Ok(Term::string("/srv"))))
+        Event::Reply(Ok(Response::Ok(Term::string("/srv").into())))
     );
     world.request(Request::GetCwd);
     assert_eq!(world.sends().len(), 2);

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use super::tag;
-use super::term::{Atom, BigInt, NodeId, Term};
+use super::term::{Atom, BigInt, NodeId, Term, MAX_ATOM_CHARS};
 use super::Limits;
 
 /// Why bytes are not an acceptable term. Offsets count from the start of the input.
@@ -132,21 +132,49 @@ impl Decoder {
     }
 
     fn prefix(&self, input: &[u8], shared: Option<&Bytes>) -> Result<(Term, usize), DecodeError> {
+        match self.version(input)? {
+            Some(inflated) => Ok((self.body(&inflated, 0, None, true)?.0, input.len())),
+            None => self.body(input, 1, shared, false),
+        }
+    }
+
+    /// Checks the version byte; a compressed term is inflated (see [`Decoder::inflate`]), an
+    /// uncompressed one is read where it stands.
+    pub(super) fn version(&self, input: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
         let version = *input.first().ok_or(DecodeError::Empty)?;
         if version != tag::VERSION {
             return Err(DecodeError::BadVersion(version));
         }
         if input.get(1) == Some(&tag::COMPRESSED) {
-            return self.decode_compressed(input);
+            return self.inflate(input).map(Some);
         }
+        Ok(None)
+    }
+
+    /// The term that starts at `input[start]` (after the version byte), and where it ends;
+    /// `whole` asks for it to take the rest of `input`, as a compressed term must. `shared` is
+    /// `input` itself, when binaries may point into it.
+    pub(super) fn body<B: Build>(
+        &self,
+        input: &[u8],
+        start: usize,
+        shared: Option<&Bytes>,
+        whole: bool,
+    ) -> Result<(B, usize), DecodeError> {
         let mut reader = Reader {
             input,
             shared,
-            pos: 1,
+            pos: start,
             limits: self.limits,
             budget: self.limits.max_total_bytes,
         };
         let term = reader.term(0)?;
+        if whole && reader.pos != input.len() {
+            return Err(DecodeError::Invalid {
+                what: "compressed term",
+                offset: 1,
+            });
+        }
         Ok((term, reader.pos))
     }
 
@@ -154,7 +182,7 @@ impl Decoder {
     /// zlib stream takes the rest of the input, must inflate to exactly `Size` bytes (no more
     /// is inflated, and `Size` must fit the decoded-bytes limit), and those bytes must hold one
     /// whole term, as OTP's `binary_to_term/1` requires.
-    fn decode_compressed(&self, input: &[u8]) -> Result<(Term, usize), DecodeError> {
+    fn inflate(&self, input: &[u8]) -> Result<Vec<u8>, DecodeError> {
         let header = input.get(2..6).ok_or_else(|| DecodeError::Truncated {
             offset: input.len(),
             needed: (6 - input.len()) as u64,
@@ -175,18 +203,7 @@ impl Decoder {
         if inflated.len() != size {
             return Err(invalid);
         }
-        let mut reader = Reader {
-            input: &inflated,
-            shared: None,
-            pos: 0,
-            limits: self.limits,
-            budget: self.limits.max_total_bytes,
-        };
-        let term = reader.term(0)?;
-        if reader.pos != inflated.len() {
-            return Err(invalid);
-        }
-        Ok((term, input.len()))
+        Ok(inflated)
     }
 }
 
@@ -196,6 +213,108 @@ pub fn decode(input: &[u8]) -> Result<Term, DecodeError> {
 }
 
 const TERM_SIZE: usize = std::mem::size_of::<Term>();
+
+/// What the reader makes of the terms it reads: the [`Term`] itself, or nothing but the check
+/// ([`Checked`]). Both take the same path through the bytes, so a term is checked against the
+/// same limits, at the same offsets, whether it is built or not.
+pub(super) trait Build: Sized {
+    /// A kind of term that is rare in the boot protocol, built as a [`Term`] either way.
+    fn from_term(term: Term) -> Self;
+    fn int(value: i64) -> Self;
+    /// An atom, if it is no longer than an atom may be.
+    fn atom(text: AtomText<'_>) -> Option<Self>;
+    fn tuple(elems: Vec<Self>) -> Self;
+    fn list(elems: Vec<Self>) -> Self;
+    /// Appends the characters of a `STRING_EXT`, a small integer each.
+    fn extend_string(elems: &mut Vec<Self>, bytes: &[u8]);
+    fn improper_list(elems: Vec<Self>, tail: Self) -> Self;
+    fn binary(bytes: &[u8], shared: Option<&Bytes>) -> Self;
+    fn map(pairs: Vec<(Term, Self)>) -> Self;
+}
+
+impl Build for Term {
+    fn from_term(term: Term) -> Term {
+        term
+    }
+    fn int(value: i64) -> Term {
+        Term::Int(value)
+    }
+    fn atom(text: AtomText<'_>) -> Option<Term> {
+        match text {
+            AtomText::Latin1(bytes) => Atom::from_latin1(bytes),
+            AtomText::Utf8(text) => Atom::from_utf8(text),
+        }
+        .map(Term::Atom)
+    }
+    fn tuple(elems: Vec<Term>) -> Term {
+        Term::Tuple(elems)
+    }
+    fn list(elems: Vec<Term>) -> Term {
+        Term::List(elems)
+    }
+    fn extend_string(elems: &mut Vec<Term>, bytes: &[u8]) {
+        elems.extend(bytes.iter().map(|&b| Term::Int(b.into())));
+    }
+    fn improper_list(elems: Vec<Term>, tail: Term) -> Term {
+        Term::improper_list(elems, tail)
+    }
+    fn binary(bytes: &[u8], shared: Option<&Bytes>) -> Term {
+        Term::Binary(shared_or_copied(bytes, shared))
+    }
+    fn map(pairs: Vec<(Term, Term)>) -> Term {
+        Term::Map(pairs)
+    }
+}
+
+/// The body of an atom: Latin-1 (`ATOM_EXT`, `SMALL_ATOM_EXT`) or checked UTF-8.
+pub(super) enum AtomText<'a> {
+    Latin1(&'a [u8]),
+    Utf8(&'a str),
+}
+
+/// A term that was read and checked, and not built: a vector of these takes no memory.
+pub(super) struct Checked;
+
+impl Build for Checked {
+    fn from_term(_: Term) -> Checked {
+        Checked
+    }
+    fn int(_: i64) -> Checked {
+        Checked
+    }
+    fn atom(text: AtomText<'_>) -> Option<Checked> {
+        match text {
+            // A Latin-1 character is a byte.
+            AtomText::Latin1(bytes) => bytes.len() <= MAX_ATOM_CHARS,
+            AtomText::Utf8(text) => Atom::fits(text),
+        }
+        .then_some(Checked)
+    }
+    fn tuple(_: Vec<Checked>) -> Checked {
+        Checked
+    }
+    fn list(_: Vec<Checked>) -> Checked {
+        Checked
+    }
+    fn extend_string(_: &mut Vec<Checked>, _: &[u8]) {}
+    fn improper_list(_: Vec<Checked>, _: Checked) -> Checked {
+        Checked
+    }
+    fn binary(_: &[u8], _: Option<&Bytes>) -> Checked {
+        Checked
+    }
+    fn map(_: Vec<(Term, Checked)>) -> Checked {
+        Checked
+    }
+}
+
+/// `bytes` as a [`Bytes`]: a view of `shared` when they lie in it, a copy otherwise.
+fn shared_or_copied(bytes: &[u8], shared: Option<&Bytes>) -> Bytes {
+    match shared {
+        Some(shared) => shared.slice_ref(bytes),
+        None => Bytes::copy_from_slice(bytes),
+    }
+}
 
 struct Reader<'a> {
     input: &'a [u8],
@@ -280,48 +399,45 @@ impl<'a> Reader<'a> {
         Ok(count)
     }
 
-    fn term(&mut self, depth: usize) -> Result<Term, DecodeError> {
+    fn term<B: Build>(&mut self, depth: usize) -> Result<B, DecodeError> {
         let start = self.pos;
         self.charge(TERM_SIZE, start)?;
         let tag = self.u8()?;
         Ok(match tag {
-            tag::SMALL_INTEGER => Term::Int(self.u8()?.into()),
-            tag::INTEGER => Term::Int((self.u32()? as i32).into()),
+            tag::SMALL_INTEGER => B::int(self.u8()?.into()),
+            tag::INTEGER => B::int((self.u32()? as i32).into()),
             tag::SMALL_BIG => {
                 let n = self.u8()?.into();
-                self.big(n, start)?
+                B::from_term(self.big(n, start)?)
             }
             tag::LARGE_BIG => {
                 let n = self.u32()? as usize;
-                self.big(n, start)?
+                B::from_term(self.big(n, start)?)
             }
-            tag::NEW_FLOAT => finite(f64::from_bits(self.u64()?), start)?,
-            tag::FLOAT => self.old_float(start)?,
+            tag::NEW_FLOAT => B::from_term(finite(f64::from_bits(self.u64()?), start)?),
+            tag::FLOAT => B::from_term(self.old_float(start)?),
             tag::ATOM | tag::SMALL_ATOM | tag::ATOM_UTF8 | tag::SMALL_ATOM_UTF8 => {
-                Term::Atom(self.atom_body(tag, start)?)
+                self.atom_body(tag, start)?
             }
             tag::SMALL_TUPLE | tag::LARGE_TUPLE => {
                 let arity = match tag {
                     tag::SMALL_TUPLE => self.u8()?.into(),
                     _ => self.u32()?.into(),
                 };
-                Term::Tuple(self.sequence(arity, depth, start)?)
+                B::tuple(self.sequence(arity, depth, start)?)
             }
-            tag::NIL => Term::List(Vec::new()),
+            tag::NIL => B::list(Vec::new()),
             tag::STRING => {
                 let len = self.u16()?.into();
                 let len = self.elements(len, 1, start)?;
-                Term::List(
-                    self.take(len)?
-                        .iter()
-                        .map(|&b| Term::Int(b.into()))
-                        .collect(),
-                )
+                let mut elems = Vec::new();
+                B::extend_string(&mut elems, self.take(len)?);
+                B::list(elems)
             }
             tag::LIST => self.list(depth, start)?,
             tag::BINARY => {
                 let len = self.u32()? as usize;
-                Term::Binary(self.payload(len, start)?)
+                B::binary(self.payload(len, start)?, self.shared)
             }
             tag::BIT_BINARY => {
                 let len = self.u32()? as usize;
@@ -333,36 +449,41 @@ impl<'a> Reader<'a> {
                     });
                 }
                 let bytes = self.payload(len, start)?;
-                Term::bits(bytes, bits.max(1))
+                B::from_term(Term::bits(
+                    shared_or_copied(bytes, self.shared),
+                    bits.max(1),
+                ))
             }
             tag::MAP => {
                 let pairs = self.u32()?.into();
                 let pairs = self.elements(pairs, 2, start)?;
                 self.charge(pairs.saturating_mul(TERM_SIZE), start)?;
+                // The keys are built even when only checking: a duplicate is told by comparing
+                // them.
                 let mut map = Vec::with_capacity(pairs);
                 for _ in 0..pairs {
-                    let key = self.nested(depth, start)?;
-                    let value = self.nested(depth, start)?;
+                    let key = self.nested::<Term>(depth, start)?;
+                    let value = self.nested::<B>(depth, start)?;
                     map.push((key, value));
                 }
-                if has_duplicate_keys(&map) {
+                if has_duplicate_keys(map.iter().map(|(key, _)| key)) {
                     return Err(DecodeError::Invalid {
                         what: "map with a duplicate key",
                         offset: start,
                     });
                 }
-                Term::Map(map)
+                B::map(map)
             }
             tag::PID | tag::NEW_PID => {
                 let node = self.node_atom(start)?;
                 let id = self.u32()?;
                 let serial = self.u32()?;
                 let creation = self.creation(tag == tag::PID, start)?;
-                Term::Pid {
+                B::from_term(Term::Pid {
                     node: Box::new(NodeId { node, creation }),
                     id,
                     serial,
-                }
+                })
             }
             tag::PORT | tag::NEW_PORT | tag::V4_PORT => {
                 let node = self.node_atom(start)?;
@@ -371,10 +492,10 @@ impl<'a> Reader<'a> {
                     _ => self.u32()?.into(),
                 };
                 let creation = self.creation(tag == tag::PORT, start)?;
-                Term::Port {
+                B::from_term(Term::Port {
                     node: Box::new(NodeId { node, creation }),
                     id,
-                }
+                })
             }
             tag::NEW_REFERENCE | tag::NEWER_REFERENCE => {
                 let len = self.u16()?;
@@ -387,16 +508,16 @@ impl<'a> Reader<'a> {
                 let node = self.node_atom(start)?;
                 let creation = self.creation(tag == tag::NEW_REFERENCE, start)?;
                 let words = (0..len).map(|_| self.u32()).collect::<Result<_, _>>()?;
-                Term::Ref {
+                B::from_term(Term::Ref {
                     node: Box::new(NodeId { node, creation }),
                     words,
-                }
+                })
             }
             tag::EXPORT => {
                 let module = self.node_atom(start)?;
                 let function = self.node_atom(start)?;
                 // OTP takes any integer encoding here; a fun has at most 255 arguments.
-                let arity = match self.nested(depth, start)? {
+                let arity = match self.nested::<Term>(depth, start)? {
                     Term::Int(arity) => u8::try_from(arity).ok(),
                     _ => None,
                 }
@@ -404,11 +525,11 @@ impl<'a> Reader<'a> {
                     what: "arity in EXPORT_EXT",
                     offset: start,
                 })?;
-                Term::Export {
+                B::from_term(Term::Export {
                     module: Box::new(module),
                     function: Box::new(function),
                     arity,
-                }
+                })
             }
             other => {
                 return Err(match tag::unsupported(other) {
@@ -429,7 +550,7 @@ impl<'a> Reader<'a> {
     /// A `LIST_EXT` and the chain of list tails after it, read in a loop into one vector: a
     /// tail is not nesting (OTP does not count it as such), and merging recursively decoded
     /// tails would copy the elements once per link.
-    fn list(&mut self, depth: usize, start: usize) -> Result<Term, DecodeError> {
+    fn list<B: Build>(&mut self, depth: usize, start: usize) -> Result<B, DecodeError> {
         let mut elems = Vec::new();
         loop {
             let len = self.u32()?.into();
@@ -446,17 +567,17 @@ impl<'a> Reader<'a> {
                 }
                 Some(&tag::NIL) => {
                     self.pos += 1;
-                    return Ok(Term::List(elems));
+                    return Ok(B::list(elems));
                 }
                 Some(&tag::STRING) => {
                     self.pos += 1;
                     let len = self.u16()?.into();
                     let len = self.elements(len, 1, tail_start)?;
-                    elems.extend(self.take(len)?.iter().map(|&b| Term::Int(b.into())));
-                    return Ok(Term::List(elems));
+                    B::extend_string(&mut elems, self.take(len)?);
+                    return Ok(B::list(elems));
                 }
                 // `[|T]`, a zero-length LIST_EXT, is just its tail, as in OTP.
-                Some(_) => return Ok(Term::improper_list(elems, self.nested(depth, start)?)),
+                Some(_) => return Ok(B::improper_list(elems, self.nested(depth, start)?)),
                 None => return Err(self.truncated(1)),
             }
         }
@@ -470,7 +591,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A term one level deeper than the container that starts at `start`.
-    fn nested(&mut self, depth: usize, start: usize) -> Result<Term, DecodeError> {
+    fn nested<B: Build>(&mut self, depth: usize, start: usize) -> Result<B, DecodeError> {
         if depth >= self.limits.max_depth {
             return Err(DecodeError::TooDeep {
                 limit: self.limits.max_depth,
@@ -480,12 +601,12 @@ impl<'a> Reader<'a> {
         self.term(depth + 1)
     }
 
-    fn sequence(
+    fn sequence<B: Build>(
         &mut self,
         count: u64,
         depth: usize,
         start: usize,
-    ) -> Result<Vec<Term>, DecodeError> {
+    ) -> Result<Vec<B>, DecodeError> {
         let count = self.elements(count, 1, start)?;
         let mut elems = Vec::with_capacity(count);
         for _ in 0..count {
@@ -495,16 +616,12 @@ impl<'a> Reader<'a> {
     }
 
     /// `len` bytes of binary payload, checked against the input and the budget first.
-    fn payload(&mut self, len: usize, start: usize) -> Result<Bytes, DecodeError> {
+    fn payload(&mut self, len: usize, start: usize) -> Result<&'a [u8], DecodeError> {
         if len > self.remaining() {
             return Err(self.truncated((len - self.remaining()) as u64));
         }
         self.charge(len, start)?;
-        let bytes = self.take(len)?;
-        Ok(match self.shared {
-            Some(shared) => shared.slice_ref(bytes),
-            None => Bytes::copy_from_slice(bytes),
-        })
+        self.take(len)
     }
 
     fn big(&mut self, n: usize, start: usize) -> Result<Term, DecodeError> {
@@ -535,7 +652,8 @@ impl<'a> Reader<'a> {
         finite(text.parse::<f64>().map_err(|_| invalid)?, start)
     }
 
-    fn atom_body(&mut self, tag: u8, start: usize) -> Result<Atom, DecodeError> {
+    /// The body of an atom of any of the four encodings, as `B`.
+    fn atom_body<B: Build>(&mut self, tag: u8, start: usize) -> Result<B, DecodeError> {
         let len = match tag {
             tag::ATOM | tag::ATOM_UTF8 => self.u16()?.into(),
             _ => self.u8()?.into(),
@@ -545,16 +663,16 @@ impl<'a> Reader<'a> {
         }
         self.charge(len, start)?;
         let bytes = self.take(len)?;
-        let atom = match tag {
-            tag::ATOM | tag::SMALL_ATOM => Atom::from_latin1(bytes),
-            _ => Atom::from_utf8(
+        let text = match tag {
+            tag::ATOM | tag::SMALL_ATOM => AtomText::Latin1(bytes),
+            _ => AtomText::Utf8(
                 std::str::from_utf8(bytes).map_err(|_| DecodeError::Invalid {
                     what: "UTF-8 in atom",
                     offset: start,
                 })?,
             ),
         };
-        atom.ok_or(DecodeError::Invalid {
+        B::atom(text).ok_or(DecodeError::Invalid {
             what: "atom longer than 255 characters",
             offset: start,
         })
@@ -576,7 +694,10 @@ impl<'a> Reader<'a> {
                 offset: at,
             });
         }
-        self.atom_body(tag, start)
+        self.atom_body(tag, start).map(|term| match term {
+            Term::Atom(atom) => atom,
+            _ => unreachable!("an atom body is an atom"),
+        })
     }
 
     /// A node creation: one byte (two bits used, as OTP checks) in the old pid, port and
@@ -618,13 +739,12 @@ fn float_text(text: &str) -> bool {
 
 /// True when two keys of a map are the same term. Canonical encodings are equal exactly when
 /// the terms are, so the keys are compared by their encodings, sorted.
-fn has_duplicate_keys(pairs: &[(Term, Term)]) -> bool {
-    if pairs.len() < 2 {
+fn has_duplicate_keys<'t>(keys: impl ExactSizeIterator<Item = &'t Term>) -> bool {
+    if keys.len() < 2 {
         return false;
     }
-    let mut keys: Vec<Vec<u8>> = pairs
-        .iter()
-        .map(|(key, _)| super::encode(key, super::Profile::Otp26).unwrap_or_default())
+    let mut keys: Vec<Vec<u8>> = keys
+        .map(|key| super::encode(key, super::Profile::Otp26).unwrap_or_default())
         .collect();
     keys.sort_unstable();
     keys.windows(2).any(|w| w[0] == w[1])

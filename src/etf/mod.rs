@@ -13,11 +13,13 @@
 mod decode;
 mod display;
 mod encode;
+mod lazy;
 mod limits;
 pub mod tag;
 mod term;
 
 pub use decode::{decode, DecodeError, Decoder};
 pub use encode::{encode, encode_into, Emitter, EncodeError, Profile};
+pub use lazy::LazyTerm;
 pub use limits::Limits;
 pub use term::{latin1_to_string, Atom, BigInt, NodeId, Term, MAX_ATOM_CHARS};

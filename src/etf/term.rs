@@ -114,9 +114,13 @@ impl Atom {
     }
 
     fn owned(text: String) -> Option<Atom> {
+        Atom::fits(&text).then_some(Atom(Cow::Owned(text)))
+    }
+
+    /// Whether `text` has at most [`MAX_ATOM_CHARS`] characters.
+    pub(crate) fn fits(text: &str) -> bool {
         // No more bytes than the limit is no more characters either.
-        (text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS)
-            .then_some(Atom(Cow::Owned(text)))
+        text.len() <= MAX_ATOM_CHARS || text.chars().count() <= MAX_ATOM_CHARS
     }
 
     /// The atom's text.

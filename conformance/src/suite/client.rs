@@ -626,8 +626,8 @@ fn seconds(d: Duration) -> String {
 
 fn response_text(response: &Response) -> String {
     match response {
-        Response::File(contents) => format!("file {}", term_text(contents)),
-        Response::Ok(value) => format!("ok {}", term_text(value)),
+        Response::File(contents) => format!("file {}", term_text(&contents.term())),
+        Response::Ok(value) => format!("ok {}", term_text(&value.term())),
     }
 }
 

@@ -1,0 +1,318 @@
+//! A term decoded when asked: checked against a decoder's limits when it arrives, and held as
+//! the bytes it came in until something looks inside.
+//!
+//! A reply's value is most of what a boot moves: directory listings of hundreds of names, file
+//! infos, file contents. A client that hands it on without looking inside would build its tree
+//! (a term per character of every name) only to drop it. [`LazyTerm::decode_prefix`] reads the
+//! bytes exactly as [`Decoder::decode_prefix_shared`] does, limits and errors included, without
+//! building anything; [`LazyTerm::term`] builds the tree for whoever asks.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use erlboot::etf::{self, Decoder, LazyTerm, Profile, Term};
+//!
+//! let names = Term::list([Term::string("kernel"), Term::string("stdlib")]);
+//! let reply = Term::tuple([Term::atom("list_dir"), Term::tuple([Term::atom("ok"), names.clone()])]);
+//! let bytes = Bytes::from(etf::encode(&reply, Profile::Otp25).unwrap());
+//!
+//! let (lazy, _) = LazyTerm::decode_prefix(&bytes, &Decoder::default()).unwrap();
+//! let [tag, result] = lazy.tuple().unwrap();
+//! assert!(tag.is_atom("list_dir"));
+//! let [_, value] = result.tuple().unwrap();
+//! assert_eq!(value.term(), names);
+//! ```
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use super::decode::{Checked, DecodeError, Decoder};
+use super::{tag, Term};
+
+/// A term, held either as the encoding a decoder accepted or as a built [`Term`]. Two are equal
+/// when their terms are, whichever way each is held; equal encodings are compared as bytes.
+#[derive(Clone)]
+pub struct LazyTerm(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// The encoding of one term, without the version byte, that `decoder` accepted: decoding it
+    /// again with `decoder` cannot fail.
+    Encoded {
+        bytes: Bytes,
+        decoder: Decoder,
+    },
+    Built(Term),
+}
+
+impl LazyTerm {
+    /// Checks the term at the start of `input` (version byte included) as
+    /// [`Decoder::decode_prefix_shared`] does, and says how many bytes it took. Bytes after it
+    /// are left alone; a compressed term is held inflated.
+    pub fn decode_prefix(
+        input: &Bytes,
+        decoder: &Decoder,
+    ) -> Result<(LazyTerm, usize), DecodeError> {
+        match decoder.version(input)? {
+            Some(inflated) => {
+                decoder.body::<Checked>(&inflated, 0, None, true)?;
+                Ok((LazyTerm::encoded(inflated.into(), decoder), input.len()))
+            }
+            None => {
+                let (Checked, end) = decoder.body::<Checked>(input, 1, None, false)?;
+                Ok((LazyTerm::encoded(input.slice(1..end), decoder), end))
+            }
+        }
+    }
+
+    fn encoded(bytes: Bytes, decoder: &Decoder) -> LazyTerm {
+        LazyTerm(Repr::Encoded {
+            bytes,
+            decoder: *decoder,
+        })
+    }
+
+    /// The term, built. Binaries in it share the memory the term arrived in.
+    pub fn term(&self) -> Term {
+        match &self.0 {
+            Repr::Encoded { bytes, decoder } => {
+                decoder
+                    .body::<Term>(bytes, 0, Some(bytes), false)
+                    .expect("the decoder accepted these bytes when they arrived")
+                    .0
+            }
+            Repr::Built(term) => term.clone(),
+        }
+    }
+
+    /// The term, built; see [`LazyTerm::term`].
+    pub fn into_term(self) -> Term {
+        match self.0 {
+            Repr::Built(term) => term,
+            encoded => LazyTerm(encoded).term(),
+        }
+    }
+
+    /// The bytes, if the term is a binary (a whole number of bytes), without building anything
+    /// else: a file's contents, sharing the memory they arrived in.
+    pub fn binary(&self) -> Option<Bytes> {
+        match &self.0 {
+            Repr::Encoded { bytes, .. } => {
+                (bytes.first() == Some(&tag::BINARY)).then(|| bytes.slice(5..))
+            }
+            Repr::Built(Term::Binary(contents)) => Some(contents.clone()),
+            Repr::Built(_) => None,
+        }
+    }
+
+    /// Whether the term is the atom `name`.
+    pub fn is_atom(&self, name: &str) -> bool {
+        match &self.0 {
+            Repr::Encoded { bytes, .. } => {
+                let (utf8, text) = match bytes.first() {
+                    Some(&(tag::ATOM_UTF8 | tag::ATOM)) => (bytes[0] == tag::ATOM_UTF8, 3),
+                    Some(&(tag::SMALL_ATOM_UTF8 | tag::SMALL_ATOM)) => {
+                        (bytes[0] == tag::SMALL_ATOM_UTF8, 2)
+                    }
+                    _ => return false,
+                };
+                let text = &bytes[text..];
+                // Latin-1 is UTF-8 only where it is ASCII.
+                match utf8 || text.is_ascii() {
+                    true => text == name.as_bytes(),
+                    false => self.term().as_atom() == Some(name),
+                }
+            }
+            Repr::Built(term) => term.as_atom() == Some(name),
+        }
+    }
+
+    /// The elements, if the term is a tuple of exactly `N`; each is held as the term is.
+    pub fn tuple<const N: usize>(&self) -> Option<[LazyTerm; N]> {
+        match &self.0 {
+            Repr::Encoded { bytes, decoder } => {
+                let (arity, mut at) = match *bytes.first()? {
+                    tag::SMALL_TUPLE => (usize::from(*bytes.get(1)?), 2),
+                    tag::LARGE_TUPLE => {
+                        let arity = u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?);
+                        (usize::try_from(arity).ok()?, 5)
+                    }
+                    _ => return None,
+                };
+                if arity != N {
+                    return None;
+                }
+                Some(std::array::from_fn(|i| {
+                    // The bytes hold exactly this tuple, so the last element is the rest of
+                    // them: a reply's value is not walked again to find where it ends.
+                    let end = match i + 1 == N {
+                        true => bytes.len(),
+                        false => {
+                            decoder
+                                .body::<Checked>(bytes, at, None, false)
+                                .expect("the decoder accepted these bytes when they arrived")
+                                .1
+                        }
+                    };
+                    let element = LazyTerm::encoded(bytes.slice(at..end), decoder);
+                    at = end;
+                    element
+                }))
+            }
+            Repr::Built(Term::Tuple(elems)) => {
+                let elems: &[Term; N] = elems.as_slice().try_into().ok()?;
+                Some(elems.clone().map(LazyTerm::from))
+            }
+            Repr::Built(_) => None,
+        }
+    }
+}
+
+impl From<Term> for LazyTerm {
+    fn from(term: Term) -> LazyTerm {
+        LazyTerm(Repr::Built(term))
+    }
+}
+
+impl PartialEq for LazyTerm {
+    fn eq(&self, other: &LazyTerm) -> bool {
+        if let (Repr::Encoded { bytes: a, .. }, Repr::Encoded { bytes: b, .. }) =
+            (&self.0, &other.0)
+        {
+            // One encoding decodes to one term; different encodings can still be equal terms
+            // (an atom in Latin-1 and in UTF-8, a string as a list of integers).
+            if a == b {
+                return true;
+            }
+        }
+        self.term() == other.term()
+    }
+}
+
+impl PartialEq<Term> for LazyTerm {
+    fn eq(&self, other: &Term) -> bool {
+        match &self.0 {
+            Repr::Built(term) => term == other,
+            Repr::Encoded { .. } => self.term() == *other,
+        }
+    }
+}
+
+impl fmt::Debug for LazyTerm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.term(), f)
+    }
+}
+
+impl fmt::Display for LazyTerm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.term(), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etf::{encode, Limits, Profile};
+
+    fn lazy(bytes: &[u8]) -> LazyTerm {
+        let bytes = Bytes::copy_from_slice(bytes);
+        let (lazy, used) = LazyTerm::decode_prefix(&bytes, &Decoder::default()).unwrap();
+        assert_eq!(used, bytes.len());
+        lazy
+    }
+
+    #[test]
+    fn an_atom_is_told_in_each_of_its_encodings() {
+        // café: ATOM_EXT and SMALL_ATOM_EXT in Latin-1, ATOM_UTF8_EXT and SMALL_ATOM_UTF8_EXT.
+        let encodings: [&[u8]; 4] = [
+            &[131, tag::ATOM, 0, 4, b'c', b'a', b'f', 0xE9],
+            &[131, tag::SMALL_ATOM, 4, b'c', b'a', b'f', 0xE9],
+            &[131, tag::ATOM_UTF8, 0, 5, b'c', b'a', b'f', 0xC3, 0xA9],
+            &[131, tag::SMALL_ATOM_UTF8, 5, b'c', b'a', b'f', 0xC3, 0xA9],
+        ];
+        let terms = encodings.map(lazy);
+        for term in &terms {
+            assert!(term.is_atom("café"), "{term:?}");
+            assert!(!term.is_atom("caf") && !term.is_atom("cafe"), "{term:?}");
+            assert_eq!(term, &Term::atom("café"));
+            // Equal terms in different encodings are equal.
+            assert!(terms.iter().all(|other| other == term));
+        }
+        let ok = lazy(&[131, tag::SMALL_ATOM, 2, b'o', b'k']);
+        assert!(ok.is_atom("ok") && !ok.is_atom("o") && !ok.is_atom("okay"));
+        assert!(!lazy(&[131, tag::SMALL_INTEGER, 7]).is_atom("7"));
+    }
+
+    #[test]
+    fn a_string_equals_its_list_of_integers() {
+        let string = lazy(&encode(&Term::string("ab"), Profile::Otp25).unwrap());
+        let list = lazy(&[131, tag::LIST, 0, 0, 0, 2, 97, b'a', 97, b'b', tag::NIL]);
+        assert_eq!(string, list);
+        assert_ne!(string, lazy(&[131, tag::STRING, 0, 2, b'a', b'c']));
+    }
+
+    #[test]
+    fn a_tuple_splits_into_its_elements_however_its_arity_is_written() {
+        let pair = Term::tuple([Term::atom("ok"), Term::string("x")]);
+        let small = encode(&pair, Profile::Otp25).unwrap();
+        let mut large = vec![131, tag::LARGE_TUPLE, 0, 0, 0, 2];
+        large.extend_from_slice(&small[3..]);
+        for bytes in [small, large] {
+            let term = lazy(&bytes);
+            let [first, second] = term.tuple().expect("a pair");
+            assert!(first.is_atom("ok"));
+            assert_eq!(second, Term::string("x"));
+            assert!(term.tuple::<1>().is_none() && term.tuple::<3>().is_none());
+            assert!(first.tuple::<2>().is_none());
+        }
+        // A built term splits the same way.
+        let built = LazyTerm::from(pair);
+        let [first, _] = built.tuple().expect("a pair");
+        assert!(first.is_atom("ok"));
+    }
+
+    #[test]
+    fn file_contents_are_read_in_place() {
+        let bytes = Bytes::from(encode(&Term::binary(&b"beam"[..]), Profile::Otp25).unwrap());
+        let (term, _) = LazyTerm::decode_prefix(&bytes, &Decoder::default()).unwrap();
+        let contents = term.binary().expect("a binary");
+        assert_eq!(contents, &b"beam"[..]);
+        assert!(bytes.as_ptr_range().contains(&contents.as_ptr()));
+        assert_eq!(lazy(&[131, tag::NIL]).binary(), None);
+        assert_eq!(LazyTerm::from(Term::Int(1)).binary(), None);
+    }
+
+    #[test]
+    fn trailing_bytes_are_left_and_compressed_terms_held_inflated() {
+        let mut bytes = encode(&Term::atom("ok"), Profile::Otp25).unwrap();
+        let len = bytes.len();
+        bytes.extend_from_slice(b"junk");
+        let (term, used) =
+            LazyTerm::decode_prefix(&Bytes::from(bytes), &Decoder::default()).unwrap();
+        assert_eq!((term.is_atom("ok"), used), (true, len));
+
+        // {get,"/x"}, compressed as term_to_binary(T, [compressed]) writes it.
+        let inner = [104, 2, 100, 0, 3, 103, 101, 116, 107, 0, 2, 47, 120];
+        let mut compressed = vec![131, tag::COMPRESSED, 0, 0, 0, inner.len() as u8];
+        compressed.extend(miniz_oxide::deflate::compress_to_vec_zlib(&inner, 6));
+        let term = lazy(&compressed);
+        let [command, name] = term.tuple().expect("a pair");
+        assert!(command.is_atom("get"));
+        assert_eq!(name, Term::string("/x"));
+    }
+
+    #[test]
+    fn limits_are_those_of_the_decoder() {
+        // A listing of 300 one-letter names, within the reply limits and beyond tight ones.
+        let names = Term::List((0..300).map(|_| Term::string("a")).collect());
+        let bytes = Bytes::from(encode(&names, Profile::Otp25).unwrap());
+        let tight = Decoder::new(Limits {
+            max_elements: 100,
+            ..Limits::reply()
+        });
+        let err = LazyTerm::decode_prefix(&bytes, &tight).map(|(term, _)| term);
+        assert_eq!(err.unwrap_err(), tight.decode(&bytes).unwrap_err());
+        assert_eq!(lazy(&bytes), names);
+    }
+}
