@@ -71,21 +71,22 @@ pub fn read_reply(payload: &Bytes, decoder: &Decoder) -> Result<Response, ReplyE
         Ok((term, _)) => term,
         Err(e) => return Err(ReplyError::Undecodable(e)),
     };
-    let Some([first, second]) = term.tuple() else {
+    // Looked into in place: only the value is taken out.
+    let Some([first, second]) = term.part().tuple() else {
         return Err(ReplyError::Unexpected(term.into_term()));
     };
     match second.tuple() {
         // {get,{ok,BinFile}}, then {_Cmd,Res={ok,_}}, then {_Cmd,{error,Error}}.
         Some([status, value]) if status.is_atom("ok") => match first.is_atom("get") {
-            true => Ok(Response::File(value)),
-            false => Ok(Response::Ok(value)),
+            true => Ok(Response::File(value.to_lazy())),
+            false => Ok(Response::Ok(value.to_lazy())),
         },
         Some([status, value]) if status.is_atom("error") => {
-            Err(ReplyError::Server(value.into_term()))
+            Err(ReplyError::Server(value.term()))
         }
         // {error,Error}, then {'EXIT',Error}.
         _ if first.is_atom("error") || first.is_atom("EXIT") => {
-            Err(ReplyError::Server(second.into_term()))
+            Err(ReplyError::Server(second.term()))
         }
         _ => Err(ReplyError::Unexpected(term.into_term())),
     }

@@ -107,64 +107,138 @@ impl LazyTerm {
 
     /// Whether the term is the atom `name`.
     pub fn is_atom(&self, name: &str) -> bool {
-        match &self.0 {
-            Repr::Encoded { bytes, .. } => {
-                let (utf8, text) = match bytes.first() {
-                    Some(&(tag::ATOM_UTF8 | tag::ATOM)) => (bytes[0] == tag::ATOM_UTF8, 3),
-                    Some(&(tag::SMALL_ATOM_UTF8 | tag::SMALL_ATOM)) => {
-                        (bytes[0] == tag::SMALL_ATOM_UTF8, 2)
-                    }
-                    _ => return false,
-                };
-                let text = &bytes[text..];
-                // Latin-1 is UTF-8 only where it is ASCII.
-                match utf8 || text.is_ascii() {
-                    true => text == name.as_bytes(),
-                    false => self.term().as_atom() == Some(name),
-                }
-            }
-            Repr::Built(term) => term.as_atom() == Some(name),
-        }
+        self.part().is_atom(name)
     }
 
     /// The elements, if the term is a tuple of exactly `N`; each is held as the term is.
     pub fn tuple<const N: usize>(&self) -> Option<[LazyTerm; N]> {
-        match &self.0 {
-            Repr::Encoded { bytes, decoder } => {
-                let (arity, mut at) = match *bytes.first()? {
-                    tag::SMALL_TUPLE => (usize::from(*bytes.get(1)?), 2),
-                    tag::LARGE_TUPLE => {
-                        let arity = u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?);
-                        (usize::try_from(arity).ok()?, 5)
-                    }
-                    _ => return None,
-                };
-                if arity != N {
-                    return None;
-                }
-                Some(std::array::from_fn(|i| {
-                    // The bytes hold exactly this tuple, so the last element is the rest of
-                    // them: a reply's value is not walked again to find where it ends.
-                    let end = match i + 1 == N {
-                        true => bytes.len(),
-                        false => {
-                            decoder
-                                .body::<Checked>(bytes, at, None, false)
-                                .expect("the decoder accepted these bytes when they arrived")
-                                .1
-                        }
-                    };
-                    let element = LazyTerm::encoded(bytes.slice(at..end), decoder);
-                    at = end;
-                    element
-                }))
-            }
-            Repr::Built(Term::Tuple(elems)) => {
-                let elems: &[Term; N] = elems.as_slice().try_into().ok()?;
-                Some(elems.clone().map(LazyTerm::from))
-            }
-            Repr::Built(_) => None,
+        Some(self.part().tuple::<N>()?.map(Part::to_lazy))
+    }
+
+    /// The whole term as a [`Part`], to be looked into without taking any of it.
+    pub(crate) fn part(&self) -> Part<'_> {
+        Part(match &self.0 {
+            Repr::Encoded { bytes, decoder } => PartRepr::Encoded {
+                bytes,
+                whole: bytes,
+                decoder,
+            },
+            Repr::Built(term) => PartRepr::Built(term),
+        })
+    }
+}
+
+/// A part of a [`LazyTerm`], borrowed: looked at without a reference count moving (a reply is
+/// looked into for its tags on every exchange), and made a term of its own only when kept.
+#[derive(Clone, Copy)]
+pub(crate) struct Part<'a>(PartRepr<'a>);
+
+#[derive(Clone, Copy)]
+enum PartRepr<'a> {
+    /// One term's encoding, within the encoding of the whole.
+    Encoded {
+        bytes: &'a [u8],
+        whole: &'a Bytes,
+        decoder: &'a Decoder,
+    },
+    Built(&'a Term),
+}
+
+impl<'a> Part<'a> {
+    /// The part as a term of its own, sharing the whole's memory.
+    pub(crate) fn to_lazy(self) -> LazyTerm {
+        match self.0 {
+            PartRepr::Encoded {
+                bytes,
+                whole,
+                decoder,
+            } => LazyTerm::encoded(whole.slice_ref(bytes), decoder),
+            PartRepr::Built(term) => LazyTerm::from(term.clone()),
         }
+    }
+
+    /// The part, built; binaries in it share the whole's memory.
+    pub(crate) fn term(self) -> Term {
+        match self.0 {
+            PartRepr::Encoded {
+                bytes,
+                whole,
+                decoder,
+            } => {
+                let at = bytes.as_ptr() as usize - whole.as_ptr() as usize;
+                decoder
+                    .body::<Term>(whole, at, Some(whole), false)
+                    .expect("the decoder accepted these bytes when they arrived")
+                    .0
+            }
+            PartRepr::Built(term) => term.clone(),
+        }
+    }
+
+    /// Whether the part is the atom `name`.
+    pub(crate) fn is_atom(self, name: &str) -> bool {
+        let bytes = match self.0 {
+            PartRepr::Encoded { bytes, .. } => bytes,
+            PartRepr::Built(term) => return term.as_atom() == Some(name),
+        };
+        let (utf8, text) = match bytes.first() {
+            Some(&(tag::ATOM_UTF8 | tag::ATOM)) => (bytes[0] == tag::ATOM_UTF8, 3),
+            Some(&(tag::SMALL_ATOM_UTF8 | tag::SMALL_ATOM)) => (bytes[0] == tag::SMALL_ATOM_UTF8, 2),
+            _ => return false,
+        };
+        let text = &bytes[text..];
+        // Latin-1 is UTF-8 only where it is ASCII.
+        match utf8 || text.is_ascii() {
+            true => text == name.as_bytes(),
+            false => self.term().as_atom() == Some(name),
+        }
+    }
+
+    /// The elements, if the part is a tuple of exactly `N`.
+    pub(crate) fn tuple<const N: usize>(self) -> Option<[Part<'a>; N]> {
+        let (bytes, whole, decoder) = match self.0 {
+            PartRepr::Encoded {
+                bytes,
+                whole,
+                decoder,
+            } => (bytes, whole, decoder),
+            PartRepr::Built(Term::Tuple(elems)) => {
+                let elems: &[Term; N] = elems.as_slice().try_into().ok()?;
+                return Some(std::array::from_fn(|i| Part(PartRepr::Built(&elems[i]))));
+            }
+            PartRepr::Built(_) => return None,
+        };
+        let (arity, mut at) = match *bytes.first()? {
+            tag::SMALL_TUPLE => (usize::from(*bytes.get(1)?), 2),
+            tag::LARGE_TUPLE => {
+                let arity = u32::from_be_bytes(bytes.get(1..5)?.try_into().ok()?);
+                (usize::try_from(arity).ok()?, 5)
+            }
+            _ => return None,
+        };
+        if arity != N {
+            return None;
+        }
+        Some(std::array::from_fn(|i| {
+            // The bytes hold exactly this tuple, so the last element is the rest of them: a
+            // reply's value is not walked again to find where it ends.
+            let end = match i + 1 == N {
+                true => bytes.len(),
+                false => {
+                    decoder
+                        .body::<Checked>(bytes, at, None, false)
+                        .expect("the decoder accepted these bytes when they arrived")
+                        .1
+                }
+            };
+            let element = &bytes[at..end];
+            at = end;
+            Part(PartRepr::Encoded {
+                bytes: element,
+                whole,
+                decoder,
+            })
+        }))
     }
 }
 
