@@ -81,9 +81,7 @@ pub fn read_reply(payload: &Bytes, decoder: &Decoder) -> Result<Response, ReplyE
             true => Ok(Response::File(value.to_lazy())),
             false => Ok(Response::Ok(value.to_lazy())),
         },
-        Some([status, value]) if status.is_atom("error") => {
-            Err(ReplyError::Server(value.term()))
-        }
+        Some([status, value]) if status.is_atom("error") => Err(ReplyError::Server(value.term())),
         // {error,Error}, then {'EXIT',Error}.
         _ if first.is_atom("error") || first.is_atom("EXIT") => {
             Err(ReplyError::Server(second.term()))

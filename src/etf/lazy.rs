@@ -183,7 +183,9 @@ impl<'a> Part<'a> {
         };
         let (utf8, text) = match bytes.first() {
             Some(&(tag::ATOM_UTF8 | tag::ATOM)) => (bytes[0] == tag::ATOM_UTF8, 3),
-            Some(&(tag::SMALL_ATOM_UTF8 | tag::SMALL_ATOM)) => (bytes[0] == tag::SMALL_ATOM_UTF8, 2),
+            Some(&(tag::SMALL_ATOM_UTF8 | tag::SMALL_ATOM)) => {
+                (bytes[0] == tag::SMALL_ATOM_UTF8, 2)
+            }
             _ => return false,
         };
         let text = &bytes[text..];

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::time::Instant;
 
@@ -33,6 +33,7 @@ impl Clock {
         TokioTimer {
             sleep: Box::pin(tokio::time::sleep_until(self.to_tokio(at))),
             clock: *self,
+            waiting: None,
         }
     }
 
@@ -47,13 +48,27 @@ impl Clock {
 pub struct TokioTimer {
     sleep: Pin<Box<tokio::time::Sleep>>,
     clock: Clock,
+    /// The waker the sleep holds, once a poll has left it waiting at its deadline.
+    waiting: Option<Waker>,
 }
 
 impl Future for TokioTimer {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.sleep.as_mut().poll(cx)
+        // A driver polls its timer every time anything wakes it, and nearly always the timer
+        // is where it was: still due, holding this very waker. Polling the sleep again would
+        // only register the same waker once more.
+        let same_waker = self
+            .waiting
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        if same_waker && !self.sleep.is_elapsed() {
+            return Poll::Pending;
+        }
+        let poll = self.sleep.as_mut().poll(cx);
+        self.waiting = poll.is_pending().then(|| cx.waker().clone());
+        poll
     }
 }
 
@@ -63,6 +78,7 @@ impl Timer for TokioTimer {
         // A driver resets its timer on every turn of its loop, mostly to where it is.
         if self.sleep.deadline() != at {
             self.sleep.as_mut().reset(at);
+            self.waiting = None;
         }
     }
 }
@@ -101,5 +117,36 @@ mod tests {
         assert!(!fired(&mut timer));
         tokio::time::advance(Duration::from_millis(100)).await;
         assert!(fired(&mut timer));
+    }
+
+    /// Counts its wake-ups.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_timer_wakes_the_waker_it_was_polled_with_last() {
+        let clock = Clock::start();
+        let mut timer = clock.timer(Instant::from_epoch(Duration::from_millis(100)));
+        let (first, second) = (
+            std::sync::Arc::new(Count(Default::default())),
+            std::sync::Arc::new(Count(Default::default())),
+        );
+        let mut poll = |count: &std::sync::Arc<Count>| {
+            let waker = Waker::from(std::sync::Arc::clone(count));
+            Pin::new(&mut timer).poll(&mut Context::from_waker(&waker))
+        };
+        assert!(poll(&first).is_pending());
+        assert!(poll(&first).is_pending());
+        // Another task polls it now: the new waker is the one to wake.
+        assert!(poll(&second).is_pending());
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let woken = |count: &Count| count.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!((woken(&first), woken(&second)), (0, 1));
+        assert!(poll(&second).is_ready());
     }
 }
