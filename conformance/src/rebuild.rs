@@ -9,7 +9,9 @@
 //! [`CapturedFiles::conflicts`]; an error reason no file source can give (not one of
 //! [`FileError`]'s atoms) is counted in [`CapturedFiles::foreign`] and answered `eio`.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -63,7 +65,10 @@ pub fn as_source_answer(answer: &CapturedAnswer) -> Option<Result<Found, FileErr
 /// The answers a capture's server gave, as a file source.
 #[derive(Clone, Debug, Default)]
 pub struct CapturedFiles {
-    answers: BTreeMap<Question, Result<Found, FileError>>,
+    /// Hashed rather than ordered: a simulated server looks up every request here, and a
+    /// path is told from its neighbours only near its end. The hasher has fixed keys; the
+    /// map is never iterated in its own order.
+    answers: HashMap<Question, Result<Found, FileError>, BuildHasherDefault<DefaultHasher>>,
     conflicts: usize,
     foreign: usize,
 }
@@ -123,7 +128,9 @@ impl CapturedFiles {
 
     /// Every question and its answer, in question order.
     pub fn answers(&self) -> impl Iterator<Item = (&Question, &Result<Found, FileError>)> {
-        self.answers.iter()
+        let mut answers: Vec<_> = self.answers.iter().collect();
+        answers.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        answers.into_iter()
     }
 
     /// The bytes of every file the capture's `get` replies carried.
