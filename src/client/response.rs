@@ -210,6 +210,17 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_behind_an_empty_list_is_read_as_the_reply() {
+        // [|{get,{ok,<<"hi">>}}]: OTP's binary_to_term reads a zero-length LIST_EXT as its tail.
+        let reply = encode(&tagged("get", ok(Term::binary(&b"hi"[..]))), Profile::Otp25).unwrap();
+        let wrapped = [&[131, 108, 0, 0, 0, 0][..], &reply[1..]].concat();
+        assert_eq!(
+            read_reply(&wrapped.into(), &Decoder::default()),
+            Ok(Response::File(Term::binary(&b"hi"[..]).into()))
+        );
+    }
+
+    #[test]
     fn trailing_bytes_are_ignored() {
         let mut bytes = encode(&tagged("get_cwd", ok(Term::string("/"))), Profile::Otp25).unwrap();
         bytes.extend_from_slice(b"junk");

@@ -98,7 +98,8 @@ impl LazyTerm {
     pub fn binary(&self) -> Option<Bytes> {
         match &self.0 {
             Repr::Encoded { bytes, .. } => {
-                (bytes.first() == Some(&tag::BINARY)).then(|| bytes.slice(5..))
+                let contents = past_empty_lists(bytes);
+                (contents.first() == Some(&tag::BINARY)).then(|| bytes.slice_ref(&contents[5..]))
             }
             Repr::Built(Term::Binary(contents)) => Some(contents.clone()),
             Repr::Built(_) => None,
@@ -178,7 +179,7 @@ impl<'a> Part<'a> {
     /// Whether the part is the atom `name`.
     pub(crate) fn is_atom(self, name: &str) -> bool {
         let bytes = match self.0 {
-            PartRepr::Encoded { bytes, .. } => bytes,
+            PartRepr::Encoded { bytes, .. } => past_empty_lists(bytes),
             PartRepr::Built(term) => return term.as_atom() == Some(name),
         };
         let (utf8, text) = match bytes.first() {
@@ -203,7 +204,7 @@ impl<'a> Part<'a> {
                 bytes,
                 whole,
                 decoder,
-            } => (bytes, whole, decoder),
+            } => (past_empty_lists(bytes), whole, decoder),
             PartRepr::Built(Term::Tuple(elems)) => {
                 let elems: &[Term; N] = elems.as_slice().try_into().ok()?;
                 return Some(std::array::from_fn(|i| Part(PartRepr::Built(&elems[i]))));
@@ -242,6 +243,15 @@ impl<'a> Part<'a> {
             })
         }))
     }
+}
+
+/// The encoding of the term `bytes` encode, past any zero-length `LIST_EXT`s in front of it:
+/// OTP reads `[|T]` as `T` (and so does the decoder), so what the term is shows only after them.
+fn past_empty_lists(mut bytes: &[u8]) -> &[u8] {
+    while let Some(rest) = bytes.strip_prefix(&[tag::LIST, 0, 0, 0, 0]) {
+        bytes = rest;
+    }
+    bytes
 }
 
 impl From<Term> for LazyTerm {
@@ -346,6 +356,25 @@ mod tests {
         let built = LazyTerm::from(pair);
         let [first, _] = built.tuple().expect("a pair");
         assert!(first.is_atom("ok"));
+    }
+
+    #[test]
+    fn a_term_behind_empty_lists_is_what_it_is() {
+        // [|T] is T, as OTP reads it: a zero-length LIST_EXT in front of an atom, a pair, a
+        // binary, twice in front of the pair.
+        let empty = [tag::LIST, 0, 0, 0, 0];
+        let atom = [&empty[..], &[tag::SMALL_ATOM_UTF8, 1, b'a']].concat();
+        let pair = [&empty[..], &empty, &[tag::SMALL_TUPLE, 2, tag::NIL, 97, 7]].concat();
+        let binary = [&empty[..], &[tag::BINARY, 0, 0, 0, 1, b'x']].concat();
+        let [atom, pair, binary] = [atom, pair, binary].map(|b| lazy(&[&[131][..], &b].concat()));
+        assert!(atom.is_atom("a"));
+        assert_eq!(atom, Term::atom("a"));
+        let [nil, seven] = pair.tuple().expect("a pair");
+        assert_eq!(
+            (nil, seven),
+            (Term::List(vec![]).into(), Term::Int(7).into())
+        );
+        assert_eq!(binary.binary(), Some(Bytes::from_static(b"x")));
     }
 
     #[test]
