@@ -21,8 +21,8 @@ use tracing::{debug, info, warn};
 
 use crate::proto::discovery::MAX_DATAGRAM;
 use crate::server::{
-    Admission, AllowList, CloseReason, ConnectionLimits, FileAnswer, ReplyCache, Responder,
-    Session, SessionConfig, Transmit, Verdict, Versions,
+    Admission, AllowList, CloseReason, ConnectionLimits, ReplyCache, Responder, Session,
+    SessionConfig, Transmit, Verdict, Versions,
 };
 use crate::time::Instant;
 
@@ -279,8 +279,6 @@ struct Connection<R, F> {
     peer: SocketAddr,
 }
 
-type Answering = Pin<Box<dyn Future<Output = FileAnswer> + Send>>;
-
 impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
     async fn serve(self, mut stream: R::Stream, mut session: Session) {
         let peer = self.peer;
@@ -296,7 +294,8 @@ impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
         let mut armed: Option<Instant> = None;
         // The answer to the session's question, while one is out. The connection reads nothing
         // meanwhile: a client waits for its reply, and a pipelining one waits in its socket.
-        let mut answering: Option<Answering> = None;
+        // One slot for the connection's life, refilled per question rather than boxed anew.
+        let mut answering = std::pin::pin!(None);
         let end = 'connection: loop {
             while let Some(transmit) = session.poll_transmit() {
                 if let Err(error) = write_transmit(&mut stream, &transmit).await {
@@ -315,8 +314,7 @@ impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
             if answering.is_none() {
                 if let Some(question) = session.poll_question() {
                     debug!(%peer, question = ?question.question, remember = question.remember, "file question");
-                    let files = Arc::clone(&self.files);
-                    answering = Some(Box::pin(async move { files.answer(question).await }));
+                    answering.set(Some(self.files.answer(question)));
                 }
             }
             // While the session wants no timeout (it waits for the files' answer to each
@@ -338,8 +336,8 @@ impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
                     armed = None;
                     session.handle_timeout(self.runtime.now());
                 }
-                answer = async { answering.as_mut().expect("an answer is awaited").await }, if answering.is_some() => {
-                    answering = None;
+                answer = async { answering.as_mut().as_pin_mut().expect("an answer is awaited").await }, if answering.is_some() => {
+                    answering.set(None);
                     session.handle_answer(self.runtime.now(), answer);
                 }
                 read = std::future::poll_fn(|cx| self.poll_read_into(&mut stream, cx, &mut session)), if answering.is_none() => {
