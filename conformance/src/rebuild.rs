@@ -129,7 +129,7 @@ impl CapturedFiles {
     /// Every question and its answer, in question order.
     pub fn answers(&self) -> impl Iterator<Item = (&Question, &Result<Found, FileError>)> {
         let mut answers: Vec<_> = self.answers.iter().collect();
-        answers.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        answers.sort_unstable_by_key(|&(question, _)| question);
         answers.into_iter()
     }
 
