@@ -331,6 +331,19 @@ mod tests {
     }
 
     #[test]
+    fn a_term_compares_and_prints_as_the_term_it_holds() {
+        let term = Term::tuple([Term::atom("ok"), Term::string("/srv")]);
+        let encoded = lazy(&encode(&term, Profile::Otp25).unwrap());
+        let built = LazyTerm::from(term.clone());
+        for held in [&encoded, &built] {
+            assert_eq!(held, &term);
+            assert_ne!(held, &Term::Int(1));
+            assert_eq!(format!("{held}"), format!("{term}"));
+            assert_eq!(format!("{held:?}"), format!("{term:?}"));
+        }
+    }
+
+    #[test]
     fn a_string_equals_its_list_of_integers() {
         let string = lazy(&encode(&Term::string("ab"), Profile::Otp25).unwrap());
         let list = lazy(&[131, tag::LIST, 0, 0, 0, 2, 97, b'a', 97, b'b', tag::NIL]);
