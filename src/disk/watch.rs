@@ -479,6 +479,8 @@ mod tests {
             assert!(watch.settled_version().unwrap() > settled, "round {round}");
         }
         assert_eq!(watch.directories(), 3 + 20);
+        drop(watch);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
