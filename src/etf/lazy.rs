@@ -98,8 +98,14 @@ impl LazyTerm {
     pub fn binary(&self) -> Option<Bytes> {
         match &self.0 {
             Repr::Encoded { bytes, .. } => {
-                let contents = past_empty_lists(bytes);
-                (contents.first() == Some(&tag::BINARY)).then(|| bytes.slice_ref(&contents[5..]))
+                let term = past_empty_lists(bytes);
+                let contents = match *term.first()? {
+                    tag::BINARY => &term[5..],
+                    // A bitstring of whole bytes, or of none, is a binary.
+                    tag::BIT_BINARY if matches!(term[5], 0 | 8) => &term[6..],
+                    _ => return None,
+                };
+                Some(bytes.slice_ref(contents))
             }
             Repr::Built(Term::Binary(contents)) => Some(contents.clone()),
             Repr::Built(_) => None,
@@ -398,6 +404,19 @@ mod tests {
         assert_eq!(contents, &b"beam"[..]);
         assert!(bytes.as_ptr_range().contains(&contents.as_ptr()));
         assert_eq!(lazy(&[131, tag::NIL]).binary(), None);
+        // BIT_BINARY_EXT of whole bytes, or of none, is a binary too, as OTP reads it.
+        for (bits, binary) in [
+            (
+                &[131, tag::BIT_BINARY, 0, 0, 0, 2, 8, 1, 2][..],
+                Some(&[1u8, 2][..]),
+            ),
+            (&[131, tag::BIT_BINARY, 0, 0, 0, 0, 0], Some(&[][..])),
+            (&[131, tag::BIT_BINARY, 0, 0, 0, 1, 3, 0xE0], None),
+        ] {
+            let term = lazy(bits);
+            assert_eq!(term.binary().as_deref(), binary, "{bits:?}");
+            assert_eq!(matches!(term.term(), Term::Binary(_)), binary.is_some());
+        }
         assert_eq!(LazyTerm::from(Term::Int(1)).binary(), None);
     }
 
