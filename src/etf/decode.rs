@@ -240,11 +240,7 @@ impl Build for Term {
         Term::Int(value)
     }
     fn atom(text: AtomText<'_>) -> Option<Term> {
-        match text {
-            AtomText::Latin1(bytes) => Atom::from_latin1(bytes),
-            AtomText::Utf8(text) => Atom::from_utf8(text),
-        }
-        .map(Term::Atom)
+        text.atom().map(Term::Atom)
     }
     fn tuple(elems: Vec<Term>) -> Term {
         Term::Tuple(elems)
@@ -270,6 +266,16 @@ impl Build for Term {
 pub(super) enum AtomText<'a> {
     Latin1(&'a [u8]),
     Utf8(&'a str),
+}
+
+impl AtomText<'_> {
+    /// The atom, if it is no longer than an atom may be.
+    fn atom(self) -> Option<Atom> {
+        match self {
+            AtomText::Latin1(bytes) => Atom::from_latin1(bytes),
+            AtomText::Utf8(text) => Atom::from_utf8(text),
+        }
+    }
 }
 
 /// A term that was read and checked, and not built: a vector of these takes no memory.
@@ -654,6 +660,15 @@ impl<'a> Reader<'a> {
 
     /// The body of an atom of any of the four encodings, as `B`.
     fn atom_body<B: Build>(&mut self, tag: u8, start: usize) -> Result<B, DecodeError> {
+        let text = self.atom_text(tag, start)?;
+        B::atom(text).ok_or_else(|| too_long_atom(start))
+    }
+
+    /// The text of an atom of any of the four encodings, checked to be UTF-8 where it claims
+    /// to be.
+    // Every reply checked holds a few atoms; left to itself the compiler calls this out of line.
+    #[inline(always)]
+    fn atom_text(&mut self, tag: u8, start: usize) -> Result<AtomText<'a>, DecodeError> {
         let len = match tag {
             tag::ATOM | tag::ATOM_UTF8 => self.u16()?.into(),
             _ => self.u8()?.into(),
@@ -663,7 +678,7 @@ impl<'a> Reader<'a> {
         }
         self.charge(len, start)?;
         let bytes = self.take(len)?;
-        let text = match tag {
+        Ok(match tag {
             tag::ATOM | tag::SMALL_ATOM => AtomText::Latin1(bytes),
             _ => AtomText::Utf8(
                 std::str::from_utf8(bytes).map_err(|_| DecodeError::Invalid {
@@ -671,10 +686,6 @@ impl<'a> Reader<'a> {
                     offset: start,
                 })?,
             ),
-        };
-        B::atom(text).ok_or(DecodeError::Invalid {
-            what: "atom longer than 255 characters",
-            offset: start,
         })
     }
 
@@ -694,10 +705,9 @@ impl<'a> Reader<'a> {
                 offset: at,
             });
         }
-        self.atom_body(tag, start).map(|term| match term {
-            Term::Atom(atom) => atom,
-            _ => unreachable!("an atom body is an atom"),
-        })
+        self.atom_text(tag, start)?
+            .atom()
+            .ok_or_else(|| too_long_atom(start))
     }
 
     /// A node creation: one byte (two bits used, as OTP checks) in the old pid, port and
@@ -748,6 +758,13 @@ fn has_duplicate_keys<'t>(keys: impl ExactSizeIterator<Item = &'t Term>) -> bool
         .collect();
     keys.sort_unstable();
     keys.windows(2).any(|w| w[0] == w[1])
+}
+
+fn too_long_atom(start: usize) -> DecodeError {
+    DecodeError::Invalid {
+        what: "atom longer than 255 characters",
+        offset: start,
+    }
 }
 
 fn finite(value: f64, start: usize) -> Result<Term, DecodeError> {

@@ -74,15 +74,7 @@ impl LazyTerm {
 
     /// The term, built. Binaries in it share the memory the term arrived in.
     pub fn term(&self) -> Term {
-        match &self.0 {
-            Repr::Encoded { bytes, decoder } => {
-                decoder
-                    .body::<Term>(bytes, 0, Some(bytes), false)
-                    .expect("the decoder accepted these bytes when they arrived")
-                    .0
-            }
-            Repr::Built(term) => term.clone(),
-        }
+        self.part().term()
     }
 
     /// The term, built; see [`LazyTerm::term`].
@@ -97,16 +89,17 @@ impl LazyTerm {
     /// else: a file's contents, sharing the memory they arrived in.
     pub fn binary(&self) -> Option<Bytes> {
         match &self.0 {
-            Repr::Encoded { bytes, .. } => {
-                let term = past_empty_lists(bytes);
-                let contents = match *term.first()? {
-                    tag::BINARY => &term[5..],
-                    // A bitstring of whole bytes, or of none, is a binary.
-                    tag::BIT_BINARY if matches!(term[5], 0 | 8) => &term[6..],
-                    _ => return None,
-                };
-                Some(bytes.slice_ref(contents))
-            }
+            // The canonical encoding is read in place; any other that may be a binary (a
+            // bitstring of whole bytes or of none, a binary behind empty lists) as the decoder
+            // reads it.
+            Repr::Encoded { bytes, .. } => match bytes.first() {
+                Some(&tag::BINARY) => Some(bytes.slice(5..)),
+                Some(&(tag::BIT_BINARY | tag::LIST)) => match self.term() {
+                    Term::Binary(contents) => Some(contents),
+                    _ => None,
+                },
+                _ => None,
+            },
             Repr::Built(Term::Binary(contents)) => Some(contents.clone()),
             Repr::Built(_) => None,
         }
