@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use erlboot_sim::{Progress, Report, RunOptions, Scenario, ScenarioError, SimError, Workload};
+use erlboot_sim::{
+    Baseline, Progress, Report, RunOptions, Scenario, ScenarioError, SimError, Workload,
+};
 use erlboot_sim::{WorkloadError, BUILTIN};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -60,8 +62,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "5")]
     chaos: Option<usize>,
 
-    /// Also run the same world with pre-built frames in place of the protocol code and
-    /// report the wall time ratio.
+    /// Also run the same world with pre-built frames in place of the protocol code, its
+    /// nodes connecting when and where the real run's did, and report the wall time ratio.
     #[arg(long)]
     baseline: bool,
 }
@@ -140,7 +142,7 @@ pub fn run(args: SimArgs) -> Result<(), SimCliError> {
     });
     let options = RunOptions {
         seed: Some(seed),
-        baseline: false,
+        baseline: None,
         ..RunOptions::default()
     };
     let report = run_once(&scenario, &workload, &options)?;
@@ -163,7 +165,7 @@ pub fn run(args: SimArgs) -> Result<(), SimCliError> {
             &scenario,
             &workload,
             &RunOptions {
-                baseline: true,
+                baseline: Some(Baseline::Following(report.first_connections.clone().into())),
                 ..options
             },
         )?;

@@ -1,7 +1,8 @@
 //! The baseline: the same world with pre-built frames in place of the protocol code — a
 //! server that answers a connection's i-th request with the workload's i-th reply frame, and
-//! nodes that send the request frames without discovery. What moving the bytes through
-//! turmoil costs, for `--baseline`'s ratio.
+//! nodes that send the request frames without discovery, connecting when and where the nodes
+//! of the run they follow first connected (or at their start, to the servers in turn). What
+//! moving the bytes through turmoil costs, for `--baseline`'s ratio.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::capacity::Capacity;
-use crate::world::{lock, node_name, now, sleep, think, Shared};
+use crate::report::FirstConnection;
+use crate::world::{lock, node_name, now, sleep, think, Baseline, Shared};
 
 /// The baseline server: accepts, and answers the i-th request of a connection with the
 /// workload's i-th pre-built reply frame, queued on the same capacity.
@@ -57,28 +59,40 @@ pub(crate) async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Resu
     }
 }
 
-/// The baseline node: connects without discovery to one of the servers it would query (node
-/// by node in turn, as racing discovery answers spread real nodes) and sends the pre-built
-/// request frames one at a time, reading each reply frame whole.
-pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize) {
+/// The baseline node: connects without discovery, as `baseline` says, and sends the
+/// pre-built request frames one at a time, reading each reply frame whole.
+pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize, baseline: Baseline) {
     let (start, group) = {
         let r = shared.recorder();
         (r.nodes[id].start, r.nodes[id].group)
     };
-    sleep(&shared, start.saturating_sub(now())).await;
-    let spec = &shared.scenario.clients[group];
-    let queried: Vec<_> = shared
-        .servers
-        .iter()
-        .filter(|s| spec.servers.is_empty() || spec.servers.contains(&s.name))
-        .collect();
-    let server = queried[id % queried.len().max(1)];
+    let first = match baseline {
+        Baseline::Spread => {
+            let spec = &shared.scenario.clients[group];
+            let queried: Vec<usize> = (0..shared.servers.len())
+                .filter(|&i| {
+                    spec.servers.is_empty() || spec.servers.contains(&shared.servers[i].name)
+                })
+                .collect();
+            let Some(&server) = queried.get(id % queried.len().max(1)) else {
+                return;
+            };
+            FirstConnection { at: start, server }
+        }
+        Baseline::Following(connections) => match connections.get(id).copied().flatten() {
+            Some(first) => first,
+            None => return,
+        },
+    };
+    sleep(&shared, first.at.saturating_sub(now())).await;
+    let server = &shared.servers[first.server];
     let addr = SocketAddrV4::new(server.ip, *lock(&server.port));
     let t = now();
     {
         let mut r = shared.recorder();
         r.nodes[id].started = Some(t);
         r.nodes[id].allowed = true;
+        r.nodes[id].first_connection = Some(first);
         r.trace(t, id, 1);
     }
     let Ok(mut stream) = turmoil::net::TcpStream::connect(addr).await else {

@@ -35,7 +35,7 @@ pub use capacity::{Capacity, Costs, Preset, RTO_MIN};
 pub use chaos::with_chaos;
 pub use fault::Fault;
 pub use files::{FaultyFiles, FileFault};
-pub use report::{Applied, Percentiles, Report, Violation};
+pub use report::{Applied, FirstConnection, Percentiles, Report, Violation};
 pub use runtime::{TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilUdp, UdpLoss};
 pub use scenario::{
     builtin_names, Behaviour, ClientGroup, Limits, Link, Network, Planted, Scenario, ScenarioError,
@@ -43,4 +43,4 @@ pub use scenario::{
 };
 pub use wakeups::{Registration, SimTimer, Wakeups};
 pub use workload::{Workload, WorkloadError, DEFAULT_CAPTURE};
-pub use world::{liveness_bound, run, Progress, RunOptions, SimError};
+pub use world::{liveness_bound, run, Baseline, Progress, RunOptions, SimError};

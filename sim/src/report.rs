@@ -2,6 +2,7 @@
 //! the hash of the event trace — as text and as JSON.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -16,6 +17,16 @@ pub struct Percentiles {
     pub p99: u64,
     /// The slowest.
     pub max: u64,
+}
+
+/// A node's first connection: when the discovery round that led to it ended, and the server
+/// it reached. A baseline of the same world connects its nodes so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirstConnection {
+    /// When the node began to connect (the end of its discovery).
+    pub at: Duration,
+    /// The server, as indexed in the scenario.
+    pub server: usize,
 }
 
 /// A fault as applied, for the timeline.
@@ -98,6 +109,9 @@ pub struct Report {
     pub wall_seconds: f64,
     /// A hash of every event of the run, in order.
     pub trace_hash: String,
+    /// Each node's first connection, if it made one.
+    #[serde(skip)]
+    pub first_connections: Vec<Option<FirstConnection>>,
 }
 
 impl Report {

@@ -39,7 +39,7 @@ use rand::{Rng, SeedableRng};
 use crate::capacity::{Capacity, RTO_MIN};
 use crate::fault::Fault;
 use crate::files::{FaultyFiles, FileFault};
-use crate::report::{Applied, Percentiles, Report, Violation};
+use crate::report::{Applied, FirstConnection, Percentiles, Report, Violation};
 use crate::runtime::{TurmoilRuntime, UdpLoss};
 use crate::scenario::{parse_block, Behaviour, Planted, Scenario};
 use crate::wakeups::Wakeups;
@@ -65,12 +65,24 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Pre-built frames in place of the protocol code: the floor that moving the bytes
     /// through turmoil costs (no discovery, no faults).
-    pub baseline: bool,
+    pub baseline: Option<Baseline>,
     /// Tick through stretches in which nothing is due, as turmoil does, rather than step over
     /// them, more slowly (to compare the two): events come when they would have, but tokio's
     /// scheduler draws its seeded order among tasks ready at once per step, so ties may fall
     /// otherwise.
     pub every_tick: bool,
+}
+
+/// Where a baseline run's nodes connect, and when.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Baseline {
+    /// Each node connects at its start, to the servers it would query in turn.
+    Spread,
+    /// Each node connects when and where it first did in a run of the protocol code (its
+    /// report's [`Report::first_connections`]), so that the two runs share the simulated
+    /// time discovery takes and the load its answers put on each server; a node that never
+    /// connected there does not here.
+    Following(Arc<[Option<FirstConnection>]>),
 }
 
 /// Where a run is, for a progress display.
@@ -106,6 +118,9 @@ pub(crate) struct Node {
     pub(crate) last_progress: Duration,
     pub(crate) done: usize,
     pub(crate) connects: u64,
+    /// When its last discovery round ended.
+    pub(crate) discovered: Duration,
+    pub(crate) first_connection: Option<FirstConnection>,
     /// Requests it sent on a connection already known to be closed.
     pub(crate) stranded: u64,
     /// Whether some server it queries serves it.
@@ -286,6 +301,8 @@ pub fn run(
                     last_progress: Duration::ZERO,
                     done: 0,
                     connects: 0,
+                    discovered: Duration::ZERO,
+                    first_connection: None,
                     stranded: 0,
                     expected: false,
                     allowed: false,
@@ -373,7 +390,7 @@ pub fn run(
     for (i, _) in scenario.servers.iter().enumerate() {
         let shared = Arc::clone(&shared);
         let name = scenario.servers[i].name.clone();
-        let baseline = options.baseline;
+        let baseline = options.baseline.is_some();
         sim.host(name.as_str(), move || {
             let shared = Arc::clone(&shared);
             async move {
@@ -387,7 +404,7 @@ pub fn run(
     }
     for (h, (_, name)) in shared.hosts.iter().enumerate() {
         let shared = Arc::clone(&shared);
-        let baseline = options.baseline;
+        let baseline = options.baseline.clone();
         sim.client(name.as_str(), async move {
             let on_host: Vec<usize> = shared
                 .recorder()
@@ -400,8 +417,8 @@ pub fn run(
             let mut tasks = tokio::task::JoinSet::new();
             for id in on_host {
                 let shared = Arc::clone(&shared);
-                if baseline {
-                    tasks.spawn(crate::baseline::fetch_frames(shared, id));
+                if let Some(baseline) = &baseline {
+                    tasks.spawn(crate::baseline::fetch_frames(shared, id, baseline.clone()));
                 } else {
                     tasks.spawn(boot(shared, id));
                 }
@@ -421,7 +438,7 @@ pub fn run(
         }
     }
 
-    let schedule = if options.baseline {
+    let schedule = if options.baseline.is_some() {
         Vec::new()
     } else {
         expand(scenario)
@@ -637,7 +654,7 @@ pub fn run(
         seed,
         scenario: scenario.name.clone(),
         workload: shared.workload.name.clone(),
-        baseline: options.baseline,
+        baseline: options.baseline.is_some(),
         clients: total,
         booted: recorder.booted,
         refused,
@@ -669,6 +686,7 @@ pub fn run(
         steps,
         wall_seconds: 0.0,
         trace_hash: format!("{:016x}", recorder.trace.clone().finish()),
+        first_connections: recorder.nodes.iter().map(|n| n.first_connection).collect(),
     };
     Ok(report)
 }
@@ -1226,6 +1244,7 @@ fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Durat
         }
         Event::Discovered { .. } => {
             r.discovery_rounds += 1;
+            r.nodes[id].discovered = t;
             11
         }
         Event::ConnectFailed { .. } => 12,
@@ -1233,11 +1252,17 @@ fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Durat
             let node = &mut r.nodes[id];
             node.connects += 1;
             let reconnect = node.connects > 1;
-            node.allowed = shared
+            let index = shared
                 .servers
                 .iter()
-                .find(|s| s.ip == *server.addr.ip())
-                .is_some_and(|s| lock(&s.allow).allows(ip));
+                .position(|s| s.ip == *server.addr.ip());
+            node.allowed = index.is_some_and(|i| lock(&shared.servers[i].allow).allows(ip));
+            if let (None, Some(server)) = (node.first_connection, index) {
+                node.first_connection = Some(FirstConnection {
+                    at: node.discovered,
+                    server,
+                });
+            }
             if reconnect {
                 r.reconnects += 1;
             }

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use erlboot_sim::{run, Report, RunOptions, Scenario, Workload};
+use erlboot_sim::{run, Baseline, Report, RunOptions, Scenario, Workload};
 
 fn workload() -> Arc<Workload> {
     static WORKLOAD: OnceLock<Arc<Workload>> = OnceLock::new();
@@ -13,7 +13,7 @@ fn workload() -> Arc<Workload> {
 fn simulate(scenario: &Scenario, seed: u64) -> Report {
     let options = RunOptions {
         seed: Some(seed),
-        baseline: false,
+        baseline: None,
         ..RunOptions::default()
     };
     run(scenario, workload(), &options, &mut |_| {}).expect("the run completes")
@@ -42,20 +42,72 @@ fn small(extra: &str) -> Scenario {
 }
 
 /// The baseline moves every node's replies through the same world with pre-built frames,
-/// and checks them as the real run does: no discovery, the same bytes.
+/// and checks them as the real run does: no discovery, the same bytes; its nodes connect to
+/// the servers in turn.
 #[test]
 fn the_baseline_moves_every_reply_and_checks_it() {
     let options = RunOptions {
         seed: Some(3),
-        baseline: true,
+        baseline: Some(Baseline::Spread),
         ..RunOptions::default()
     };
-    let report = run(&small(""), workload(), &options, &mut |_| {}).expect("the run completes");
+    let scenario = small("");
+    let report = run(&scenario, workload(), &options, &mut |_| {}).expect("the run completes");
     assert!(report.baseline);
     assert_eq!(report.violations, vec![], "{report}");
     assert_eq!((report.clients, report.booted, report.hung), (8, 8, 0));
     assert_eq!(report.bytes, 8 * workload().reply_bytes(), "{report}");
     assert_eq!(report.discovery_rounds, 0);
+    let servers: Vec<_> = report
+        .first_connections
+        .iter()
+        .map(|c| c.map(|c| c.server))
+        .collect();
+    let in_turn: Vec<_> = (0..8).map(|id| Some(id % 2)).collect();
+    assert_eq!(servers, in_turn);
+}
+
+/// A baseline that follows a real run connects each node when and where the real one first
+/// did, so that both share discovery's time and its spread of the load over the servers.
+#[test]
+fn a_baseline_connects_its_nodes_as_the_run_it_follows() {
+    let scenario = small("").scaled_to(40);
+    let real = simulate(&scenario, 3);
+    let first = real.first_connections.clone();
+    assert!(first.iter().all(Option::is_some), "{first:?}");
+    for server in 0..2 {
+        assert!(
+            first.iter().flatten().any(|c| c.server == server),
+            "{first:?}"
+        );
+    }
+    assert!(
+        first
+            .iter()
+            .flatten()
+            .all(|c| c.at >= std::time::Duration::from_millis(500)),
+        "a node connects when its collect window ends: {first:?}"
+    );
+    let options = RunOptions {
+        seed: Some(3),
+        baseline: Some(Baseline::Following(first.clone().into())),
+        ..RunOptions::default()
+    };
+    let baseline = run(&scenario, workload(), &options, &mut |_| {}).expect("the run completes");
+    assert_eq!(baseline.violations, vec![], "{baseline}");
+    assert_eq!(baseline.booted, real.booted);
+    assert_eq!(baseline.first_connections, first);
+
+    // A node that never connected in the run followed does not connect in the baseline.
+    let mut fewer = first;
+    fewer[0] = None;
+    let options = RunOptions {
+        baseline: Some(Baseline::Following(fewer.clone().into())),
+        ..options
+    };
+    let baseline = run(&scenario, workload(), &options, &mut |_| {}).expect("the run completes");
+    assert_eq!(baseline.first_connections, fewer);
+    assert_eq!(baseline.booted, real.booted - 1);
 }
 
 #[test]

@@ -14,7 +14,7 @@ fn simulate(scenario: Scenario, clients: usize) -> Report {
     let scenario = scenario.scaled_to(clients);
     let options = RunOptions {
         seed: Some(42),
-        baseline: false,
+        baseline: None,
         ..RunOptions::default()
     };
     run(&scenario, workload(), &options, &mut |_| {}).expect("the run completes")
