@@ -97,6 +97,13 @@ fn a_baseline_connects_its_nodes_as_the_run_it_follows() {
     assert_eq!(baseline.violations, vec![], "{baseline}");
     assert_eq!(baseline.booted, real.booted);
     assert_eq!(baseline.first_connections, first);
+    // Its server queues the same replies on the same capacity: the two runs last as long.
+    assert!(
+        (baseline.sim_seconds - real.sim_seconds).abs() < 0.05 * real.sim_seconds,
+        "the baseline lasted {} s, the run it follows {} s",
+        baseline.sim_seconds,
+        real.sim_seconds
+    );
 
     // A node that never connected in the run followed does not connect in the baseline.
     let mut fewer = first;
