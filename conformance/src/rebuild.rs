@@ -106,6 +106,20 @@ impl CapturedFiles {
         }
     }
 
+    /// Holds `contents` as the file `name`'s when they are the bytes it holds already, so
+    /// that whoever reads both copies (a simulated server, and the check of what its nodes
+    /// receive) reads one; returns whether it did (not when `name` was not read whole, or
+    /// its bytes differ).
+    pub fn share_contents(&mut self, name: &str, contents: Bytes) -> bool {
+        match self.answers.get_mut(&Question::Get(name.to_owned())) {
+            Some(Ok(Found::Contents(held))) if *held == contents => {
+                *held = contents;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// How many questions the capture answered.
     pub fn len(&self) -> usize {
         self.answers.len()
@@ -205,6 +219,23 @@ impl FileSource for CapturedFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contents_are_shared_only_for_the_same_bytes_of_a_file_read_whole() {
+        let mut files = CapturedFiles::default();
+        let get = |name: &str| Question::Get(name.into());
+        files.insert(get("/a"), &Ok(Found::Contents(Bytes::from_static(b"AB"))));
+        files.insert(Question::ListDir("/d".into()), &Ok(Found::Names(vec![])));
+        let elsewhere = Bytes::from(b"xAB".to_vec()).slice(1..);
+        assert!(!files.share_contents("/a", Bytes::from_static(b"AC")));
+        assert!(!files.share_contents("/b", elsewhere.clone()));
+        assert!(!files.share_contents("/d", elsewhere.clone()));
+        assert!(files.share_contents("/a", elsewhere.clone()));
+        match files.lookup(&get("/a")) {
+            Ok(Found::Contents(held)) => assert_eq!(held.as_ptr(), elsewhere.as_ptr()),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn replies_answer_only_their_own_commands() {

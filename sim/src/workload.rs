@@ -137,9 +137,21 @@ impl Workload {
                 _ => {}
             }
         }
-        let tree = CapturedFiles::of(&transcript);
-        let mut workload = Workload::new(name, requests, Arc::new(tree))?;
+        let mut tree = CapturedFiles::of(&transcript);
+        let mut workload = Workload::new(name, requests, Arc::new(tree.clone()))?;
         workload.think = think;
+        // One copy of each file's bytes: the tree's become those inside the expected replies,
+        // so that a simulated server reads the very bytes its nodes' replies are checked
+        // against (as the baseline's server sends the frames its nodes compare with), rather
+        // than a second copy that competes for the same caches.
+        for (request, expected) in workload.requests.iter().zip(&workload.expected) {
+            if let (Request::Get(name), Ok(Response::File(value))) = (request, expected) {
+                if let Some(contents) = value.binary() {
+                    tree.share_contents(name, contents);
+                }
+            }
+        }
+        workload.source = Arc::new(tree);
         Ok(workload)
     }
 

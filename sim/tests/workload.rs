@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use erlboot::client::Response;
+use erlboot::proto::Request;
 use erlboot_conformance::transcript::{Body, Transcript};
 use erlboot_sim::Workload;
 
@@ -30,6 +32,36 @@ fn the_simulated_server_answers_the_recorded_boot_with_the_recorded_bytes() {
     // The recorded node's own work between requests is kept (about 0.2 s of its boot).
     let think = workload.think_time().as_secs_f64();
     assert!((0.1..1.0).contains(&think), "{think} s");
+}
+
+/// The server's tree holds each file's bytes once: those inside the expected reply, which
+/// is what its nodes' replies are checked against.
+#[test]
+fn the_server_reads_the_bytes_the_replies_are_checked_against() {
+    let workload = Workload::otp25();
+    let mut shared = 0;
+    for (index, request) in workload.requests.iter().enumerate() {
+        let Request::Get(name) = request else {
+            continue;
+        };
+        let Ok(contents) = workload.source.get(name) else {
+            continue;
+        };
+        let frame = workload.reply_frames[index].as_ptr_range();
+        assert!(
+            frame.contains(&contents.as_ptr()),
+            "request {index} ({name}): the tree holds a copy of its own"
+        );
+        shared += 1;
+    }
+    // Every file the boot reads (the rest of its `get`s are path tries, answered `enoent`).
+    let files = workload
+        .expected
+        .iter()
+        .filter(|reply| matches!(reply, Ok(Response::File(_))))
+        .count();
+    assert_eq!(shared, files);
+    assert!(shared > 80, "{shared} files");
 }
 
 #[test]
