@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use erlboot_support::json;
 use serde_json::Value;
 
 const ERLBOOT: &str = env!("CARGO_BIN_EXE_erlboot");
@@ -29,10 +30,6 @@ fn require_erl() {
     );
 }
 
-fn json_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("erlboot-bench-{name}-{}.json", std::process::id()))
-}
-
 fn bench(args: &[&str], path: Option<&str>) -> (Output, String) {
     let mut command = Command::new(ERLBOOT);
     command.arg("bench").args(args);
@@ -48,12 +45,6 @@ fn bench(args: &[&str], path: Option<&str>) -> (Output, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out, stdout)
-}
-
-fn read_json(path: &PathBuf) -> Value {
-    let text = std::fs::read_to_string(path).expect("the JSON file was written");
-    std::fs::remove_file(path).unwrap();
-    serde_json::from_str(&text).expect("valid JSON")
 }
 
 /// Checks a result object has every field the issue names, with sane values.
@@ -100,7 +91,7 @@ fn check_row(row: &Value, target: &str, concurrency: u64) {
 #[test]
 fn erlboot_and_the_ceiling_end_to_end_with_json() {
     require_root();
-    let path = json_path("ceiling");
+    let path = json::scratch("bench", "ceiling");
     let (_, stdout) = bench(
         &[
             "--spawn",
@@ -122,7 +113,7 @@ fn erlboot_and_the_ceiling_end_to_end_with_json() {
     );
     assert!(stdout.contains("erlboot/ceiling"), "{stdout}");
     assert!(!stdout.contains("failed boots"), "{stdout}");
-    let json = read_json(&path);
+    let json = json::read(&path);
     let top: Vec<&String> = json.as_object().unwrap().keys().collect();
     assert_eq!(top, ["ratios", "results"], "{json}");
     let results = json["results"].as_array().unwrap();
@@ -144,7 +135,7 @@ fn erlboot_and_the_ceiling_end_to_end_with_json() {
 fn otp_really_runs() {
     require_root();
     require_erl();
-    let path = json_path("otp");
+    let path = json::scratch("bench", "otp");
     let (_, stdout) = bench(
         &[
             "--spawn",
@@ -161,7 +152,7 @@ fn otp_really_runs() {
         None,
     );
     assert!(!stdout.contains("skipped"), "{stdout}");
-    let json = read_json(&path);
+    let json = json::read(&path);
     let results = json["results"].as_array().unwrap();
     assert_eq!(results.len(), 1, "{json}");
     check_row(&results[0], "otp", 1);
@@ -204,7 +195,7 @@ fn without_erl_otp_is_skipped_with_the_reason() {
 fn a_small_herd_boots_from_erlboot_and_from_otp() {
     require_root();
     require_erl();
-    let path = json_path("herd");
+    let path = json::scratch("bench", "herd");
     let (_, stdout) = bench(
         &[
             "--herd",
@@ -217,7 +208,7 @@ fn a_small_herd_boots_from_erlboot_and_from_otp() {
         None,
     );
     assert!(!stdout.contains("skipped"), "{stdout}");
-    let json = read_json(&path);
+    let json = json::read(&path);
     let herd = json["herd"].as_array().unwrap();
     assert_eq!(herd.len(), 2, "{json}");
     for (row, target) in herd.iter().zip(["erlboot", "otp"]) {
@@ -238,7 +229,7 @@ fn a_small_herd_boots_from_erlboot_and_from_otp() {
 #[test]
 fn idle_connections_are_answered_and_held() {
     require_root();
-    let path = json_path("idle");
+    let path = json::scratch("bench", "idle");
     let (_, stdout) = bench(
         &[
             "--idle",
@@ -251,7 +242,7 @@ fn idle_connections_are_answered_and_held() {
         None,
     );
     assert!(stdout.contains("300 idle connections"), "{stdout}");
-    let json = read_json(&path);
+    let json = json::read(&path);
     let rows = json["idle"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{json}");
     let row = &rows[0];

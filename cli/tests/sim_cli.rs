@@ -1,10 +1,9 @@
 //! `erlboot sim` end to end, as a user runs it: the report it prints, the JSON it writes, the
 //! baseline it measures against, and what it says of bad arguments. No timing is asserted.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use erlboot_support::json;
 
 const ERLBOOT: &str = env!("CARGO_BIN_EXE_erlboot");
 
@@ -20,21 +19,11 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn json_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("erlboot-sim-{name}-{}.json", std::process::id()))
-}
-
-fn read_json(path: &PathBuf) -> Value {
-    let text = std::fs::read_to_string(path).expect("the JSON file was written");
-    std::fs::remove_file(path).unwrap();
-    serde_json::from_str(&text).expect("valid JSON")
-}
-
 /// A herd's nodes spread over the two servers as their discovery answers race; the baseline
 /// follows them, so it lasts as long in simulated time, and moves the same bytes.
 #[test]
 fn a_run_prints_its_seed_first_and_writes_the_json_the_baseline_included() {
-    let path = json_path("baseline");
+    let path = json::scratch("sim", "baseline");
     let out = sim(&[
         "herd-10000",
         "--clients",
@@ -50,7 +39,7 @@ fn a_run_prints_its_seed_first_and_writes_the_json_the_baseline_included() {
     assert!(stdout.starts_with("seed        7\n"), "{stdout}");
     assert!(stdout.contains("real/baseline"), "{stdout}");
 
-    let json = read_json(&path);
+    let json = json::read(&path);
     for name in [
         "seed",
         "scenario",

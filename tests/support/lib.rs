@@ -1,12 +1,14 @@
 //! Helpers shared by erlboot's integration tests and benches.
 //!
 //! - [`capture`]: the committed pcaps read into streams and frames;
+//! - [`json`]: scratch JSON reports for the CLI tests;
 //! - [`netns`]: private network namespaces for live tests (root);
 //! - [`otp`]: the installed OTP releases run as oracles;
 //! - [`terms`]: proptest strategies for Erlang terms;
 //! - [`zip`]: zip archives written byte by byte, odd ones included.
 
 pub mod capture;
+pub mod json;
 pub mod netns;
 pub mod otp;
 pub mod terms;
