@@ -110,7 +110,7 @@ pub struct ServeArgs {
     max_request: u32,
 
     /// Bytes of file contents to keep in memory, and as many of reply frames.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = ServerConfig::DEFAULT_CACHE_BYTES)]
     cache_size: usize,
 
     /// Log format, on standard error. RUST_LOG sets the level (default: info).

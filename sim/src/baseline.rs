@@ -51,7 +51,13 @@ pub(crate) async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Resu
                 if epoch + at > now {
                     crate::wakeups::sleep_until(Some(&shared.wakeups), epoch + at).await;
                 }
-                if stream.write_all(frame).await.is_err() {
+                // The frame becomes the segment, as a remembered reply does in the real
+                // server's writes.
+                let sent = std::future::poll_fn(|cx| {
+                    stream.poll_write_owned(cx, frame.len(), || frame.clone())
+                })
+                .await;
+                if sent.is_err() {
                     return;
                 }
             }

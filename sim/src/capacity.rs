@@ -1,12 +1,13 @@
 //! What a server's work costs in simulated time: CPU per request and per byte on a few
 //! workers, its link's bandwidth, and the retransmissions of lost TCP segments.
 //!
-//! Every answer of a server goes through one [`Capacity`]: it is queued on the worker free
-//! first, then on the server's link, and delivered when both are done and the asking node's
-//! own link has carried it (a node waits for each reply before it asks again, so its link is
-//! free when the reply starts). A herd therefore queues
-//! as it would on a real server, and an overloaded one makes its clients wait past their reply
-//! timeout.
+//! Every reply of a server goes through one [`Capacity`] as the server's driver writes it
+//! (see [`TurmoilRuntime::with_capacity`](crate::TurmoilRuntime::with_capacity)), whether
+//! its session answered from the files or from its reply cache: it is queued on the worker
+//! free first, then on the server's link, and delivered when both are done and the asking
+//! node's own link has carried it (a node waits for each reply before it asks again, so its
+//! link is free when the reply starts). A herd therefore queues as it would on a real server,
+//! and an overloaded one makes its clients wait past their reply timeout.
 //!
 //! # The presets (`cargo bench --bench serve`, README.md, "On this machine")
 //! On this 2-core machine, 64 connections each replaying the 386-request OTP 25 boot

@@ -1,14 +1,20 @@
-//! File answers in a simulation: a tree in memory, answered after a simulated delay and the
-//! server's capacity, and late or failing where a fault names the file.
+//! File answers in a simulation: a tree in memory, answered after a simulated delay, and late
+//! or failing where a fault names the file.
+//!
+//! A server's reply cache answers a question again without asking its files while their
+//! version stands, as `erlboot serve`'s does; so that a fault is seen, setting or clearing one
+//! moves the version on (the cache forgets everything, as it does when a file changes), and
+//! an answer a fault touched is never remembered.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use erlboot::net::FileAnswerer;
-use erlboot::server::{FileAnswer, FileError, FileQuestion, FileSource, Found, Question, Version};
+use erlboot::server::{
+    FileAnswer, FileError, FileQuestion, FileSource, Found, Question, Reuse, Version,
+};
 
-use crate::capacity::Capacity;
 use crate::wakeups::Wakeups;
 
 /// What happens to the answers about one file.
@@ -23,16 +29,21 @@ pub enum FileFault {
     Stale(Bytes),
 }
 
-/// A [`FileSource`] behind a simulated disk: every answer takes `latency`, the faults set for
-/// a name apply to every question about it, and with a [`Capacity`] the answer also waits for
-/// a worker and the link. Clones share the faults and the capacity.
+/// A [`FileSource`] behind a simulated disk: every answer takes `latency`, and the faults set
+/// for a name apply to every question about it. Clones share the faults.
 #[derive(Clone)]
 pub struct FaultyFiles {
     source: Arc<dyn FileSource>,
     latency: Duration,
-    faults: Arc<Mutex<Vec<(String, FileFault)>>>,
-    capacity: Option<(tokio::time::Instant, Arc<Mutex<Capacity>>)>,
+    faults: Arc<Mutex<Faults>>,
     wakeups: Option<Arc<Wakeups>>,
+}
+
+/// The faults in force, and how many times they have changed.
+#[derive(Debug, Default)]
+struct Faults {
+    by_name: Vec<(String, FileFault)>,
+    changes: Version,
 }
 
 impl std::fmt::Debug for FaultyFiles {
@@ -50,8 +61,7 @@ impl FaultyFiles {
         FaultyFiles {
             source,
             latency,
-            faults: Arc::new(Mutex::new(Vec::new())),
-            capacity: None,
+            faults: Arc::new(Mutex::new(Faults::default())),
             wakeups: None,
         }
     }
@@ -62,61 +72,61 @@ impl FaultyFiles {
         self
     }
 
-    /// The same files with their answers also queued on `capacity`, whose times count from
-    /// the simulated now (make it inside the host that uses it).
-    pub fn with_capacity(mut self, capacity: Arc<Mutex<Capacity>>) -> FaultyFiles {
-        self.capacity = Some((tokio::time::Instant::now(), capacity));
-        self
-    }
-
     /// Sets the fault for `name` (replacing any), from now on.
     pub fn set_fault(&self, name: &str, fault: FileFault) {
         let mut faults = self.faults.lock().expect("faults lock");
-        faults.retain(|(n, _)| n != name);
-        faults.push((name.to_owned(), fault));
+        faults.by_name.retain(|(n, _)| n != name);
+        faults.by_name.push((name.to_owned(), fault));
+        faults.changes += 1;
     }
 
     /// Clears every fault.
     pub fn heal(&self) {
-        self.faults.lock().expect("faults lock").clear();
+        let mut faults = self.faults.lock().expect("faults lock");
+        faults.by_name.clear();
+        faults.changes += 1;
     }
 
     /// Whether questions about `name` are answered with an error now.
     pub fn fails(&self, name: &str) -> bool {
         let faults = self.faults.lock().expect("faults lock");
         faults
+            .by_name
             .iter()
             .any(|(n, fault)| n == name && matches!(fault, FileFault::Fail(_)))
-    }
-
-    fn fault(&self, question: &FileQuestion) -> Option<FileFault> {
-        let name = question.question.name()?;
-        let faults = self.faults.lock().expect("faults lock");
-        faults
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, fault)| fault.clone())
-    }
-}
-
-/// About how many bytes an answer puts on the wire.
-fn wire_size(answer: &FileAnswer) -> usize {
-    match &answer.result {
-        Ok(Found::Contents(bytes)) => bytes.len() + 20,
-        Ok(Found::Names(names)) => names.iter().map(|n| n.len() + 4).sum::<usize>() + 20,
-        Ok(Found::Info(_)) => 100,
-        Ok(Found::Cwd(cwd)) => cwd.len() + 20,
-        Err(_) => 30,
     }
 }
 
 impl FileAnswerer for FaultyFiles {
+    /// The source's version moved on by every change of the faults: a version counted from
+    /// a source's own would have to be wider than [`Version`], so the two are summed (a
+    /// source whose version moves as well may then come back to a version it had; the
+    /// simulated tree's never moves).
     fn version(&self) -> Option<Version> {
-        self.source.version()
+        let changes = self.faults.lock().expect("faults lock").changes;
+        self.source
+            .version()
+            .map(|version| version.wrapping_add(changes))
     }
 
     async fn answer(&self, question: FileQuestion) -> FileAnswer {
-        let fault = self.fault(&question);
+        // The version before the question is asked: the answer may be given again while the
+        // faults stay as they were when it was looked at.
+        let (fault, version) = {
+            let faults = self.faults.lock().expect("faults lock");
+            let fault = question.question.name().and_then(|name| {
+                faults
+                    .by_name
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, fault)| fault.clone())
+            });
+            let version = self
+                .source
+                .version()
+                .map(|version| version.wrapping_add(faults.changes));
+            (fault, version)
+        };
         let delay = match &fault {
             Some(FileFault::Slow(extra)) => self.latency + *extra,
             _ => self.latency,
@@ -124,7 +134,7 @@ impl FileAnswerer for FaultyFiles {
         if !delay.is_zero() {
             crate::wakeups::sleep(self.wakeups.as_ref(), delay).await;
         }
-        let answer = match fault {
+        match fault {
             Some(FileFault::Fail(error)) => FileAnswer::failed(error),
             Some(FileFault::Stale(bytes)) if matches!(question.question, Question::Get(_)) => {
                 FileAnswer {
@@ -132,20 +142,16 @@ impl FileAnswerer for FaultyFiles {
                     ..FileAnswer::failed(FileError::Io)
                 }
             }
-            _ => self.source.answer(&question),
-        };
-        if let Some((epoch, capacity)) = &self.capacity {
-            let now = tokio::time::Instant::now();
-            let at = capacity
-                .lock()
-                .expect("capacity lock")
-                .deliver(now - *epoch, wire_size(&answer));
-            // The queues keep exact times; the answer waits for the first tick at or after
-            // its time (an answer already due goes out now).
-            if *epoch + at > now {
-                crate::wakeups::sleep_until(self.wakeups.as_ref(), *epoch + at).await;
-            }
+            // Asked again every time, so that every answer is as late.
+            Some(FileFault::Slow(_) | FileFault::Stale(_)) => FileAnswer {
+                reuse: Reuse::Never,
+                version,
+                ..self.source.answer(&question)
+            },
+            None => FileAnswer {
+                version,
+                ..self.source.answer(&question)
+            },
         }
-        answer
     }
 }

@@ -36,7 +36,9 @@ pub use chaos::with_chaos;
 pub use fault::Fault;
 pub use files::{FaultyFiles, FileFault};
 pub use report::{Applied, FirstConnection, Percentiles, Report, Violation};
-pub use runtime::{TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilUdp, UdpLoss};
+pub use runtime::{
+    TurmoilListener, TurmoilRuntime, TurmoilStream, TurmoilUdp, UdpLoss, WholeFrames,
+};
 pub use scenario::{
     builtin_names, Behaviour, ClientGroup, Limits, Link, Network, Planted, Scenario, ScenarioError,
     ServerSpec, Start, Timed, Timings, BUILTIN,

@@ -7,9 +7,18 @@
 //! flapping link), not one datagram, so a [`UdpLoss`] drops datagrams one by one as they are
 //! sent, each drawn from the simulation's seed, and every datagram on a cut link (the world
 //! cuts a link by holding its TCP segments, which a real TCP would retransmit, and drops its
-//! datagrams here, which nothing retransmits).
+//! datagrams here, which nothing retransmits); and for a server's work: a server's runtime
+//! may queue each of its connections' writes (a reply each) on its [`Capacity`], which is
+//! where the simulated server pays for its replies, whether its session answered from the
+//! files or from its reply cache.
+//!
+//! A turmoil segment is one buffer, where the server driver writes a reply's head and file
+//! contents with one vectored write (one `writev` on a real socket, which copies nothing in
+//! the process): the stream gathers the two into a new buffer, unless they are byte for byte
+//! a frame it was given whole ([`WholeFrames`]: the workload's reply frames, whose contents
+//! are the very bytes the simulated tree serves), which then goes out as it is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
@@ -23,6 +32,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::capacity::Capacity;
 use crate::wakeups::{SimTimer, Wakeups};
 
 /// turmoil's network and the simulated clock, counted from when the value was made (make it
@@ -32,6 +42,8 @@ pub struct TurmoilRuntime {
     clock: Clock,
     udp_loss: Option<(Arc<UdpLoss>, Ipv4Addr)>,
     wakeups: Option<Arc<Wakeups>>,
+    capacity: Option<Arc<Mutex<Capacity>>>,
+    whole: Option<Arc<WholeFrames>>,
 }
 
 impl TurmoilRuntime {
@@ -41,7 +53,24 @@ impl TurmoilRuntime {
             clock: Clock::start(),
             udp_loss: None,
             wakeups: None,
+            capacity: None,
+            whole: None,
         }
+    }
+
+    /// The same runtime, its streams sending a vectored write that is one of `frames` as
+    /// that frame, rather than gathering it.
+    pub fn with_whole_frames(mut self, frames: Arc<WholeFrames>) -> TurmoilRuntime {
+        self.whole = Some(frames);
+        self
+    }
+
+    /// The same runtime, each write on the connections its listeners accept (a server's
+    /// replies) waiting for its turn on `capacity`, whose times count from this runtime's
+    /// epoch (make both inside the host that uses them).
+    pub fn with_capacity(mut self, capacity: Arc<Mutex<Capacity>>) -> TurmoilRuntime {
+        self.capacity = Some(capacity);
+        self
     }
 
     /// The same runtime, its timers registered in `wakeups`.
@@ -138,15 +167,25 @@ impl Runtime for TurmoilRuntime {
     }
 
     async fn listen(&self, addr: SocketAddr) -> io::Result<TurmoilListener> {
-        turmoil::net::TcpListener::bind(addr)
-            .await
-            .map(TurmoilListener)
+        let listener = turmoil::net::TcpListener::bind(addr).await?;
+        Ok(TurmoilListener {
+            listener,
+            whole: self.whole.clone(),
+            queueing: self.capacity.as_ref().map(|capacity| Queueing {
+                capacity: Arc::clone(capacity),
+                clock: self.clock,
+                wakeups: self.wakeups.clone(),
+            }),
+        })
     }
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<TurmoilStream> {
-        turmoil::net::TcpStream::connect(addr)
-            .await
-            .map(TurmoilStream)
+        let stream = turmoil::net::TcpStream::connect(addr).await?;
+        Ok(TurmoilStream {
+            stream,
+            queue: None,
+            whole: self.whole.clone(),
+        })
     }
 
     fn now(&self) -> Instant {
@@ -190,28 +229,172 @@ impl UdpSocket for TurmoilUdp {
 }
 
 /// A simulated listening socket.
-pub struct TurmoilListener(turmoil::net::TcpListener);
+pub struct TurmoilListener {
+    listener: turmoil::net::TcpListener,
+    whole: Option<Arc<WholeFrames>>,
+    /// What its connections' writes queue on.
+    queueing: Option<Queueing>,
+}
 
 impl TcpListener for TurmoilListener {
     type Stream = TurmoilStream;
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.listener.local_addr()
     }
 
     async fn accept(&self) -> io::Result<(TurmoilStream, SocketAddr)> {
-        let (stream, peer) = self.0.accept().await?;
-        Ok((TurmoilStream(stream), peer))
+        let (stream, peer) = self.listener.accept().await?;
+        let queue = self.queueing.clone().map(|queueing| WriteQueue {
+            queueing,
+            timer: None,
+            turn: Turn::None,
+        });
+        let whole = self.whole.clone();
+        Ok((
+            TurmoilStream {
+                stream,
+                queue,
+                whole,
+            },
+            peer,
+        ))
     }
 }
 
 /// A simulated TCP connection.
 #[derive(Debug)]
-pub struct TurmoilStream(turmoil::net::TcpStream);
+pub struct TurmoilStream {
+    stream: turmoil::net::TcpStream,
+    queue: Option<WriteQueue>,
+    whole: Option<Arc<WholeFrames>>,
+}
+
+/// Frames known whole, by the address where their file contents start: a vectored write of a
+/// head and contents that together are one of them, the contents being its very bytes, is
+/// sent as that frame rather than gathered into a new buffer. Looked up, never iterated, so
+/// the addresses do not order anything a run does.
+#[derive(Debug, Default)]
+pub struct WholeFrames {
+    by_contents: BTreeMap<usize, Bytes>,
+}
+
+impl WholeFrames {
+    /// Each frame with its `contents`, where they are its last bytes (pairs where they are
+    /// not are left out).
+    pub fn new(frames: impl IntoIterator<Item = (Bytes, Bytes)>) -> WholeFrames {
+        let by_contents = frames
+            .into_iter()
+            .filter(|(frame, contents)| {
+                let range = frame.as_ptr_range();
+                !contents.is_empty()
+                    && contents.as_ptr_range().end == range.end
+                    && range.contains(&contents.as_ptr())
+            })
+            .map(|(frame, contents)| (contents.as_ptr() as usize, frame))
+            .collect();
+        WholeFrames { by_contents }
+    }
+
+    /// The frame that is `head` then `contents`, if `contents` are its own bytes.
+    pub fn find(&self, head: &[u8], contents: &[u8]) -> Option<&Bytes> {
+        let frame = self.by_contents.get(&(contents.as_ptr() as usize))?;
+        let (frame_head, frame_contents) = frame.split_at(frame.len().checked_sub(contents.len())?);
+        (frame_contents.as_ptr() == contents.as_ptr() && frame_head == head).then_some(frame)
+    }
+}
+
+/// Where a server's connection stands with the server's [`Capacity`]: each write is one
+/// reply, which is worked on and sent when the capacity says, and goes out then.
+#[derive(Debug)]
+struct WriteQueue {
+    queueing: Queueing,
+    /// Made at the first wait, reset for the later ones.
+    timer: Option<SimTimer>,
+    turn: Turn,
+}
+
+/// A server's capacity, the clock its times count on, and where waits for it are registered.
+#[derive(Clone, Debug)]
+struct Queueing {
+    capacity: Arc<Mutex<Capacity>>,
+    clock: Clock,
+    wakeups: Option<Arc<Wakeups>>,
+}
+
+/// The write in hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// None: the next write queues.
+    None,
+    /// Queued, waiting for the timer.
+    Waiting,
+    /// Its time has come: the write goes out as soon as turmoil takes it.
+    Due,
+}
+
+impl WriteQueue {
+    /// Whether a write of `len` bytes may go out now; the first poll of a write queues it.
+    fn poll_turn(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<()> {
+        if self.turn == Turn::None {
+            let Queueing {
+                capacity,
+                clock,
+                wakeups,
+            } = &self.queueing;
+            let now = clock.now();
+            let at = Instant::from_epoch(
+                capacity
+                    .lock()
+                    .expect("capacity lock")
+                    .deliver(now.since_epoch(), len),
+            );
+            // The queues keep exact times; the reply waits for the first tick at or after its
+            // time (one already due goes out now).
+            if at <= now {
+                self.turn = Turn::Due;
+                return Poll::Ready(());
+            }
+            match &mut self.timer {
+                Some(timer) => erlboot::net::Timer::reset(timer, at),
+                None => self.timer = Some(SimTimer::new(*clock, at, wakeups.as_ref())),
+            }
+            self.turn = Turn::Waiting;
+        }
+        if self.turn == Turn::Waiting {
+            let timer = self.timer.as_mut().expect("a waiting write has a timer");
+            std::task::ready!(std::future::Future::poll(Pin::new(timer), cx));
+            self.turn = Turn::Due;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl TurmoilStream {
+    /// A write of `len` bytes through `write`, once the server's capacity (if any) has come
+    /// to it.
+    fn poll_write_queued(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        write: impl FnOnce(&mut turmoil::net::TcpStream, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let Some(queue) = &mut self.queue else {
+            return write(&mut self.stream, cx);
+        };
+        if len == 0 {
+            return write(&mut self.stream, cx);
+        }
+        std::task::ready!(queue.poll_turn(cx, len));
+        let written = std::task::ready!(write(&mut self.stream, cx));
+        queue.turn = Turn::None;
+        Poll::Ready(written)
+    }
+}
 
 impl TcpStream for TurmoilStream {
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.0.set_nodelay(on)
+        self.stream.set_nodelay(on)
     }
 
     /// The segment that arrived, handed over as it is: a reply the server wrote in one write
@@ -222,12 +405,14 @@ impl TcpStream for TurmoilStream {
         _buf: &mut BytesMut,
         _size: usize,
     ) -> Poll<io::Result<Bytes>> {
-        self.0.poll_read_bytes(cx)
+        self.stream.poll_read_bytes(cx)
     }
 
     /// The bytes become the segment itself: a remembered reply is sent as the server holds it.
     fn poll_write_bytes(&mut self, cx: &mut Context<'_>, bytes: &Bytes) -> Poll<io::Result<usize>> {
-        self.0.poll_write_owned(cx, bytes.len(), || bytes.clone())
+        self.poll_write_queued(cx, bytes.len(), |stream, cx| {
+            stream.poll_write_owned(cx, bytes.len(), || bytes.clone())
+        })
     }
 }
 
@@ -237,7 +422,7 @@ impl AsyncRead for TurmoilStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
@@ -247,7 +432,9 @@ impl AsyncWrite for TurmoilStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        self.poll_write_queued(cx, buf.len(), |stream, cx| {
+            Pin::new(stream).poll_write(cx, buf)
+        })
     }
 
     fn poll_write_vectored(
@@ -261,12 +448,21 @@ impl AsyncWrite for TurmoilStream {
         // from a real TCP, rather than its head alone first. The gathered buffer becomes the
         // segment itself, not copied again.
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.0.poll_write_owned(cx, len, || {
-            let mut whole = Vec::with_capacity(len);
-            for buf in bufs {
-                whole.extend_from_slice(buf);
-            }
-            Bytes::from(whole)
+        let whole = match (bufs, &self.whole) {
+            ([head, contents], Some(frames)) => frames.find(head, contents).cloned(),
+            _ => None,
+        };
+        self.poll_write_queued(cx, len, |stream, cx| {
+            stream.poll_write_owned(cx, len, || {
+                if let Some(frame) = whole {
+                    return frame;
+                }
+                let mut whole = Vec::with_capacity(len);
+                for buf in bufs {
+                    whole.extend_from_slice(buf);
+                }
+                Bytes::from(whole)
+            })
         })
     }
 
@@ -275,10 +471,10 @@ impl AsyncWrite for TurmoilStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

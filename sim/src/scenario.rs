@@ -126,7 +126,8 @@ pub struct ServerSpec {
     /// The TCP port it listens on.
     #[serde(default = "default_port")]
     pub port: u16,
-    /// The time every file answer takes, in milliseconds (a disk).
+    /// The time every file read takes, in milliseconds (a disk); a reply from the server's
+    /// reply cache reads nothing.
     #[serde(default)]
     pub disk_ms: f64,
     /// Its link's bandwidth in Mbit/s, where it differs from the network's.

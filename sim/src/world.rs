@@ -40,7 +40,7 @@ use crate::capacity::{Capacity, RTO_MIN};
 use crate::fault::Fault;
 use crate::files::{FaultyFiles, FileFault};
 use crate::report::{Applied, FirstConnection, Percentiles, Report, Violation};
-use crate::runtime::{TurmoilRuntime, UdpLoss};
+use crate::runtime::{TurmoilRuntime, UdpLoss, WholeFrames};
 use crate::scenario::{parse_block, Behaviour, Planted, Scenario};
 use crate::wakeups::Wakeups;
 use crate::workload::Workload;
@@ -212,6 +212,8 @@ pub(crate) struct Shared {
     pub(crate) retransmissions: Mutex<u64>,
     pub(crate) rtt: Duration,
     pub(crate) wakeups: Arc<Wakeups>,
+    /// The workload's reply frames that carry file contents, for the servers' streams.
+    pub(crate) whole_frames: Arc<WholeFrames>,
 }
 
 impl Shared {
@@ -360,6 +362,16 @@ pub fn run(
     let udp_loss = Arc::new(UdpLoss::new(seed ^ 0x5544_5000));
     udp_loss.set_rate(net.udp_loss);
     let mean_latency = Duration::from_secs_f64((net.latency_ms[0] + net.latency_ms[1]) / 2000.0);
+    let whole_frames = Arc::new(WholeFrames::new(
+        workload
+            .reply_frames
+            .iter()
+            .zip(&workload.expected)
+            .filter_map(|(frame, expected)| match expected {
+                Ok(Response::File(value)) => Some((frame.clone(), value.binary()?)),
+                _ => None,
+            }),
+    ));
     let shared = Arc::new(Shared {
         scenario: scenario.clone(),
         workload,
@@ -385,6 +397,7 @@ pub fn run(
         retransmissions: Mutex::new(0),
         rtt: mean_latency * 2,
         wakeups,
+        whole_frames,
     });
 
     for (i, _) in scenario.servers.iter().enumerate() {
@@ -1137,7 +1150,7 @@ async fn serve(shared: Arc<Shared>, i: usize) -> turmoil::Result {
     if let Some(old) = lock(&state.capacity).replace(Arc::clone(&capacity)) {
         *lock(&shared.retransmissions) += lock(&old).retransmissions;
     }
-    let files = state.files.clone().with_capacity(capacity);
+    let files = state.files.clone();
     let config = ServerConfig {
         tcp: SocketAddr::from((Ipv4Addr::UNSPECIFIED, *lock(&state.port))),
         udp: Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, DISCOVERY))),
@@ -1145,12 +1158,15 @@ async fn serve(shared: Arc<Shared>, i: usize) -> turmoil::Result {
         versions: state.versions.clone(),
         session: SessionConfig::default(),
         connections: state.limits,
-        // Every request goes to the files, so that every one costs its time.
-        reply_cache_bytes: 0,
+        // As `erlboot serve` runs: most replies come from the reply cache. Every reply, from
+        // the cache or the files, is paid for on the capacity as it is written.
+        reply_cache_bytes: ServerConfig::DEFAULT_CACHE_BYTES,
     };
     let runtime = TurmoilRuntime::new()
         .with_udp_loss(Arc::clone(&shared.udp_loss), state.ip)
-        .with_wakeups(Arc::clone(&shared.wakeups));
+        .with_wakeups(Arc::clone(&shared.wakeups))
+        .with_capacity(capacity)
+        .with_whole_frames(Arc::clone(&shared.whole_frames));
     let server = Server::bind(runtime, config, files).await?;
     *lock(&state.control) = Some(server.control());
     let stop = Arc::new(tokio::sync::Notify::new());

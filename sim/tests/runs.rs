@@ -200,6 +200,12 @@ server = "boot_a"
         .collect();
     assert!(!stale.is_empty(), "{report}");
     assert!(
+        stale.iter().all(|v| v
+            .event
+            .contains("bytes received differ from the server's file")),
+        "{report}"
+    );
+    assert!(
         stale.iter().all(|v| v.who.starts_with("late-1")),
         "{report}"
     );
@@ -210,6 +216,47 @@ server = "boot_a"
         ..scenario
     };
     assert_eq!(simulate(&sound, 5).violations, vec![]);
+}
+
+/// A file a server fails to read is answered `eio`, the server's true answer while the fault
+/// lasts: not a safety violation. Once healed, the file is read again, and a node that asks
+/// then gets its contents.
+#[test]
+fn a_failing_read_is_the_servers_true_answer_not_a_violation() {
+    let scenario = small(
+        r#"
+[[clients]]
+name = "late"
+hosts = 1
+clients_per_host = 2
+start = { kind = "once", at_s = 20.0 }
+
+[[faults]]
+at_s = 0.0
+fault = "fail-file"
+server = "boot_a"
+path = "/usr/lib/erlang/lib/kernel-8.5.3/ebin/application_controller.beam"
+
+[[faults]]
+at_s = 0.0
+fault = "fail-file"
+server = "boot_b"
+path = "/usr/lib/erlang/lib/kernel-8.5.3/ebin/application_controller.beam"
+
+[[faults]]
+at_s = 15.0
+fault = "heal-files"
+server = "boot_a"
+
+[[faults]]
+at_s = 15.0
+fault = "heal-files"
+server = "boot_b"
+"#,
+    );
+    let report = simulate(&scenario, 4);
+    assert_eq!(report.violations, vec![], "{report}");
+    assert_eq!(report.booted, report.clients, "{report}");
 }
 
 /// A server restart under a few OTP-faithful nodes: minutes of simulated time, most of it quiet

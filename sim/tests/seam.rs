@@ -89,6 +89,24 @@ fn contents(reply: Result<erlboot::client::Response, ReplyError>) -> Vec<u8> {
     }
 }
 
+/// A connection to the `writer` host's port.
+async fn connect_to_writer() -> std::io::Result<erlboot_sim::TurmoilStream> {
+    use erlboot::net::Runtime;
+    let to = SocketAddr::from((v4(turmoil::lookup("writer")), TCP_PORT));
+    TurmoilRuntime::new().connect(to).await
+}
+
+/// The next segment to arrive on `stream`, handed over as it arrived.
+async fn next_segment(stream: &mut erlboot_sim::TurmoilStream) -> std::io::Result<bytes::Bytes> {
+    use erlboot::net::TcpStream;
+    // A read of bytes is handed the segment whole, whatever size it asks for, and leaves its
+    // buffer alone.
+    let mut unused = bytes::BytesMut::new();
+    let bytes = std::future::poll_fn(|cx| stream.poll_read_bytes(cx, &mut unused, 4)).await?;
+    assert_eq!(unused.capacity(), 0);
+    Ok(bytes)
+}
+
 #[test]
 fn a_node_boots_through_the_shipping_drivers_with_late_and_failing_answers() -> turmoil::Result {
     let mut sim = world(7);
@@ -153,7 +171,7 @@ fn a_host_outside_the_allow_list_is_neither_answered_nor_sent_a_byte() -> turmoi
 /// kernel's `writev`, not the first alone.
 #[test]
 fn a_vectored_write_arrives_as_one_segment() {
-    use erlboot::net::{Runtime, TcpListener, TcpStream};
+    use erlboot::net::{Runtime, TcpListener};
     use std::io::IoSlice;
 
     let mut sim = world(1);
@@ -171,17 +189,11 @@ fn a_vectored_write_arrives_as_one_segment() {
         Ok(())
     });
     sim.client("reader", async {
-        let to = SocketAddr::from((v4(turmoil::lookup("writer")), TCP_PORT));
-        let mut stream = TurmoilRuntime::new().connect(to).await?;
+        let mut stream = connect_to_writer().await?;
         let mut buf = [0; 64];
         let n = stream.read(&mut buf).await?;
         assert_eq!(&buf[..n], b"head:contents");
-        // A read of bytes is handed the segment whole, whatever size it asks for, and leaves
-        // its buffer alone.
-        let mut unused = bytes::BytesMut::new();
-        let bytes = std::future::poll_fn(|cx| stream.poll_read_bytes(cx, &mut unused, 4)).await?;
-        assert_eq!(&bytes[..], b"contents");
-        assert_eq!(unused.capacity(), 0);
+        assert_eq!(&next_segment(&mut stream).await?[..], b"contents");
         Ok(())
     });
     sim.run().unwrap();
@@ -214,10 +226,8 @@ fn bytes_written_as_held_arrive_without_a_copy() {
         }
     });
     sim.client("reader", async move {
-        let to = SocketAddr::from((v4(turmoil::lookup("writer")), TCP_PORT));
-        let mut stream = TurmoilRuntime::new().connect(to).await?;
-        let mut unused = bytes::BytesMut::new();
-        let bytes = std::future::poll_fn(|cx| stream.poll_read_bytes(cx, &mut unused, 4)).await?;
+        let mut stream = connect_to_writer().await?;
+        let bytes = next_segment(&mut stream).await?;
         assert_eq!(&bytes[..], b"a whole reply frame");
         assert_eq!(bytes.as_ptr() as usize, sent.load(Ordering::SeqCst));
         Ok(())
@@ -412,6 +422,238 @@ fn a_connection_given_up_is_closed() {
         tokio::time::sleep(Duration::from_secs(15)).await;
         let open = control.lock().unwrap().as_ref().unwrap().open_connections();
         assert_eq!(open, 1, "connections the server holds");
+        Ok(())
+    });
+    sim.run().unwrap();
+}
+
+/// A tree whose answers a reply cache may keep, counting the questions it is asked.
+struct Counted {
+    tree: erlboot_conformance::rebuild::CapturedFiles,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl Counted {
+    fn new() -> Counted {
+        let mut tree = erlboot_conformance::rebuild::CapturedFiles::default();
+        tree.insert(
+            erlboot::server::Question::Get("/lib/a.beam".into()),
+            &Ok(erlboot::server::Found::Contents(bytes::Bytes::from_static(
+                b"aaa",
+            ))),
+        );
+        Counted {
+            tree,
+            asked: Default::default(),
+        }
+    }
+
+    fn asked(&self) -> usize {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl erlboot::server::FileSource for Counted {
+    fn get(&self, name: &str) -> Result<bytes::Bytes, FileError> {
+        self.tree.get(name)
+    }
+    fn list_dir(&self, name: &str) -> Result<Vec<String>, FileError> {
+        self.tree.list_dir(name)
+    }
+    fn file_info(
+        &self,
+        name: &str,
+        follow: erlboot::server::Follow,
+    ) -> Result<erlboot::proto::FileInfo, FileError> {
+        self.tree.file_info(name, follow)
+    }
+    fn cwd(&self) -> Result<String, FileError> {
+        self.tree.cwd()
+    }
+    fn find(
+        &self,
+        question: &erlboot::server::FileQuestion,
+    ) -> Result<erlboot::server::Found, FileError> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.tree.find(question)
+    }
+    fn version(&self) -> Option<erlboot::server::Version> {
+        self.tree.version()
+    }
+    fn reuse(
+        &self,
+        question: &erlboot::server::Question,
+        info: Option<&erlboot::proto::FileInfo>,
+    ) -> erlboot::server::Reuse {
+        self.tree.reuse(question, info)
+    }
+}
+
+/// A server with a reply cache over `files`, whose replies each take `per_reply` of its one
+/// worker.
+fn start_caching_server(sim: &mut turmoil::Sim<'static>, files: FaultyFiles, per_reply: Duration) {
+    sim.host("server", move || {
+        let files = files.clone();
+        async move {
+            let costs = erlboot_sim::Costs {
+                workers: 1,
+                per_request: per_reply,
+                ns_per_byte: 0.0,
+            };
+            let capacity = erlboot_sim::Capacity::new(costs, [1e6, 1e6], 0.0, Duration::ZERO, 0);
+            let runtime =
+                TurmoilRuntime::new().with_capacity(Arc::new(std::sync::Mutex::new(capacity)));
+            let config = ServerConfig {
+                reply_cache_bytes: 1 << 20,
+                ..config(SessionConfig::default())
+            };
+            let server = Server::bind(runtime, config, files).await?;
+            server.run(std::future::pending()).await;
+            Ok(())
+        }
+    });
+}
+
+/// A server's replies wait for its capacity whether its reply cache gives them or its files
+/// do: the cache answers the same question again without the files, and as late.
+#[test]
+fn replies_from_the_reply_cache_wait_for_the_servers_capacity_too() -> turmoil::Result {
+    const PER_REPLY: Duration = Duration::from_secs(2);
+    let source = Arc::new(Counted::new());
+    let files = FaultyFiles::new(Arc::clone(&source) as Arc<_>, Duration::ZERO);
+    let mut sim = world(5);
+    start_caching_server(&mut sim, files, PER_REPLY);
+    sim.client("node", async move {
+        let server = v4(turmoil::lookup("server"));
+        let mut client = Client::new(
+            TurmoilRuntime::new(),
+            LoaderConfig::new(vec![server], "13.1.5"),
+        );
+        // Connected before the clock starts: discovery's replies are not the capacity's.
+        let _ = client.call(&Request::GetCwd, None).await?;
+        for _ in 0..3 {
+            let asked = client.now();
+            let a = client.call(&get("/lib/a.beam"), None).await?;
+            assert_eq!(contents(a), b"aaa");
+            let waited = client.now() - asked;
+            assert!(waited >= PER_REPLY, "the reply took {waited:?}");
+            assert!(
+                waited < PER_REPLY + Duration::from_millis(100),
+                "took {waited:?}"
+            );
+        }
+        assert_eq!(source.asked(), 2, "the cwd and the file, each asked once");
+        Ok(())
+    });
+    sim.run()
+}
+
+/// A fault set on a file whose reply the cache holds applies from the next request, and
+/// once healed the file is read again: the faults' changes move the files' version on, which
+/// makes the cache forget.
+#[test]
+fn a_fault_on_a_remembered_file_applies_at_once() -> turmoil::Result {
+    let source = Arc::new(Counted::new());
+    let files = FaultyFiles::new(Arc::clone(&source) as Arc<_>, Duration::ZERO);
+    let mut sim = world(6);
+    start_caching_server(&mut sim, files.clone(), Duration::ZERO);
+    sim.client("node", async move {
+        let server = v4(turmoil::lookup("server"));
+        let mut client = Client::new(
+            TurmoilRuntime::new(),
+            LoaderConfig::new(vec![server], "13.1.5"),
+        );
+        let a = client.call(&get("/lib/a.beam"), None).await?;
+        assert_eq!(contents(a), b"aaa");
+        let a = client.call(&get("/lib/a.beam"), None).await?;
+        assert_eq!(contents(a), b"aaa");
+        assert_eq!(source.asked(), 1, "the second answer is the cache's");
+
+        files.set_fault("/lib/a.beam", FileFault::Fail(FileError::Io));
+        for _ in 0..2 {
+            let failed = client.call(&get("/lib/a.beam"), None).await?;
+            assert_eq!(failed, Err(ReplyError::Server(Term::atom("eio"))));
+        }
+
+        files.set_fault("/lib/a.beam", FileFault::Slow(SLOW));
+        for _ in 0..2 {
+            let asked = client.now();
+            let slow = client.call(&get("/lib/a.beam"), None).await?;
+            assert_eq!(contents(slow), b"aaa");
+            assert!(
+                client.now() - asked >= SLOW,
+                "a slow file is slow every time"
+            );
+        }
+        let read = source.asked();
+
+        files.heal();
+        for _ in 0..2 {
+            let a = client.call(&get("/lib/a.beam"), None).await?;
+            assert_eq!(contents(a), b"aaa");
+        }
+        assert_eq!(
+            source.asked(),
+            read + 1,
+            "read again once healed, then remembered"
+        );
+        Ok(())
+    });
+    sim.run()
+}
+
+/// A reply whose head and contents are, byte for byte, a frame the stream was given whole,
+/// the contents its very bytes, goes out as that frame; the same bytes held elsewhere are
+/// gathered, and arrive the same.
+#[test]
+fn a_reply_that_is_a_whole_frame_goes_out_as_that_frame() {
+    use erlboot::net::{Runtime, TcpListener};
+    use erlboot_sim::WholeFrames;
+    use std::io::IoSlice;
+
+    let frame = bytes::Bytes::from_static(b"head:contents");
+    let contents = frame.slice(5..);
+    let whole = Arc::new(WholeFrames::new([(frame.clone(), contents.clone())]));
+    assert_eq!(whole.find(b"head:", &contents), Some(&frame));
+    assert_eq!(whole.find(b"HEAD:", &contents), None, "another head");
+    assert_eq!(
+        whole.find(b"head:", b"contents"),
+        None,
+        "the same bytes elsewhere"
+    );
+    assert_eq!(
+        whole.find(b"head:c", &contents[1..]),
+        None,
+        "not where they start"
+    );
+    let mut sim = world(1);
+    let (sent, copy) = (frame.clone(), contents.to_vec());
+    sim.host("writer", move || {
+        let (whole, contents, copy) = (Arc::clone(&whole), contents.clone(), copy.clone());
+        async move {
+            let runtime = TurmoilRuntime::new().with_whole_frames(whole);
+            let listener = runtime
+                .listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, TCP_PORT)))
+                .await?;
+            let (mut stream, _) = listener.accept().await?;
+            let head = IoSlice::new(b"head:");
+            for contents in [&contents[..], &copy[..]] {
+                let written = stream
+                    .write_vectored(&[head, IoSlice::new(contents)])
+                    .await?;
+                assert_eq!(written, 13);
+            }
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    });
+    sim.client("reader", async move {
+        let mut stream = connect_to_writer().await?;
+        for is_frame in [true, false] {
+            let bytes = next_segment(&mut stream).await?;
+            assert_eq!(bytes, sent);
+            assert_eq!(bytes.as_ptr() == sent.as_ptr(), is_frame);
+        }
         Ok(())
     });
     sim.run().unwrap();

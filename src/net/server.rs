@@ -55,6 +55,12 @@ pub struct ServerConfig {
     pub reply_cache_bytes: usize,
 }
 
+impl ServerConfig {
+    /// What `erlboot serve` remembers unless told otherwise (`--cache-size`): of file
+    /// contents, and as many of reply frames.
+    pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
+}
+
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
