@@ -155,3 +155,22 @@ impl FileAnswerer for FaultyFiles {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use erlboot::server::MemorySource;
+
+    /// Only a file told to fail fails: not one told to be slow, nor any other.
+    #[test]
+    fn only_a_file_told_to_fail_fails() {
+        let files = FaultyFiles::new(Arc::new(MemorySource::new("/")), Duration::ZERO);
+        files.set_fault("/slow", FileFault::Slow(Duration::from_secs(1)));
+        files.set_fault("/failing", FileFault::Fail(FileError::Io));
+        assert!(files.fails("/failing"));
+        assert!(!files.fails("/slow"));
+        assert!(!files.fails("/other"));
+        files.heal();
+        assert!(!files.fails("/failing"));
+    }
+}
