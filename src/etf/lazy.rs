@@ -265,8 +265,10 @@ impl PartialEq for LazyTerm {
             (&self.0, &other.0)
         {
             // One encoding decodes to one term; different encodings can still be equal terms
-            // (an atom in Latin-1 and in UTF-8, a string as a list of integers).
-            if a == b {
+            // (an atom in Latin-1 and in UTF-8, a string as a list of integers). The same
+            // memory (a value handed over in the buffer its sender held) is the same encoding
+            // without reading it.
+            if (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b {
                 return true;
             }
         }
@@ -305,6 +307,21 @@ mod tests {
         let (lazy, used) = LazyTerm::decode_prefix(&bytes, &Decoder::default()).unwrap();
         assert_eq!(used, bytes.len());
         lazy
+    }
+
+    /// Values are equal when their bytes are: in the same memory or in copies, whatever their
+    /// lengths; values of one length but other bytes are not.
+    #[test]
+    fn values_are_equal_by_their_bytes_wherever_they_are_held() {
+        let frame = Bytes::from_static(&[131, tag::BINARY, 0, 0, 0, 2, b'a', b'b']);
+        let decoder = Decoder::default();
+        let held = LazyTerm::decode_prefix(&frame, &decoder).unwrap().0;
+        let again = LazyTerm::decode_prefix(&frame, &decoder).unwrap().0;
+        assert_eq!(held, again, "the same memory");
+        assert_eq!(held, lazy(&frame), "a copy");
+        let other = lazy(&[131, tag::BINARY, 0, 0, 0, 2, b'a', b'c']);
+        assert_ne!(held, other, "another binary of the same length");
+        assert_ne!(held, lazy(&[131, tag::BINARY, 0, 0, 0, 1, b'a']));
     }
 
     #[test]
