@@ -46,6 +46,26 @@ struct Faults {
     changes: Version,
 }
 
+impl Faults {
+    /// The fault set for `name`, if any.
+    fn of(&self, name: &str) -> Option<&FileFault> {
+        self.by_name
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, fault)| fault)
+    }
+
+    /// `source`'s version moved on by every change of the faults: a version counted from a
+    /// source's own would have to be wider than [`Version`], so the two are summed (a source
+    /// whose version moves as well may then come back to a version it had; the simulated
+    /// tree's never moves).
+    fn version_of(&self, source: &dyn FileSource) -> Option<Version> {
+        source
+            .version()
+            .map(|version| version.wrapping_add(self.changes))
+    }
+}
+
 impl std::fmt::Debug for FaultyFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FaultyFiles")
@@ -90,23 +110,15 @@ impl FaultyFiles {
     /// Whether questions about `name` are answered with an error now.
     pub fn fails(&self, name: &str) -> bool {
         let faults = self.faults.lock().expect("faults lock");
-        faults
-            .by_name
-            .iter()
-            .any(|(n, fault)| n == name && matches!(fault, FileFault::Fail(_)))
+        matches!(faults.of(name), Some(FileFault::Fail(_)))
     }
 }
 
 impl FileAnswerer for FaultyFiles {
-    /// The source's version moved on by every change of the faults: a version counted from
-    /// a source's own would have to be wider than [`Version`], so the two are summed (a
-    /// source whose version moves as well may then come back to a version it had; the
-    /// simulated tree's never moves).
+    /// The source's version, moved on by every change of the faults.
     fn version(&self) -> Option<Version> {
-        let changes = self.faults.lock().expect("faults lock").changes;
-        self.source
-            .version()
-            .map(|version| version.wrapping_add(changes))
+        let faults = self.faults.lock().expect("faults lock");
+        faults.version_of(self.source.as_ref())
     }
 
     async fn answer(&self, question: FileQuestion) -> FileAnswer {
@@ -114,18 +126,11 @@ impl FileAnswerer for FaultyFiles {
         // faults stay as they were when it was looked at.
         let (fault, version) = {
             let faults = self.faults.lock().expect("faults lock");
-            let fault = question.question.name().and_then(|name| {
-                faults
-                    .by_name
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, fault)| fault.clone())
-            });
-            let version = self
-                .source
-                .version()
-                .map(|version| version.wrapping_add(faults.changes));
-            (fault, version)
+            let fault = question
+                .question
+                .name()
+                .and_then(|name| faults.of(name).cloned());
+            (fault, faults.version_of(self.source.as_ref()))
         };
         let delay = match &fault {
             Some(FileFault::Slow(extra)) => self.latency + *extra,

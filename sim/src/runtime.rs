@@ -379,12 +379,10 @@ impl TurmoilStream {
         len: usize,
         write: impl FnOnce(&mut turmoil::net::TcpStream, &mut Context<'_>) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
-        let Some(queue) = &mut self.queue else {
+        // An empty write is no reply, and takes no turn.
+        let Some(queue) = self.queue.as_mut().filter(|_| len > 0) else {
             return write(&mut self.stream, cx);
         };
-        if len == 0 {
-            return write(&mut self.stream, cx);
-        }
         std::task::ready!(queue.poll_turn(cx, len));
         let written = std::task::ready!(write(&mut self.stream, cx));
         queue.turn = Turn::None;
