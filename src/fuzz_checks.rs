@@ -25,15 +25,10 @@ pub fn etf_decode(data: &[u8]) {
     let decoder = Decoder::new(LIMITS);
     let shared = bytes::Bytes::copy_from_slice(data);
     let decoded = decoder.decode_prefix(data);
-    let lazy = LazyTerm::decode_prefix(&shared, &decoder);
-    match (&decoded, &lazy) {
-        (Ok((term, used)), Ok((lazy, lazy_used))) => {
-            assert_eq!(used, lazy_used, "a lazy term ends where the term does");
-            lazy_agrees(lazy, term);
-        }
-        (Err(e), Err(lazy)) => assert_eq!(e, lazy, "a lazy term fails as the term does"),
-        _ => panic!("decoded {decoded:?}, lazily {lazy:?}"),
-    }
+    lazy_reads_as_decoded(&shared, &decoder, &decoded);
+    // Limits a short input can cross, so that the lazy check meets them too.
+    let tight = Decoder::new(TIGHT);
+    lazy_reads_as_decoded(&shared, &tight, &tight.decode_prefix(data));
     let Ok((term, used)) = decoded else {
         return;
     };
@@ -52,6 +47,31 @@ pub fn etf_decode(data: &[u8]) {
     let request = Request::from_term(term.clone());
     let _ = request.encode(Profile::Otp25);
     let _ = term.to_string();
+}
+
+/// Limits a fuzzer's input crosses often.
+const TIGHT: Limits = Limits {
+    max_depth: 3,
+    max_elements: 8,
+    max_total_bytes: 1024,
+};
+
+/// A [`LazyTerm`] read from `data` takes as many bytes as `decoded` did, or fails the same
+/// way, and holds the same term.
+fn lazy_reads_as_decoded(
+    data: &bytes::Bytes,
+    decoder: &Decoder,
+    decoded: &Result<(Term, usize), etf::DecodeError>,
+) {
+    let lazy = LazyTerm::decode_prefix(data, decoder);
+    match (decoded, &lazy) {
+        (Ok((term, used)), Ok((lazy, lazy_used))) => {
+            assert_eq!(used, lazy_used, "a lazy term ends where the term does");
+            lazy_agrees(lazy, term);
+        }
+        (Err(e), Err(lazy)) => assert_eq!(e, lazy, "a lazy term fails as the term does"),
+        _ => panic!("decoded {decoded:?}, lazily {lazy:?}"),
+    }
 }
 
 /// `lazy` holds `term`: built, as a binary, as an atom, and as a pair or a triple.

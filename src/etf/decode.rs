@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use thiserror::Error;
 
+use super::skim::skim;
 use super::tag;
 use super::term::{Atom, BigInt, NodeId, Term, MAX_ATOM_CHARS};
 use super::Limits;
@@ -178,6 +179,16 @@ impl Decoder {
         Ok((term, reader.pos))
     }
 
+    /// Where the term that starts at `input[start]` (after the version byte) ends, read and
+    /// checked as [`Decoder::body`] reads it, without building it: the quick path for the
+    /// common shapes when it is sure ([`skim`]), the decoder's own otherwise.
+    pub(super) fn check(&self, input: &[u8], start: usize) -> Result<usize, DecodeError> {
+        match skim(input, start, self.limits) {
+            Some(end) => Ok(end),
+            None => Ok(self.body::<Checked>(input, start, None, false)?.1),
+        }
+    }
+
     /// `131, 80, Size:32, Zlib/binary`, as `term_to_binary(T, [compressed])` writes it: the
     /// zlib stream takes the rest of the input, must inflate to exactly `Size` bytes (no more
     /// is inflated, and `Size` must fit the decoded-bytes limit), and those bytes must hold one
@@ -212,7 +223,7 @@ pub fn decode(input: &[u8]) -> Result<Term, DecodeError> {
     Decoder::default().decode(input)
 }
 
-const TERM_SIZE: usize = std::mem::size_of::<Term>();
+pub(super) const TERM_SIZE: usize = std::mem::size_of::<Term>();
 
 /// What the reader makes of the terms it reads: the [`Term`] itself, or nothing but the check
 /// ([`Checked`]). Both take the same path through the bytes, so a term is checked against the

@@ -59,7 +59,7 @@ impl LazyTerm {
                 Ok((LazyTerm::encoded(inflated.into(), decoder), input.len()))
             }
             None => {
-                let (Checked, end) = decoder.body::<Checked>(input, 1, None, false)?;
+                let end = decoder.check(input, 1)?;
                 Ok((LazyTerm::encoded(input.slice(1..end), decoder), end))
             }
         }
@@ -226,12 +226,9 @@ impl<'a> Part<'a> {
             // reply's value is not walked again to find where it ends.
             let end = match i + 1 == N {
                 true => bytes.len(),
-                false => {
-                    decoder
-                        .body::<Checked>(bytes, at, None, false)
-                        .expect("the decoder accepted these bytes when they arrived")
-                        .1
-                }
+                false => decoder
+                    .check(bytes, at)
+                    .expect("the decoder accepted these bytes when they arrived"),
             };
             let element = &bytes[at..end];
             at = end;

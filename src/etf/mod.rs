@@ -15,6 +15,7 @@ mod display;
 mod encode;
 mod lazy;
 mod limits;
+mod skim;
 pub mod tag;
 mod term;
 
