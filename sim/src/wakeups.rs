@@ -9,6 +9,7 @@
 //! Times are simulated time since the start of the simulation (each host's tokio clock has an
 //! epoch of its own).
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;
@@ -152,6 +153,17 @@ impl Drop for Registration {
     }
 }
 
+thread_local! {
+    /// When the step the simulation is taking ends, in simulated time, while a world runs on
+    /// this thread: no timer due after it can fire during the step.
+    static STEP_END: Cell<Option<Duration>> = const { Cell::new(None) };
+}
+
+/// Tells this thread's timers when the step being taken ends (`None` outside a run).
+pub(crate) fn set_step_end(end: Option<Duration>) {
+    STEP_END.with(|cell| cell.set(end));
+}
+
 /// The simulated time of tokio instant `at` on the current host.
 fn sim_time(at: tokio::time::Instant) -> Duration {
     let now = tokio::time::Instant::now();
@@ -176,16 +188,20 @@ pub struct SimTimer {
     timer: TokioTimer,
     clock: Clock,
     at: Instant,
+    /// `at` in simulated time.
+    due: Duration,
     registration: Option<Registration>,
 }
 
 impl SimTimer {
     pub(crate) fn new(clock: Clock, at: Instant, wakeups: Option<&Arc<Wakeups>>) -> SimTimer {
+        let due = sim_time(clock.to_tokio(at));
         SimTimer {
             timer: clock.timer(at),
             clock,
             at,
-            registration: wakeups.map(|w| w.register(sim_time(clock.to_tokio(at)))),
+            due,
+            registration: wakeups.map(|w| w.register(due)),
         }
     }
 }
@@ -193,7 +209,15 @@ impl SimTimer {
 impl Future for SimTimer {
     type Output = ();
 
+    /// A timer polled again by the task it is registered with, due after the step under way
+    /// ends, answers `Pending` without reading tokio's sleep: a driver polls its timer at
+    /// every wake-up, and the sleep, in memory of its own, is a cache miss each time once
+    /// there are thousands of them.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let later = STEP_END.with(Cell::get).is_some_and(|end| end < self.due);
+        if later && self.timer.waits_for(cx.waker()) {
+            return Poll::Pending;
+        }
         Pin::new(&mut self.timer).poll(cx)
     }
 }
@@ -204,9 +228,10 @@ impl Timer for SimTimer {
             return;
         }
         self.at = at;
+        self.due = sim_time(self.clock.to_tokio(at));
         self.timer.reset(at);
         if let Some(registration) = &self.registration {
-            registration.move_to(sim_time(self.clock.to_tokio(at)));
+            registration.move_to(self.due);
         }
     }
 }
@@ -283,5 +308,54 @@ mod tests {
         }
         assert!(wakeups.inner.lock().unwrap().heap.len() <= 2 * 10 + 64);
         assert_eq!(wakeups.next_after(ms(0)), Some(ms(2000 + 9990)));
+    }
+    /// Polls `timer` with `waker`: whether it fired.
+    fn fired(timer: &mut SimTimer, waker: &std::task::Waker) -> bool {
+        Pin::new(timer)
+            .poll(&mut Context::from_waker(waker))
+            .is_ready()
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_timer_due_after_the_step_is_not_read_and_one_due_by_its_end_is() {
+        // Outside a simulation, a deadline in simulated time is the time left until it, as
+        // of when it was set.
+        let clock = Clock::start();
+        let at = |n| Instant::from_epoch(ms(n));
+        let waker = std::task::Waker::noop();
+        let mut timer = SimTimer::new(clock, at(10), None);
+        set_step_end(Some(ms(10)));
+        assert!(!fired(&mut timer, waker));
+        tokio::time::advance(ms(10)).await;
+        // Due at the very end of the step: it fires in it.
+        assert!(
+            fired(&mut timer, waker),
+            "a timer due at the step's end was skipped"
+        );
+
+        // A step said to end before the deadline: the timer is taken at its word and not
+        // read, by the task it waits for, even once tokio's sleep has passed.
+        timer.reset(at(20));
+        assert!(!fired(&mut timer, waker));
+        tokio::time::advance(ms(10)).await;
+        set_step_end(Some(ms(9)));
+        assert!(
+            !fired(&mut timer, waker),
+            "a timer due after the step was read"
+        );
+        // Another task's poll, or no step under way, reads it.
+        let other = std::sync::Arc::new(Nothing).into();
+        assert!(fired(&mut timer, &other));
+        timer.reset(at(30));
+        assert!(!fired(&mut timer, waker));
+        tokio::time::advance(ms(10)).await;
+        set_step_end(None);
+        assert!(fired(&mut timer, waker));
+    }
+
+    struct Nothing;
+
+    impl std::task::Wake for Nothing {
+        fn wake(self: std::sync::Arc<Self>) {}
     }
 }

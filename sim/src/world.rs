@@ -569,7 +569,10 @@ pub fn run(
                 by = tick * ticks;
             }
         }
-        if let Err(error) = sim.step_by(by) {
+        crate::wakeups::set_step_end(Some(at + by));
+        let stepped = sim.step_by(by);
+        crate::wakeups::set_step_end(None);
+        if let Err(error) = stepped {
             return Err(SimError::Host {
                 at,
                 message: error.to_string(),

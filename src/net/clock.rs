@@ -72,6 +72,15 @@ impl Future for TokioTimer {
     }
 }
 
+impl TokioTimer {
+    /// Whether the timer's last poll left it waiting, registered with a waker that wakes the
+    /// same task as `waker`, and it has not been moved since: until its deadline, polling it
+    /// again with `waker` can only answer `Pending`.
+    pub fn waits_for(&self, waker: &Waker) -> bool {
+        self.waiting.as_ref().is_some_and(|w| w.will_wake(waker))
+    }
+}
+
 impl Timer for TokioTimer {
     fn reset(&mut self, at: Instant) {
         let at = self.clock.to_tokio(at);
