@@ -273,6 +273,55 @@ fn the_rest_of_a_frame_is_not_taken_for_a_frame_of_its_own() {
     assert_ne!(whole, replies(&mut session(), &inner));
 }
 
+/// Feeds `input` as bytes held already, as a simulated network hands them over, and collects
+/// every reply frame.
+fn replies_to_bytes(session: &mut Session, now: Instant, input: &[u8]) -> Vec<Vec<u8>> {
+    session.handle_bytes(now, bytes::Bytes::copy_from_slice(input));
+    let tree = tree();
+    std::iter::from_fn(|| session.poll_transmit_from(&*tree).map(|t| t.to_vec())).collect()
+}
+
+#[test]
+fn bytes_held_already_are_read_as_a_copy_of_them_is() {
+    let get = |name: &str| {
+        frame(
+            &Term::tuple([Term::atom("get"), Term::string(name)]),
+            Profile::Otp25,
+        )
+    };
+    let hello = get("/tmp/bs/hello.txt");
+    let pipelined = [hello.clone(), get("/tmp/bs/none"), get("/tmp/bs/sub/f")].concat();
+    // A frame alone, frames together, and a frame whose payload looks like a whole frame,
+    // each cut at every point: the same replies, in the same pieces, as from a read.
+    for input in [hello.clone(), pipelined, raw_frame(&hello)] {
+        for cut in 0..=input.len() {
+            let (mut read, mut held) = (session(), session());
+            for piece in [&input[..cut], &input[cut..]] {
+                assert_eq!(
+                    replies_to_bytes(&mut held, at(0), piece),
+                    replies(&mut read, piece),
+                    "cut at {cut} of {}",
+                    input.len()
+                );
+            }
+            assert_eq!(held.buffered(), read.buffered());
+        }
+    }
+    // A request taken whole postpones the idle timeout as any input does.
+    let mut s = session();
+    replies_to_bytes(&mut s, at(5), &hello);
+    let idle = SessionLimits::default().idle_timeout.unwrap();
+    assert_eq!(s.poll_timeout(), Some(at(5) + idle));
+    // An oversized length closes the session here too, and a closed one takes nothing.
+    let mut s = session();
+    replies_to_bytes(&mut s, at(0), &[0xFF, 0xFF, 0xFF, 0xFF, 131]);
+    assert!(matches!(
+        s.close_reason(),
+        Some(CloseReason::FrameTooLarge { .. })
+    ));
+    assert!(replies_to_bytes(&mut s, at(1), &hello).is_empty());
+}
+
 #[test]
 fn an_oversized_length_closes_without_buffering() {
     let mut s = session();

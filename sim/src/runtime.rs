@@ -391,6 +391,8 @@ impl TurmoilStream {
 }
 
 impl TcpStream for TurmoilStream {
+    const HOLDS_BYTES: bool = true;
+
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.stream.set_nodelay(on)
     }

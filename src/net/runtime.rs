@@ -81,6 +81,11 @@ pub trait TcpListener: Send + Sync + 'static {
 /// A TCP connection: read and write through tokio's `AsyncRead`/`AsyncWrite` (shutdown is
 /// `AsyncWrite::poll_shutdown`; dropping it closes it).
 pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Whether reads hand over bytes the runtime holds already, as a simulated network's
+    /// do: [`TcpStream::poll_read_bytes`] then copies nothing and leaves its buffer alone,
+    /// and a driver takes what it returns rather than reading into a buffer of its own.
+    const HOLDS_BYTES: bool = false;
+
     /// Sends small writes at once (`TCP_NODELAY`).
     fn set_nodelay(&self, on: bool) -> io::Result<()>;
 

@@ -370,6 +370,17 @@ impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
         cx: &mut Context<'_>,
         session: &mut Session,
     ) -> Poll<io::Result<usize>> {
+        if <R::Stream as TcpStream>::HOLDS_BYTES {
+            // The bytes that arrived, taken as they are: a request alone in them is kept
+            // without a copy.
+            let data = ready!(stream.poll_read_bytes(cx, &mut BytesMut::new(), READ_CHUNK))?;
+            let len = data.len();
+            if len > 0 {
+                self.replies.observe(self.files.version());
+            }
+            session.handle_bytes(self.runtime.now(), data);
+            return Poll::Ready(Ok(len));
+        }
         READ_BUFFER.with(|buf| {
             let mut buf = buf.borrow_mut();
             buf.clear();
