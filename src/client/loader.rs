@@ -426,7 +426,7 @@ impl Loader {
         if self.request.is_some() {
             return Err(LoaderError::Busy);
         }
-        let frame = Bytes::from(request.frame(self.config.profile)?);
+        let frame = request.frame_bytes(self.config.profile)?;
         self.next_module(now, request);
         let origin = match self.state {
             State::Detached => Origin::Detached,

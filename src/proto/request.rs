@@ -5,7 +5,19 @@ use crate::etf::{
     self, latin1_to_string, tag, DecodeError, Decoder, Emitter, EncodeError, Profile, Term,
 };
 
-use super::frame::frame_of;
+use std::cell::RefCell;
+
+use bytes::{Bytes, BytesMut};
+
+use super::frame::{frame_of, write_header, HEADER_LEN};
+
+/// The block request frames are cut from ([`Request::frame_bytes`]).
+const FRAME_BLOCK: usize = 16 * 1024;
+
+thread_local! {
+    /// A buffer to encode a request in, and the block its frame is then copied into.
+    static FRAMES: RefCell<(Vec<u8>, BytesMut)> = RefCell::new((Vec::new(), BytesMut::new()));
+}
 
 use super::Command;
 
@@ -93,6 +105,26 @@ impl Request {
     /// The request as a `{packet,4}` frame, as the profile's client sends it.
     pub fn frame(&self, profile: Profile) -> Result<Vec<u8>, EncodeError> {
         frame_of(|out| self.encode_into(profile, out))
+    }
+
+    /// [`Request::frame`] as shared bytes, cut from a block this thread's frames share: a
+    /// client sends a request per file and holds each only until its reply, so frames are
+    /// cut one after another from one allocation, rather than each costing two (its buffer
+    /// and the count a `Bytes` shares it by).
+    pub fn frame_bytes(&self, profile: Profile) -> Result<Bytes, EncodeError> {
+        FRAMES.with(|frames| {
+            let (scratch, block) = &mut *frames.borrow_mut();
+            scratch.clear();
+            scratch.resize(HEADER_LEN, 0);
+            self.encode_into(profile, scratch)?;
+            let len = scratch.len() - HEADER_LEN;
+            write_header(scratch, len).ok_or(EncodeError::TooLong { what: "frame", len })?;
+            if block.capacity() - block.len() < scratch.len() {
+                *block = BytesMut::with_capacity(FRAME_BLOCK.max(scratch.len()));
+            }
+            block.extend_from_slice(scratch);
+            Ok(block.split().freeze())
+        })
     }
 
     /// Appends the payload to `out`. A client sends one request per file it loads, so the
@@ -204,6 +236,34 @@ mod tests {
     use erlboot_support::hex;
 
     use super::*;
+
+    /// Frames cut from the shared block are the frames `frame` encodes, each left intact by
+    /// those cut after it, across blocks, a frame longer than a block included.
+    #[test]
+    fn shared_frames_are_the_frames_and_stay_as_they_were() {
+        let requests: Vec<Request> = (0..2_000)
+            .map(|i| match i % 4 {
+                0 => Request::Get(format!("/otp/lib/kernel-8.5/ebin/m{i}.beam")),
+                1 => Request::ListDir(format!("/otp/lib/d{i}")),
+                2 => Request::ReadFileInfo("é/ü".repeat(i % 7)),
+                _ => Request::GetCwd,
+            })
+            .chain([Request::Get("x".repeat(3 * FRAME_BLOCK))])
+            .collect();
+        for profile in [Profile::Otp25, Profile::Otp26] {
+            let frames: Vec<Bytes> = requests
+                .iter()
+                .map(|r| r.frame_bytes(profile).unwrap())
+                .collect();
+            for (request, frame) in requests.iter().zip(&frames) {
+                assert_eq!(
+                    frame[..],
+                    request.frame(profile).unwrap()[..],
+                    "{request:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn golden_get_request_otp25_and_otp29() {

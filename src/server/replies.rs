@@ -154,6 +154,9 @@ impl ReplyCache {
         if cost > self.capacity {
             return;
         }
+        // A key of its own: the request may share a larger buffer (a client's frames are
+        // cut from one), which a key kept for the cache's life would keep alive.
+        let request = Bytes::copy_from_slice(&request);
         let mut inner = self.inner.lock().expect("reply cache lock");
         inner.move_to(version);
         if inner.version != version {
@@ -223,6 +226,20 @@ mod tests {
             Lookup::Hit(transmit, _) => Some(transmit.head),
             _ => None,
         }
+    }
+
+    /// A request cut from a larger buffer is remembered as a key of its own: the cache
+    /// keeps none of that buffer alive.
+    #[test]
+    fn a_key_holds_only_its_own_bytes() {
+        let cache = ReplyCache::new(1 << 20);
+        let block = Bytes::from((0..4096).map(|i| i as u8).collect::<Vec<u8>>());
+        let (t, s) = reply(b"one");
+        cache.insert(block.slice(..20), 1, t, s, FOREVER);
+        cache.skip(block.slice(20..40), 1, FOREVER);
+        assert!(block.is_unique(), "the cache holds the request's buffer");
+        assert_eq!(hit(&cache, &block[..20], 1, T0).as_deref(), Some(&b"one"[..]));
+        assert!(matches!(cache.lookup(&block[20..40], 1, T0), Lookup::Skip));
     }
 
     #[test]
