@@ -107,7 +107,17 @@ const CHECK_EVERY: u64 = 200;
 
 /// One node, as the world sees it.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Node {
+    // First, together, what every reply updates: in a herd each node's record is out of the
+    // cache by its next reply, and these then cost one line rather than several.
+    pub(crate) last_progress: Duration,
+    pub(crate) done: usize,
+    /// Whether the node's current connection was to a server that allowed it when it
+    /// connected.
+    pub(crate) allowed: bool,
+    /// Whether some server it queries serves it.
+    pub(crate) expected: bool,
     pub(crate) host: usize,
     pub(crate) group: usize,
     /// Index within its host.
@@ -115,19 +125,12 @@ pub(crate) struct Node {
     pub(crate) start: Duration,
     pub(crate) started: Option<Duration>,
     pub(crate) finished: Option<Duration>,
-    pub(crate) last_progress: Duration,
-    pub(crate) done: usize,
     pub(crate) connects: u64,
     /// When its last discovery round ended.
     pub(crate) discovered: Duration,
     pub(crate) first_connection: Option<FirstConnection>,
     /// Requests it sent on a connection already known to be closed.
     pub(crate) stranded: u64,
-    /// Whether some server it queries serves it.
-    pub(crate) expected: bool,
-    /// Whether the node's current connection was to a server that allowed it when it
-    /// connected.
-    pub(crate) allowed: bool,
 }
 
 /// What the nodes and servers report, as they run.
