@@ -309,6 +309,7 @@ mod tests {
         assert!(wakeups.inner.lock().unwrap().heap.len() <= 2 * 10 + 64);
         assert_eq!(wakeups.next_after(ms(0)), Some(ms(2000 + 9990)));
     }
+
     /// Polls `timer` with `waker`: whether it fired.
     fn fired(timer: &mut SimTimer, waker: &std::task::Waker) -> bool {
         Pin::new(timer)

@@ -262,6 +262,16 @@ mod tests {
                     "{request:?}"
                 );
             }
+            // Cut one after another: nearly every frame starts where the one before ends.
+            let adjacent = frames
+                .windows(2)
+                .filter(|w| w[0].as_ptr_range().end == w[1].as_ptr())
+                .count();
+            assert!(
+                adjacent * 10 >= frames.len() * 9,
+                "{adjacent} of {}",
+                frames.len()
+            );
         }
     }
 

@@ -238,7 +238,10 @@ mod tests {
         cache.insert(block.slice(..20), 1, t, s, FOREVER);
         cache.skip(block.slice(20..40), 1, FOREVER);
         assert!(block.is_unique(), "the cache holds the request's buffer");
-        assert_eq!(hit(&cache, &block[..20], 1, T0).as_deref(), Some(&b"one"[..]));
+        assert_eq!(
+            hit(&cache, &block[..20], 1, T0).as_deref(),
+            Some(&b"one"[..])
+        );
         assert!(matches!(cache.lookup(&block[20..40], 1, T0), Lookup::Skip));
     }
 
@@ -295,10 +298,22 @@ mod tests {
         let (t, s) = reply(b"abc");
         cache.insert(Bytes::from_static(b"q4"), 0, t, s, FOREVER);
         assert_eq!(cache.usage(), (3 * cost, 3));
-        // An entry larger than the whole cache is not kept.
+        // A replaced entry is the newest: the next to go is the oldest of the others.
+        let (t, s) = reply(b"abc");
+        cache.insert(Bytes::from_static(b"q2"), 0, t, s, FOREVER);
+        let (t, s) = reply(b"abc");
+        cache.insert(Bytes::from_static(b"q5"), 0, t, s, FOREVER);
+        assert!(hit(&cache, b"q3", 0, T0).is_none(), "the oldest stayed");
+        assert!(hit(&cache, b"q2", 0, T0).is_some(), "the replaced one went");
+        assert_eq!(cache.usage(), (3 * cost, 3));
+        // An entry larger than the whole cache is not kept; one as large as it is.
         let tiny = ReplyCache::new(10);
         let (t, s) = reply(b"abc");
         tiny.insert(Bytes::from_static(b"q"), 0, t, s, FOREVER);
         assert_eq!(tiny.usage(), (0, 0));
+        let exact = ReplyCache::new(cost);
+        let (t, s) = reply(b"abc");
+        exact.insert(Bytes::from_static(b"q1"), 0, t, s, FOREVER);
+        assert_eq!(exact.usage(), (cost, 1));
     }
 }
