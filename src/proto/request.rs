@@ -1,15 +1,17 @@
 //! Requests, client to server: `{get,File}`, `{list_dir,Dir}`, `{read_file_info,File}`,
 //! `{read_link_info,File}`, `get_cwd` and `{get_cwd,Drive}`.
 
-use crate::etf::{
-    self, latin1_to_string, tag, DecodeError, Decoder, Emitter, EncodeError, Profile, Term,
-};
-
 use std::cell::RefCell;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::etf::{
+    self, latin1_to_string, tag, DecodeError, Decoder, Emitter, EncodeError, Profile, Term,
+};
+
 use super::frame::{frame_of, write_header, HEADER_LEN};
+
+use super::Command;
 
 /// The block request frames are cut from ([`Request::frame_bytes`]).
 const FRAME_BLOCK: usize = 16 * 1024;
@@ -18,8 +20,6 @@ thread_local! {
     /// A buffer to encode a request in, and the block its frame is then copied into.
     static FRAMES: RefCell<(Vec<u8>, BytesMut)> = RefCell::new((Vec::new(), BytesMut::new()));
 }
-
-use super::Command;
 
 /// A request as the server understands it.
 ///
