@@ -112,11 +112,20 @@ pub fn frame_of(
 ) -> Result<Vec<u8>, EncodeError> {
     // Room for a request (a command and a path) from the start, rather than growing to it.
     let mut out = Vec::with_capacity(FIRST_CAPACITY);
-    out.resize(HEADER_LEN, 0);
-    encode(&mut out)?;
-    let len = out.len() - HEADER_LEN;
-    write_header(&mut out, len).ok_or(EncodeError::TooLong { what: "frame", len })?;
+    frame_into(&mut out, encode)?;
     Ok(out)
+}
+
+/// [`frame_of`] in `out`, which is cleared first and keeps its capacity.
+pub fn frame_into(
+    out: &mut Vec<u8>,
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    out.clear();
+    out.resize(HEADER_LEN, 0);
+    encode(out)?;
+    let len = out.len() - HEADER_LEN;
+    write_header(out, len).ok_or(EncodeError::TooLong { what: "frame", len })
 }
 
 /// Fills in the header of a frame whose first [`HEADER_LEN`] bytes were left for it, for a

@@ -9,7 +9,7 @@ use crate::etf::{
     self, latin1_to_string, tag, DecodeError, Decoder, Emitter, EncodeError, Profile, Term,
 };
 
-use super::frame::{frame_of, write_header, HEADER_LEN};
+use super::frame::{frame_into, frame_of};
 
 use super::Command;
 
@@ -114,11 +114,7 @@ impl Request {
     pub fn frame_bytes(&self, profile: Profile) -> Result<Bytes, EncodeError> {
         FRAMES.with(|frames| {
             let (scratch, block) = &mut *frames.borrow_mut();
-            scratch.clear();
-            scratch.resize(HEADER_LEN, 0);
-            self.encode_into(profile, scratch)?;
-            let len = scratch.len() - HEADER_LEN;
-            write_header(scratch, len).ok_or(EncodeError::TooLong { what: "frame", len })?;
+            frame_into(scratch, |out| self.encode_into(profile, out))?;
             if block.capacity() - block.len() < scratch.len() {
                 *block = BytesMut::with_capacity(FRAME_BLOCK.max(scratch.len()));
             }

@@ -252,29 +252,6 @@ impl Session {
                 return;
             }
         }
-        self.buffer(now, data);
-    }
-
-    /// [`Session::handle_data`] for bytes held already, as a simulated network holds each
-    /// segment: a request that arrives whole, alone in them, is kept as it came, sharing
-    /// them, rather than copied.
-    pub fn handle_bytes(&mut self, now: Instant, data: Bytes) {
-        // A closed session takes nothing more, whole or not (`handle_data` says so).
-        if self.closed.is_none() && self.input.is_empty() {
-            match self.frames.decode_whole(data) {
-                Ok(payload) => {
-                    self.last_input = now;
-                    self.requests.push_back(payload);
-                }
-                Err(data) => self.handle_data(now, &data),
-            }
-            return;
-        }
-        self.handle_data(now, &data);
-    }
-
-    /// Appends `data` to the input and queues the frames it completes.
-    fn buffer(&mut self, now: Instant, data: &[u8]) {
         self.input.extend_from_slice(data);
         let mut completed = false;
         loop {
@@ -298,6 +275,24 @@ impl Session {
         } else if completed || self.partial_since.is_none() {
             self.partial_since = Some(now);
         }
+    }
+
+    /// [`Session::handle_data`] for bytes held already, as a simulated network holds each
+    /// segment: a request that arrives whole, alone in them, is kept as it came, sharing
+    /// them, rather than copied.
+    pub fn handle_bytes(&mut self, now: Instant, data: Bytes) {
+        // A closed session takes nothing more, whole or not (`handle_data` says so).
+        if self.closed.is_none() && self.input.is_empty() {
+            match self.frames.decode_whole(data) {
+                Ok(payload) => {
+                    self.last_input = now;
+                    self.requests.push_back(payload);
+                }
+                Err(data) => self.handle_data(now, &data),
+            }
+            return;
+        }
+        self.handle_data(now, &data);
     }
 
     /// The next reply frame to send. Replies go out in request order: once a request needs
