@@ -11,7 +11,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
@@ -23,7 +23,7 @@ use crate::client::{ReplyError, Response};
 use crate::proto::Request;
 use crate::time::Instant;
 
-use super::runtime::{write_bytes, Runtime, TcpStream, Timer, UdpSocket};
+use super::runtime::{poll_write_all, Runtime, TcpStream, Timer, UdpSocket};
 
 /// The least and the most a connection's read asks for. Replies are mostly tens of bytes and
 /// sometimes hundreds of kilobytes: a read that fills its buffer doubles the next one, and one
@@ -64,6 +64,7 @@ pub enum CallError {
 }
 
 /// One TCP connection: connecting (its attempt's task, which gives the stream), then open.
+#[repr(u8)]
 enum Conn<S> {
     Connecting(JoinHandle<io::Result<S>>),
     Open {
@@ -91,21 +92,52 @@ enum Happened {
     Closed,
 }
 
+/// A discovery socket being opened, or a query being sent: the loader's rarer actions,
+/// which wait on the runtime, each boxed while it is under way.
+type Pending<U> = Pin<Box<dyn Future<Output = Option<Discovery<U>>> + Send>>;
+
+/// What the client is doing for the loader's last action, until it is done.
+enum Performing<U> {
+    /// Sending a request: the frame, on which connection, and how much of it is out.
+    Send {
+        conn: ConnId,
+        frame: Bytes,
+        written: usize,
+    },
+    /// Opening a discovery socket (it gives the socket) or sending a query (it gives none).
+    Discovery { pending: Pending<U>, opens: bool },
+}
+
 /// The inet loader on a runtime's sockets.
+///
+/// A booting node waits for each reply, and a simulation holds thousands of nodes, each cold
+/// in the cache by its turn: what every reply reads comes first, in this order (`repr(C)`),
+/// and a call is one flat state machine ([`Client::poll_call`]) rather than nested async
+/// functions.
+#[repr(C)]
 pub struct Client<R: Runtime> {
+    /// The clock, read at every event.
     runtime: R,
-    loader: Loader,
-    /// The one timer every call sleeps on, and when it is armed for. It is moved only when a
-    /// deadline comes earlier than the armed one: every request postpones the reply timeout,
-    /// and a timer that fires early (the loader finds nothing due) is far cheaper than moving
-    /// it per request.
-    timer: R::Timer,
+    /// When the timer is armed for. It is moved only when a deadline comes earlier than the
+    /// armed one: every request postpones the reply timeout, and a timer that fires early
+    /// (the loader finds nothing due) is far cheaper than moving it per request.
     armed: Option<Instant>,
-    discovery: Option<Discovery<R::Udp>>,
+    performing: Option<Performing<R::Udp>>,
+    loader: Loader,
     /// In the order they were opened: a node has one or two, so a list is searched faster
     /// than any map.
-    conns: Vec<(ConnId, Conn<R::Stream>)>,
+    conns: Vec<Entry<R::Stream>>,
+    /// The one timer every call sleeps on.
+    timer: R::Timer,
+    discovery: Option<Discovery<R::Udp>>,
     events: Vec<(Instant, Event)>,
+}
+
+/// A connection and its id, the id beside the state read with it.
+#[repr(C)]
+struct Entry<S> {
+    conn: ConnId,
+    state: Conn<S>,
 }
 
 impl<R: Runtime> Client<R> {
@@ -115,6 +147,7 @@ impl<R: Runtime> Client<R> {
             loader: Loader::new(config, runtime.now()),
             timer: runtime.timer(runtime.now()),
             armed: None,
+            performing: None,
             runtime,
             discovery: None,
             conns: Vec::new(),
@@ -155,13 +188,22 @@ impl<R: Runtime> Client<R> {
         request: &Request,
         deadline: Option<Instant>,
     ) -> Result<Result<Response, ReplyError>, CallError> {
-        self.perform().await;
+        std::future::poll_fn(|cx| self.poll_perform(cx)).await;
         self.loader.request(self.runtime.now(), request)?;
+        std::future::poll_fn(|cx| self.poll_call(cx, deadline)).await
+    }
+
+    /// Runs the loader until it has the answer to the request in hand, or until `deadline`.
+    fn poll_call(
+        &mut self,
+        cx: &mut Context<'_>,
+        deadline: Option<Instant>,
+    ) -> Poll<Result<Result<Response, ReplyError>, CallError>> {
         loop {
-            self.perform().await;
+            ready!(self.poll_perform(cx));
             while let Some(event) = self.loader.poll_event() {
                 match event {
-                    Event::Reply(reply) => return Ok(reply),
+                    Event::Reply(reply) => return Poll::Ready(Ok(reply)),
                     event => {
                         log(&event);
                         self.events.push((self.runtime.now(), event));
@@ -180,25 +222,27 @@ impl<R: Runtime> Client<R> {
                 }
                 (None, _) => self.armed = None,
             }
-            // In a fixed order rather than one drawn per wait, the network first: what has
-            // arrived is taken before a timeout fires, as an Erlang `receive ... after` does.
-            tokio::select! {
-                biased;
-                (conn, happened) = std::future::poll_fn(|cx| poll_conns(&mut self.conns, cx)) => {
-                    self.deliver(conn, happened);
-                }
-                (from, bytes) = std::future::poll_fn(|cx| poll_answers(&mut self.discovery, cx)) => {
-                    self.loader.handle_datagram(self.runtime.now(), from, &bytes);
-                }
-                () = &mut self.timer, if self.armed.is_some() => {
-                    self.armed = None;
-                    let now = self.runtime.now();
-                    if deadline.is_some_and(|d| now >= d) {
-                        return Err(CallError::Deadline);
-                    }
-                    self.loader.handle_timeout(now);
-                }
+            // In a fixed order, the network first: what has arrived is taken before a
+            // timeout fires, as an Erlang `receive ... after` does.
+            if let Poll::Ready((conn, happened)) = poll_conns(&mut self.conns, cx) {
+                self.deliver(conn, happened);
+                continue;
             }
+            if let Poll::Ready((from, bytes)) = poll_answers(&mut self.discovery, cx) {
+                self.loader
+                    .handle_datagram(self.runtime.now(), from, &bytes);
+                continue;
+            }
+            if self.armed.is_some() && Pin::new(&mut self.timer).poll(cx).is_ready() {
+                self.armed = None;
+                let now = self.runtime.now();
+                if deadline.is_some_and(|d| now >= d) {
+                    return Poll::Ready(Err(CallError::Deadline));
+                }
+                self.loader.handle_timeout(now);
+                continue;
+            }
+            return Poll::Pending;
         }
     }
 
@@ -218,18 +262,62 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// Performs every action the loader asks for.
-    async fn perform(&mut self) {
-        while let Some(action) = self.loader.poll_action() {
+    /// Performs every action the loader asks for, each done before the next is taken.
+    fn poll_perform(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match &mut self.performing {
+                Some(Performing::Send {
+                    conn,
+                    frame,
+                    written,
+                }) => {
+                    let conn = *conn;
+                    let stream = self.conns.iter_mut().find_map(|entry| match entry {
+                        Entry {
+                            conn: c,
+                            state: Conn::Open { stream, .. },
+                        } if *c == conn => Some(stream),
+                        _ => None,
+                    });
+                    if let Some(stream) = stream {
+                        if ready!(poll_write_all(stream, cx, frame, written)).is_err() {
+                            // The next read reports the close; the loader resends from there.
+                            debug!(?conn, "send failed");
+                        }
+                    }
+                }
+                Some(Performing::Discovery { pending, opens }) => {
+                    let opened = ready!(pending.as_mut().poll(cx));
+                    if *opens {
+                        self.discovery = opened;
+                    }
+                }
+                None => {}
+            }
+            self.performing = None;
+            let Some(action) = self.loader.poll_action() else {
+                return Poll::Ready(());
+            };
             match action {
-                Action::OpenDiscovery => self.open_discovery().await,
+                Action::OpenDiscovery => {
+                    self.discovery = None;
+                    let runtime = self.runtime.clone();
+                    self.performing = Some(Performing::Discovery {
+                        pending: Box::pin(async move { open_discovery(&runtime).await }),
+                        opens: true,
+                    });
+                }
                 Action::Query { to, datagram } => {
                     // A failed send is ignored, as OTP ignores it.
                     if let Some(discovery) = &self.discovery {
-                        let _ = discovery
-                            .socket
-                            .send_to(&datagram, SocketAddr::V4(to))
-                            .await;
+                        let socket = Arc::clone(&discovery.socket);
+                        self.performing = Some(Performing::Discovery {
+                            pending: Box::pin(async move {
+                                let _ = socket.send_to(&datagram, SocketAddr::V4(to)).await;
+                                None
+                            }),
+                            opens: false,
+                        });
                     }
                 }
                 Action::CloseDiscovery => self.discovery = None,
@@ -237,58 +325,56 @@ impl<R: Runtime> Client<R> {
                     let runtime = self.runtime.clone();
                     let task =
                         tokio::spawn(async move { runtime.connect(SocketAddr::V4(to)).await });
-                    debug_assert!(self.conns.iter().all(|(c, _)| *c != conn), "a new id");
-                    self.conns.push((conn, Conn::Connecting(task)));
+                    debug_assert!(self.conns.iter().all(|e| e.conn != conn), "a new id");
+                    self.conns.push(Entry {
+                        conn,
+                        state: Conn::Connecting(task),
+                    });
                 }
-                Action::Send { conn, frame } => self.send(conn, frame).await,
+                Action::Send { conn, frame } => {
+                    self.performing = Some(Performing::Send {
+                        conn,
+                        frame,
+                        written: 0,
+                    });
+                }
                 Action::Close { conn } => {
                     remove(&mut self.conns, conn);
                 }
             }
         }
     }
+}
 
-    async fn open_discovery(&mut self) {
-        self.discovery = None;
-        let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-        let socket = match self.runtime.bind_udp(any).await {
-            Ok(socket) => Arc::new(socket),
-            // Without a socket the queries go nowhere, and the loader's rounds find no server,
-            // as OTP's would.
-            Err(error) => {
-                info!(%error, "discovery socket could not be opened");
+/// A discovery socket, bound, broadcasting, and read by a task of its own; `None` if it
+/// could not be bound: without a socket the queries go nowhere, and the loader's rounds find
+/// no server, as OTP's would.
+async fn open_discovery<R: Runtime>(runtime: &R) -> Option<Discovery<R::Udp>> {
+    let any = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+    let socket = match runtime.bind_udp(any).await {
+        Ok(socket) => Arc::new(socket),
+        Err(error) => {
+            info!(%error, "discovery socket could not be opened");
+            return None;
+        }
+    };
+    let _ = socket.set_broadcast(true);
+    let (tx, answers) = mpsc::unbounded_channel();
+    let read = Arc::clone(&socket);
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0; ANSWER_BUFFER];
+        while let Ok((n, from)) = read.recv_from(&mut buf).await {
+            let SocketAddr::V4(from) = from else { continue };
+            if tx.send((from, buf[..n].to_vec())).is_err() {
                 return;
             }
-        };
-        let _ = socket.set_broadcast(true);
-        let (tx, answers) = mpsc::unbounded_channel();
-        let read = Arc::clone(&socket);
-        let reader = tokio::spawn(async move {
-            let mut buf = vec![0; ANSWER_BUFFER];
-            while let Ok((n, from)) = read.recv_from(&mut buf).await {
-                let SocketAddr::V4(from) = from else { continue };
-                if tx.send((from, buf[..n].to_vec())).is_err() {
-                    return;
-                }
-            }
-        });
-        self.discovery = Some(Discovery {
-            socket,
-            reader,
-            answers,
-        });
-    }
-
-    async fn send(&mut self, conn: ConnId, frame: Bytes) {
-        let Some((_, Conn::Open { stream, .. })) = self.conns.iter_mut().find(|(c, _)| *c == conn)
-        else {
-            return;
-        };
-        if write_bytes(stream, &frame).await.is_err() {
-            // The next read reports the close; the loader resends from there.
-            debug!(?conn, "send failed");
         }
-    }
+    });
+    Some(Discovery {
+        socket,
+        reader,
+        answers,
+    })
 }
 
 /// The first connection (in the order they were opened) on which something happened: an
@@ -296,10 +382,10 @@ impl<R: Runtime> Client<R> {
 /// of their own that the loader keeps and reads the reply in without copying it again, or a
 /// close (a read error closes it too).
 fn poll_conns<S: TcpStream>(
-    conns: &mut [(ConnId, Conn<S>)],
+    conns: &mut [Entry<S>],
     cx: &mut Context<'_>,
 ) -> Poll<(ConnId, Happened)> {
-    for (conn, entry) in conns.iter_mut() {
+    for Entry { conn, state: entry } in conns.iter_mut() {
         let conn = *conn;
         let (stream, read_size, buf) = match entry {
             Conn::Connecting(task) => match Pin::new(task).poll(cx) {
@@ -332,8 +418,8 @@ fn poll_conns<S: TcpStream>(
 }
 
 /// Drops connection `conn`, if it is there (an attempt still under way is aborted).
-fn remove<S>(conns: &mut Vec<(ConnId, Conn<S>)>, conn: ConnId) {
-    conns.retain(|(c, _)| *c != conn);
+fn remove<S>(conns: &mut Vec<Entry<S>>, conn: ConnId) {
+    conns.retain(|e| e.conn != conn);
 }
 
 /// The next answer the discovery socket got, if one is open.

@@ -123,25 +123,27 @@ pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     }
 }
 
-/// Writes all of `bytes` through [`TcpStream::poll_write_bytes`]: whole where the stream
-/// takes them whole, the rest after a short write.
-pub(crate) async fn write_bytes<S: TcpStream>(stream: &mut S, bytes: &Bytes) -> io::Result<()> {
-    let mut written = 0;
-    while written < bytes.len() {
-        let n = std::future::poll_fn(|cx| {
-            if written == 0 {
-                stream.poll_write_bytes(cx, bytes)
-            } else {
-                stream.poll_write_bytes(cx, &bytes.slice(written..))
-            }
-        })
-        .await?;
+/// Writes `bytes` on from their byte `written`, counting what goes out there, through
+/// [`TcpStream::poll_write_bytes`]: whole where the stream takes them whole, the rest after a
+/// short write.
+pub(crate) fn poll_write_all<S: TcpStream>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    bytes: &Bytes,
+    written: &mut usize,
+) -> Poll<io::Result<()>> {
+    while *written < bytes.len() {
+        let n = if *written == 0 {
+            ready!(stream.poll_write_bytes(cx, bytes))?
+        } else {
+            ready!(stream.poll_write_bytes(cx, &bytes.slice(*written..)))?
+        };
         if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
-        written += n;
+        *written += n;
     }
-    Ok(())
+    Poll::Ready(Ok(()))
 }
 
 /// A timer: a future that completes at its deadline, which can be moved.

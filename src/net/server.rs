@@ -15,19 +15,19 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::proto::discovery::MAX_DATAGRAM;
 use crate::server::{
-    Admission, AllowList, CloseReason, ConnectionLimits, ReplyCache, Responder, Session,
-    SessionConfig, Transmit, Verdict, Versions,
+    Admission, AllowList, CloseReason, ConnectionLimits, FileAnswer, ReplyCache, Responder,
+    Session, SessionConfig, Transmit, Verdict, Versions,
 };
 use crate::time::Instant;
 
 use super::files::FileAnswerer;
-use super::runtime::{write_bytes, Runtime, TcpListener, TcpStream, Timer, UdpSocket};
+use super::runtime::{poll_write_all, Runtime, TcpListener, TcpStream, Timer, UdpSocket};
 
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 16 * 1024;
@@ -211,10 +211,7 @@ impl<R: Runtime, F: FileAnswerer> Server<R, F> {
                         replies: Arc::clone(&replies),
                         peer,
                     };
-                    tasks.spawn(async move {
-                        connection.serve(stream, session).await;
-                        drop(slot);
-                    });
+                    tasks.spawn(Serving::new(connection, stream, session, slot));
                 }
             }
         }
@@ -278,6 +275,7 @@ async fn answer_discovery<U: UdpSocket>(socket: U, responder: Arc<Mutex<Responde
 }
 
 /// What one connection's task holds besides its socket and session.
+#[repr(C)]
 struct Connection<R, F> {
     runtime: R,
     files: Arc<F>,
@@ -285,79 +283,153 @@ struct Connection<R, F> {
     peer: SocketAddr,
 }
 
-impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
-    async fn serve(self, mut stream: R::Stream, mut session: Session) {
-        let peer = self.peer;
+/// The answer to a file question, while it is out.
+type Answering = Pin<Box<dyn Future<Output = FileAnswer> + Send>>;
+
+/// One connection's task: the session's replies written in order, its file questions
+/// answered, its timer kept and its requests read, as one flat state machine rather than
+/// nested async functions.
+///
+/// A server holds thousands of these, and each is cold in the cache by its turn. Polled
+/// once per request and once per reply, it reads what it needs from a few lines: the fields
+/// every poll reads come first, in this order (`repr(C)`), and there is one state to resume
+/// rather than one per nested `async fn`.
+#[repr(C)]
+struct Serving<R: Runtime, F: FileAnswerer> {
+    /// When the timer is armed for. It is moved only when the session's deadline comes
+    /// earlier: a deadline that moved later (every request postpones the idle timeout) is
+    /// found when the armed timer fires, far cheaper than re-arming per request.
+    armed: Option<Instant>,
+    /// The answer to the session's question, while one is out. The connection reads nothing
+    /// meanwhile: a client waits for its reply, and a pipelining one waits in its socket.
+    answering: Option<Answering>,
+    /// The reply being written, and how many of its bytes are out.
+    written: usize,
+    writing: Option<Transmit>,
+    requests: u64,
+    errors: u64,
+    sent: u64,
+    /// The clock, the files and the reply cache, read at every request.
+    connection: Connection<R, F>,
+    session: Session,
+    stream: R::Stream,
+    timer: R::Timer,
+    /// Released last, once the socket is closed.
+    _slot: Slot,
+}
+
+// Nothing in it is pinned: the stream and the timer are `Unpin`, and the answer is boxed.
+impl<R: Runtime, F: FileAnswerer> Unpin for Serving<R, F> {}
+
+impl<R: Runtime, F: FileAnswerer> Serving<R, F> {
+    fn new(connection: Connection<R, F>, stream: R::Stream, session: Session, slot: Slot) -> Self {
         // Replies are whole messages, written at once; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
-        let (mut requests, mut errors, mut sent) = (0u64, 0u64, 0u64);
-        info!(%peer, "connection opened");
-        // One timer for the connection's life. It is moved only when the session's deadline
-        // comes earlier than the armed one: a deadline that moved later (every request
-        // postpones the idle timeout) is found when the armed timer fires, far cheaper than
-        // re-arming per request.
-        let mut timer = self.runtime.timer(self.runtime.now());
-        let mut armed: Option<Instant> = None;
-        // The answer to the session's question, while one is out. The connection reads nothing
-        // meanwhile: a client waits for its reply, and a pipelining one waits in its socket.
-        // One slot for the connection's life, refilled per question rather than boxed anew.
-        let mut answering = std::pin::pin!(None);
-        let end = 'connection: loop {
-            while let Some(transmit) = session.poll_transmit() {
-                if let Err(error) = write_transmit(&mut stream, &transmit).await {
-                    break 'connection CloseReason::WriteFailed(error.kind());
+        info!(peer = %connection.peer, "connection opened");
+        Serving {
+            writing: None,
+            written: 0,
+            armed: None,
+            answering: None,
+            session,
+            stream,
+            // One timer for the connection's life, moved as `armed` says.
+            timer: connection.runtime.timer(connection.runtime.now()),
+            requests: 0,
+            errors: 0,
+            sent: 0,
+            connection,
+            _slot: slot,
+        }
+    }
+
+    /// Serves until the connection ends: why it did.
+    fn poll_serve(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        loop {
+            loop {
+                if self.writing.is_none() {
+                    self.writing = self.session.poll_transmit();
+                    self.written = 0;
                 }
-                sent += transmit.len() as u64;
+                let Some(transmit) = &self.writing else { break };
+                match ready!(poll_write_transmit(
+                    &mut self.stream,
+                    cx,
+                    transmit,
+                    &mut self.written
+                )) {
+                    Ok(()) => self.sent += transmit.len() as u64,
+                    Err(error) => return Poll::Ready(CloseReason::WriteFailed(error.kind())),
+                }
+                self.writing = None;
             }
-            while let Some(served) = session.poll_served() {
-                requests += 1;
-                errors += u64::from(served.error.is_some());
-                debug!(%peer, command = ?served.command, name = ?served.name, error = ?served.error.as_ref().map(|r| r.to_string()), "request");
+            while let Some(served) = self.session.poll_served() {
+                self.requests += 1;
+                self.errors += u64::from(served.error.is_some());
+                debug!(peer = %self.connection.peer, command = ?served.command, name = ?served.name, error = ?served.error.as_ref().map(|r| r.to_string()), "request");
             }
-            if let Some(reason) = session.close_reason() {
-                break reason.clone();
+            if let Some(reason) = self.session.close_reason() {
+                return Poll::Ready(reason.clone());
             }
-            if answering.is_none() {
-                if let Some(question) = session.poll_question() {
-                    debug!(%peer, question = ?question.question, remember = question.remember, "file question");
-                    answering.set(Some(self.files.answer(question)));
+            if self.answering.is_none() {
+                if let Some(question) = self.session.poll_question() {
+                    debug!(peer = %self.connection.peer, question = ?question.question, remember = question.remember, "file question");
+                    let files = Arc::clone(&self.connection.files);
+                    self.answering = Some(Box::pin(async move { files.answer(question).await }));
                 }
             }
             // While the session wants no timeout (it waits for the files' answer to each
             // question) the timer stays armed: it would otherwise be moved once per request.
             // Should it fire meanwhile, the session finds nothing due.
-            match (session.poll_timeout(), armed) {
+            match (self.session.poll_timeout(), self.armed) {
                 (Some(deadline), Some(at)) if deadline >= at => {}
                 (Some(deadline), _) => {
-                    timer.reset(deadline);
-                    armed = Some(deadline);
+                    self.timer.reset(deadline);
+                    self.armed = Some(deadline);
                 }
                 (None, _) => {}
             }
-            // In a fixed order rather than one drawn per wait, the timer first: a peer whose
-            // bytes are always ready cannot hold off its own timeouts.
-            tokio::select! {
-                biased;
-                () = &mut timer, if armed.is_some() => {
-                    armed = None;
-                    session.handle_timeout(self.runtime.now());
-                }
-                answer = async { answering.as_mut().as_pin_mut().expect("an answer is awaited").await }, if answering.is_some() => {
-                    answering.set(None);
-                    session.handle_answer(self.runtime.now(), answer);
-                }
-                read = std::future::poll_fn(|cx| self.poll_read_into(&mut stream, cx, &mut session)), if answering.is_none() => {
-                    match read {
-                        Ok(0) => break CloseReason::ClosedByClient,
-                        Ok(_) => {}
-                        Err(error) => break CloseReason::ReadFailed(error.kind()),
-                    }
-                }
+            // In a fixed order, the timer first: a peer whose bytes are always ready cannot
+            // hold off its own timeouts.
+            if self.armed.is_some() && Pin::new(&mut self.timer).poll(cx).is_ready() {
+                self.armed = None;
+                self.session.handle_timeout(self.connection.runtime.now());
+                continue;
             }
-        };
-        info!(%peer, requests, errors, bytes_sent = sent, reason = %end, "connection closed");
+            if let Some(answering) = &mut self.answering {
+                let answer = ready!(answering.as_mut().poll(cx));
+                self.answering = None;
+                self.session
+                    .handle_answer(self.connection.runtime.now(), answer);
+                continue;
+            }
+            let read =
+                ready!(self
+                    .connection
+                    .poll_read_into(&mut self.stream, cx, &mut self.session));
+            match read {
+                Ok(0) => return Poll::Ready(CloseReason::ClosedByClient),
+                Ok(_) => {}
+                Err(error) => return Poll::Ready(CloseReason::ReadFailed(error.kind())),
+            }
+        }
     }
+}
 
+impl<R: Runtime, F: FileAnswerer> Future for Serving<R, F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let reason = ready!(this.poll_serve(cx));
+        let (peer, requests, errors, sent) =
+            (this.connection.peer, this.requests, this.errors, this.sent);
+        info!(%peer, requests, errors, bytes_sent = sent, reason = %reason, "connection closed");
+        Poll::Ready(())
+    }
+}
+
+impl<R: Runtime, F: FileAnswerer> Connection<R, F> {
     /// Reads what is ready into the session, after telling the reply cache the source's
     /// version (a request must never get a reply remembered before a change it follows).
     ///
@@ -403,32 +475,44 @@ thread_local! {
     static READ_BUFFER: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(READ_CHUNK));
 }
 
-async fn write_transmit<S: TcpStream>(stream: &mut S, transmit: &Transmit) -> io::Result<()> {
-    if transmit.body.is_empty() {
-        return write_bytes(stream, &transmit.head).await;
-    }
-    let (head, body) = (&transmit.head[..], &transmit.body[..]);
-    let mut written = 0;
-    while written < head.len() + body.len() {
-        let n = if written < head.len() {
-            stream
-                .write_vectored(&[IoSlice::new(&head[written..]), IoSlice::new(body)])
-                .await?
+/// Writes `transmit` on from its byte `written`, counting what goes out there: its head and
+/// file contents in one vectored write while the head is not all out (one `writev`, which
+/// copies nothing), a head alone as the bytes it is held in.
+fn poll_write_transmit<S: TcpStream>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    transmit: &Transmit,
+    written: &mut usize,
+) -> Poll<io::Result<()>> {
+    let (head, body) = (&transmit.head, &transmit.body);
+    while *written < head.len() + body.len() {
+        if body.is_empty() {
+            return poll_write_all(stream, cx, head, written);
+        }
+        let n = if *written < head.len() {
+            let bufs = [IoSlice::new(&head[*written..]), IoSlice::new(body)];
+            ready!(Pin::new(&mut *stream).poll_write_vectored(cx, &bufs))?
         } else {
-            stream.write(&body[written - head.len()..]).await?
+            ready!(Pin::new(&mut *stream).poll_write(cx, &body[*written - head.len()..]))?
         };
         if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
-        written += n;
+        *written += n;
     }
-    Ok(())
+    Poll::Ready(Ok(()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    /// Writes all of `transmit`.
+    async fn write_transmit<S: TcpStream>(stream: &mut S, transmit: &Transmit) -> io::Result<()> {
+        let mut written = 0;
+        std::future::poll_fn(|cx| poll_write_transmit(stream, cx, transmit, &mut written)).await
+    }
 
     /// A stream that takes at most `max` bytes a write, as a socket whose buffer is nearly
     /// full does, and reads nothing.
