@@ -38,7 +38,9 @@ use crate::wakeups::{SimTimer, Wakeups};
 /// turmoil's network and the simulated clock, counted from when the value was made (make it
 /// inside the host that uses it).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct TurmoilRuntime {
+    /// First: the drivers read it at every event.
     clock: Clock,
     udp_loss: Option<(Arc<UdpLoss>, Ipv4Addr)>,
     wakeups: Option<Arc<Wakeups>>,

@@ -1211,7 +1211,7 @@ async fn boot(shared: Arc<Shared>, id: usize) {
     let runtime = TurmoilRuntime::new()
         .with_udp_loss(Arc::clone(&shared.udp_loss), shared.hosts[host].0)
         .with_wakeups(Arc::clone(&shared.wakeups));
-    let mut client = Client::new(runtime, config);
+    let client = Client::new(runtime, config);
     {
         let t = now();
         let mut r = shared.recorder();
@@ -1220,16 +1220,37 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         r.trace(t, id, 1);
     }
     let ip = IpAddr::V4(shared.hosts[host].0);
-    let workload = Arc::clone(&shared.workload);
-    let mut owed = Duration::ZERO;
-    for (index, request) in workload.requests.iter().enumerate() {
-        think(&shared, &mut owed, workload.think[index]).await;
+    let mut b = Booting {
+        index: 0,
+        owed: Duration::ZERO,
+        workload: Arc::clone(&shared.workload),
+        shared,
+        id,
+        client,
+    };
+    while b.index < b.workload.requests.len() {
+        let index = b.index;
+        think(&b.shared, &mut b.owed, b.workload.think[index]).await;
         // A boot script's primLoad is one get_modules call (refused only before the first
         // connection, when no call can have begun).
-        if workload.module_calls.iter().any(|c| c.start == index) {
-            let _ = client.begin_modules();
+        if b.workload.module_calls.iter().any(|c| c.start == index) {
+            let _ = b.client.begin_modules();
         }
-        let reply = client.call(request, None).await;
+        let reply = {
+            let Booting {
+                workload, client, ..
+            } = &mut b;
+            client.call(&workload.requests[index], None).await
+        };
+        let Booting {
+            index,
+            workload,
+            shared,
+            id,
+            client,
+            ..
+        } = &mut b;
+        let (index, id) = (*index, *id);
         if workload.module_calls.iter().any(|c| c.end == index + 1) {
             let _ = client.end_modules();
         }
@@ -1237,12 +1258,12 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         let events = client.take_events();
         let mut r = shared.recorder();
         for (_, event) in &events {
-            note_event(&shared, &mut r, id, ip, t, event);
+            note_event(shared, &mut r, id, ip, t, event);
         }
         let reply = match reply {
             Ok(reply) => reply,
             Err(error) => {
-                let who = node_name(&shared, &r.nodes[id]);
+                let who = node_name(shared, &r.nodes[id]);
                 r.violation(
                     t,
                     "safety",
@@ -1252,9 +1273,24 @@ async fn boot(shared: Arc<Shared>, id: usize) {
                 return;
             }
         };
-        check_reply(&shared, &mut r, id, index, t, &reply);
+        check_reply(shared, &mut r, id, index, t, &reply);
+        drop(r);
+        b.index += 1;
     }
-    shared.recorder().finish(now(), id);
+    b.shared.recorder().finish(now(), b.id);
+}
+
+/// A node's boot in progress: what every turn of its loop reads, together, the loop's place
+/// first and then the client, whose loader's state comes first (a node is cold in the cache
+/// by its turn).
+#[repr(C)]
+struct Booting {
+    index: usize,
+    owed: Duration,
+    workload: Arc<Workload>,
+    shared: Arc<Shared>,
+    id: usize,
+    client: Client<TurmoilRuntime>,
 }
 
 fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Duration, e: &Event) {

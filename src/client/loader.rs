@@ -302,25 +302,30 @@ pub enum LoaderError {
 }
 
 /// The inet loader.
+///
+/// Laid out for a simulation of thousands of nodes, each cold in the cache by its turn: what
+/// every request and reply reads comes first, in this order (`repr(C)`), and discovery's
+/// state, used once a boot, is held apart.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Loader {
-    config: LoaderConfig,
-    query: Bytes,
-    frames: FrameDecoder,
-    terms: Decoder,
-    next_conn: u64,
     state: State,
     request: Option<Outstanding>,
     /// The `get_modules` call under way, if any.
     modules: Option<ModulesCall>,
-    /// Closed connections OTP's state may still name: a `get_modules` call's first one, and
-    /// an unused one the server closed.
-    closed_start: Option<ConnId>,
-    closed_idle: Option<ConnId>,
     /// Bytes of a reply frame not complete yet; reset with each new connection.
     input: BytesMut,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
+    frames: FrameDecoder,
+    next_conn: u64,
+    /// Closed connections OTP's state may still name: a `get_modules` call's first one, and
+    /// an unused one the server closed.
+    closed_start: Option<ConnId>,
+    closed_idle: Option<ConnId>,
+    terms: Decoder,
+    config: LoaderConfig,
+    query: Bytes,
 }
 
 /// The request being served.
@@ -358,7 +363,7 @@ enum State {
     /// The request was sent on `conn`.
     Awaiting { conn: ConnId, until: Instant },
     /// `find_master`.
-    Discovering(Discovery),
+    Discovering(Box<Discovery>),
 }
 
 #[derive(Debug)]
@@ -706,12 +711,12 @@ impl Loader {
     /// `find_master`: a fresh socket, an empty ignore list, a first round now.
     fn discover(&mut self, now: Instant) {
         self.actions.push_back(Action::OpenDiscovery);
-        self.state = State::Discovering(Discovery {
+        self.state = State::Discovering(Box::new(Discovery {
             ignore: Vec::new(),
             short_sleeps_left: self.config.timings.short_sleeps,
             mailbox: Vec::new(),
             step: Step::Sleep { until: now },
-        });
+        }));
         self.start_round(now);
     }
 
@@ -745,15 +750,14 @@ impl Loader {
             });
         }
         let window = self.config.timings.collect_window;
-        if let State::Discovering(Discovery {
-            step: Step::Collect {
+        if let State::Discovering(discovery) = &mut self.state {
+            if let Step::Collect {
                 sends_left, until, ..
-            },
-            ..
-        }) = &mut self.state
-        {
-            *sends_left -= 1;
-            *until = now + window;
+            } = &mut discovery.step
+            {
+                *sends_left -= 1;
+                *until = now + window;
+            }
         }
     }
 
@@ -827,10 +831,10 @@ impl Loader {
     /// The connection being tried, if any.
     fn connecting(&self) -> Option<ConnId> {
         match &self.state {
-            State::Discovering(Discovery {
-                step: Step::Connect { conn, .. },
-                ..
-            }) => Some(*conn),
+            State::Discovering(discovery) => match discovery.step {
+                Step::Connect { conn, .. } => Some(conn),
+                _ => None,
+            },
             _ => None,
         }
     }

@@ -166,21 +166,26 @@ pub struct Served {
 }
 
 /// One connection's protocol state.
+///
+/// Laid out for a server of thousands of connections, each cold in the cache by its turn:
+/// what every request reads comes first, in this order (`repr(C)`), and a question's
+/// request, rarely there, is held apart.
+#[repr(C)]
 pub struct Session {
-    replies: Option<Arc<ReplyCache>>,
-    config: SessionConfig,
-    frames: FrameDecoder,
-    terms: Decoder,
+    closed: Option<CloseReason>,
+    /// The request whose file question is out, answered before any later one.
+    waiting: Option<Box<Waiting>>,
     input: BytesMut,
     requests: VecDeque<Bytes>,
-    /// The request whose file question is out, answered before any later one.
-    waiting: Option<Waiting>,
     /// Replies made from answers, not yet taken.
     ready: VecDeque<Transmit>,
+    served: VecDeque<Arc<Served>>,
     last_input: Instant,
     partial_since: Option<Instant>,
-    served: VecDeque<Arc<Served>>,
-    closed: Option<CloseReason>,
+    replies: Option<Arc<ReplyCache>>,
+    frames: FrameDecoder,
+    config: SessionConfig,
+    terms: Decoder,
     /// The `.ez` archives this connection has read from (OTP's connection process keeps each
     /// one open once read), at most [`MAX_OPENED_ARCHIVES`].
     opened_archives: Vec<String>,
@@ -344,7 +349,7 @@ impl Session {
                     .name()
                     .and_then(archive::split)
                     .is_some_and(|(archive, _)| !self.opened_archives.iter().any(|a| a == archive));
-                self.waiting = Some(Waiting {
+                self.waiting = Some(Box::new(Waiting {
                     payload,
                     command,
                     question: FileQuestion {
@@ -354,7 +359,7 @@ impl Session {
                         first_in_archive,
                     },
                     asked: false,
-                });
+                }));
                 None
             }
         }
@@ -404,7 +409,7 @@ impl Session {
             command,
             question,
             ..
-        } = waiting;
+        } = *waiting;
         let remember = question.remember;
         if answer.result.is_ok() {
             self.note_archive(&question.question);
