@@ -23,14 +23,17 @@
 //! timings and the default 60 s: 60 + 60 + 1.5 + 15 + 60 = 196.5 s.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::hash::{DefaultHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use erlboot::client::{DeadConnection, Event, Ignored, LoaderConfig, ReplyError, Response};
-use erlboot::net::{Client, Control, Server, ServerConfig};
+use erlboot::net::{CallError, Client, Control, Server, ServerConfig};
 use erlboot::server::{AllowList, Cidr, ConnectionLimits, SessionConfig, Versions};
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
@@ -1220,37 +1223,127 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         r.trace(t, id, 1);
     }
     let ip = IpAddr::V4(shared.hosts[host].0);
-    let mut b = Booting {
+    Booting {
         index: 0,
+        phase: Phase::Think,
         owed: Duration::ZERO,
         workload: Arc::clone(&shared.workload),
         shared,
         id,
+        ip,
         client,
-    };
-    while b.index < b.workload.requests.len() {
-        let index = b.index;
-        think(&b.shared, &mut b.owed, b.workload.think[index]).await;
-        // A boot script's primLoad is one get_modules call (refused only before the first
-        // connection, when no call can have begun).
-        if b.workload.module_calls.iter().any(|c| c.start == index) {
-            let _ = b.client.begin_modules();
+    }
+    .await;
+}
+
+/// A node's boot from its first request on: each request's think time slept, the request
+/// asked through the client driver, the reply recorded and checked.
+///
+/// One flat state machine rather than a loop of nested async calls: a herd holds thousands
+/// of nodes, each cold in the cache by its turn, and a wake-up then reads a few lines, the
+/// loop's place first and then the client, whose loader's state comes first (`repr(C)`).
+#[repr(C)]
+struct Booting {
+    index: usize,
+    phase: Phase,
+    owed: Duration,
+    workload: Arc<Workload>,
+    shared: Arc<Shared>,
+    id: usize,
+    ip: IpAddr,
+    client: Client<TurmoilRuntime>,
+}
+
+/// Where a node is with its request `index`.
+enum Phase {
+    /// Its think time is still to be added to what is owed.
+    Think,
+    /// Sleeping what was owed, once it came to a millisecond or more.
+    Thinking(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// Waiting for the client to finish its actions before the request is sent.
+    Ready,
+    /// Sent: waiting for the reply.
+    Asked,
+}
+
+impl Future for Booting {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let b = self.get_mut();
+        loop {
+            let index = b.index;
+            if index == b.workload.requests.len() {
+                b.shared.recorder().finish(now(), b.id);
+                return Poll::Ready(());
+            }
+            let reply = match &mut b.phase {
+                Phase::Think => {
+                    b.owed += b.workload.think[index];
+                    // As `think` does, boxed: most requests sleep no think time.
+                    b.phase = if b.owed >= THINK_MIN {
+                        let owed = std::mem::take(&mut b.owed);
+                        let shared = Arc::clone(&b.shared);
+                        Phase::Thinking(Box::pin(async move { sleep_owed(&shared, owed).await }))
+                    } else {
+                        Phase::Ready
+                    };
+                    if matches!(b.phase, Phase::Ready) {
+                        b.begin(index);
+                    }
+                    continue;
+                }
+                Phase::Thinking(sleep) => {
+                    ready!(sleep.as_mut().poll(cx));
+                    b.phase = Phase::Ready;
+                    b.begin(index);
+                    continue;
+                }
+                Phase::Ready => {
+                    ready!(b.client.poll_ready(cx));
+                    match b.client.send(&b.workload.requests[index]) {
+                        Ok(()) => {
+                            b.phase = Phase::Asked;
+                            continue;
+                        }
+                        Err(error) => Err(error),
+                    }
+                }
+                Phase::Asked => ready!(b.client.poll_reply(cx, None)),
+            };
+            if !b.record(index, reply) {
+                return Poll::Ready(());
+            }
+            b.index += 1;
+            b.phase = Phase::Think;
         }
-        let reply = {
-            let Booting {
-                workload, client, ..
-            } = &mut b;
-            client.call(&workload.requests[index], None).await
-        };
+    }
+}
+
+impl Booting {
+    /// Request `index` is about to be asked. A boot script's primLoad is one get_modules
+    /// call (refused only before the first connection, when no call can have begun).
+    fn begin(&mut self, index: usize) {
+        if self.workload.module_calls.iter().any(|c| c.start == index) {
+            let _ = self.client.begin_modules();
+        }
+    }
+
+    /// Records the answer to request `index`: whether the boot goes on.
+    fn record(
+        &mut self,
+        index: usize,
+        reply: Result<Result<Response, ReplyError>, CallError>,
+    ) -> bool {
         let Booting {
-            index,
             workload,
             shared,
             id,
+            ip,
             client,
             ..
-        } = &mut b;
-        let (index, id) = (*index, *id);
+        } = self;
+        let (id, ip) = (*id, *ip);
         if workload.module_calls.iter().any(|c| c.end == index + 1) {
             let _ = client.end_modules();
         }
@@ -1270,27 +1363,12 @@ async fn boot(shared: Arc<Shared>, id: usize) {
                     who,
                     format!("request {index} refused: {error}"),
                 );
-                return;
+                return false;
             }
         };
         check_reply(shared, &mut r, id, index, t, &reply);
-        drop(r);
-        b.index += 1;
+        true
     }
-    b.shared.recorder().finish(now(), b.id);
-}
-
-/// A node's boot in progress: what every turn of its loop reads, together, the loop's place
-/// first and then the client, whose loader's state comes first (a node is cold in the cache
-/// by its turn).
-#[repr(C)]
-struct Booting {
-    index: usize,
-    owed: Duration,
-    workload: Arc<Workload>,
-    shared: Arc<Shared>,
-    id: usize,
-    client: Client<TurmoilRuntime>,
 }
 
 fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Duration, e: &Event) {
@@ -1346,13 +1424,21 @@ fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Durat
 /// a millisecond are added up, and slept once they make one, rather than each costing a timer.
 pub(crate) async fn think(shared: &Shared, owed: &mut Duration, gap: Duration) {
     *owed += gap;
-    if *owed >= Duration::from_millis(1) {
-        if let Some(Planted::UnregisteredSleep) = shared.scenario.planted {
-            tokio::time::sleep(*owed).await;
-        } else {
-            sleep(shared, *owed).await;
-        }
+    if *owed >= THINK_MIN {
+        sleep_owed(shared, *owed).await;
         *owed = Duration::ZERO;
+    }
+}
+
+/// The least think time slept; less is owed until it adds up to this.
+const THINK_MIN: Duration = Duration::from_millis(1);
+
+/// Sleeps the think time `owed` (see [`think`]).
+async fn sleep_owed(shared: &Shared, owed: Duration) {
+    if let Some(Planted::UnregisteredSleep) = shared.scenario.planted {
+        tokio::time::sleep(owed).await;
+    } else {
+        sleep(shared, owed).await;
     }
 }
 

@@ -112,7 +112,7 @@ enum Performing<U> {
 ///
 /// A booting node waits for each reply, and a simulation holds thousands of nodes, each cold
 /// in the cache by its turn: what every reply reads comes first, in this order (`repr(C)`),
-/// and a call is one flat state machine ([`Client::poll_call`]) rather than nested async
+/// and a call is one flat state machine ([`Client::poll_reply`]) rather than nested async
 /// functions.
 #[repr(C)]
 pub struct Client<R: Runtime> {
@@ -188,13 +188,26 @@ impl<R: Runtime> Client<R> {
         request: &Request,
         deadline: Option<Instant>,
     ) -> Result<Result<Response, ReplyError>, CallError> {
-        std::future::poll_fn(|cx| self.poll_perform(cx)).await;
-        self.loader.request(self.runtime.now(), request)?;
-        std::future::poll_fn(|cx| self.poll_call(cx, deadline)).await
+        std::future::poll_fn(|cx| self.poll_ready(cx)).await;
+        self.send(request)?;
+        std::future::poll_fn(|cx| self.poll_reply(cx, deadline)).await
     }
 
-    /// Runs the loader until it has the answer to the request in hand, or until `deadline`.
-    fn poll_call(
+    /// [`Client::call`] in steps, for a caller that is a state machine itself: once this is
+    /// ready, [`Client::send`] the request, then poll [`Client::poll_reply`] for its answer.
+    /// Ready once every action the loader asked for is done.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_perform(cx)
+    }
+
+    /// Hands `request` to the loader (see [`Client::poll_ready`]).
+    pub fn send(&mut self, request: &Request) -> Result<(), CallError> {
+        Ok(self.loader.request(self.runtime.now(), request)?)
+    }
+
+    /// Runs the loader until it has the answer to the request sent, or until `deadline`
+    /// (see [`Client::poll_ready`]).
+    pub fn poll_reply(
         &mut self,
         cx: &mut Context<'_>,
         deadline: Option<Instant>,
