@@ -193,13 +193,6 @@ impl<R: Runtime> Client<R> {
         std::future::poll_fn(|cx| self.poll_reply(cx, deadline)).await
     }
 
-    /// [`Client::call`] in steps, for a caller that is a state machine itself: once this is
-    /// ready, [`Client::send`] the request, then poll [`Client::poll_reply`] for its answer.
-    /// Ready once every action the loader asked for is done.
-    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_perform(cx)
-    }
-
     /// Hands `request` to the loader (see [`Client::poll_ready`]).
     pub fn send(&mut self, request: &Request) -> Result<(), CallError> {
         Ok(self.loader.request(self.runtime.now(), request)?)
@@ -213,7 +206,7 @@ impl<R: Runtime> Client<R> {
         deadline: Option<Instant>,
     ) -> Poll<Result<Result<Response, ReplyError>, CallError>> {
         loop {
-            ready!(self.poll_perform(cx));
+            ready!(self.poll_ready(cx));
             while let Some(event) = self.loader.poll_event() {
                 match event {
                     Event::Reply(reply) => return Poll::Ready(Ok(reply)),
@@ -275,8 +268,11 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// Performs every action the loader asks for, each done before the next is taken.
-    fn poll_perform(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// [`Client::call`] in steps, for a caller that is a state machine itself: once this is
+    /// ready, [`Client::send`] the request, then poll [`Client::poll_reply`] for its answer.
+    /// Performs every action the loader asks for, each done before the next is taken; ready
+    /// once they are all done.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             match &mut self.performing {
                 Some(Performing::Send {
