@@ -318,12 +318,12 @@ pub struct Loader {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     frames: FrameDecoder,
+    terms: Decoder,
     next_conn: u64,
     /// Closed connections OTP's state may still name: a `get_modules` call's first one, and
     /// an unused one the server closed.
     closed_start: Option<ConnId>,
     closed_idle: Option<ConnId>,
-    terms: Decoder,
     config: LoaderConfig,
     query: Bytes,
 }

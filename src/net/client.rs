@@ -64,15 +64,17 @@ pub enum CallError {
 }
 
 /// One TCP connection: connecting (its attempt's task, which gives the stream), then open.
+/// Its tag and the read's size and buffer come first (`repr(u8)` lays each variant out in
+/// order), in the line of its [`Entry`]'s id.
 #[repr(u8)]
 enum Conn<S> {
     Connecting(JoinHandle<io::Result<S>>),
     Open {
-        stream: S,
         /// What the next read asks for ([`next_read_size`]).
         read_size: usize,
         /// The next read's buffer (see [`TcpStream::poll_read_bytes`]).
         buf: BytesMut,
+        stream: S,
     },
 }
 
@@ -123,7 +125,6 @@ pub struct Client<R: Runtime> {
     /// (the loader finds nothing due) is far cheaper than moving it per request.
     armed: Option<Instant>,
     performing: Option<Performing<R::Udp>>,
-    loader: Loader,
     /// In the order they were opened: a node has one or two, so a list is searched faster
     /// than any map.
     conns: Vec<Entry<R::Stream>>,
@@ -131,6 +132,8 @@ pub struct Client<R: Runtime> {
     timer: R::Timer,
     discovery: Option<Discovery<R::Udp>>,
     events: Vec<(Instant, Event)>,
+    /// Last: what every reply reads of it comes first, its configuration last.
+    loader: Loader,
 }
 
 /// A connection and its id, the id beside the state read with it.
