@@ -1241,7 +1241,7 @@ async fn boot(shared: Arc<Shared>, id: usize) {
 ///
 /// One flat state machine rather than a loop of nested async calls: a herd holds thousands
 /// of nodes, each cold in the cache by its turn, and a wake-up then reads a few lines, the
-/// loop's place first and then the client, whose loader's state comes first (`repr(C)`).
+/// loop's place first and then the client (`repr(C)`).
 #[repr(C)]
 struct Booting {
     index: usize,
@@ -1279,16 +1279,18 @@ impl Future for Booting {
             }
             let reply = match &mut b.phase {
                 Phase::Think => {
+                    // As `think` adds it up and sleeps it; the sleep in a box of its own, as
+                    // only requests after a gap of a millisecond or more sleep at all.
                     b.owed += b.workload.think[index];
-                    // As `think` does, boxed: most requests sleep no think time.
-                    b.phase = if b.owed >= THINK_MIN {
+                    if b.owed >= THINK_MIN {
                         let owed = std::mem::take(&mut b.owed);
                         let shared = Arc::clone(&b.shared);
-                        Phase::Thinking(Box::pin(async move { sleep_owed(&shared, owed).await }))
+                        b.phase =
+                            Phase::Thinking(Box::pin(
+                                async move { sleep_owed(&shared, owed).await },
+                            ));
                     } else {
-                        Phase::Ready
-                    };
-                    if matches!(b.phase, Phase::Ready) {
+                        b.phase = Phase::Ready;
                         b.begin(index);
                     }
                     continue;
