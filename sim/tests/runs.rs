@@ -350,3 +350,25 @@ fn chaos_draws_its_faults_from_the_seed_and_heals_them() {
     assert_eq!(report.faults.len(), 8, "{report}");
     assert_eq!(report.failures(), 0, "{report}");
 }
+
+/// A client group's loader timings are its nodes': a shorter collect window shortens each
+/// node's discovery, whose first round, answered, ends with its first window, and so its boot.
+#[test]
+fn a_client_groups_loader_timings_are_its_nodes() {
+    let otp = simulate(&small(""), 3);
+    let fast = simulate(&small("timings = { collect_window_ms = 100 }"), 3);
+    for report in [&otp, &fast] {
+        assert_eq!(report.violations, vec![], "{report}");
+        assert_eq!((report.booted, report.hung), (8, 0), "{report}");
+    }
+    let saved = |p: fn(&Report) -> u64| p(&otp) as i64 - p(&fast) as i64;
+    for (what, saved) in [
+        ("p50", saved(|r| r.boot_ms.p50)),
+        ("max", saved(|r| r.boot_ms.max)),
+    ] {
+        assert!(
+            (300..=450).contains(&saved),
+            "{what}: {saved} ms saved, not about 500 − 100 ms\n{otp}\n{fast}"
+        );
+    }
+}
