@@ -163,6 +163,22 @@ fn failover_moves_the_crashed_servers_nodes_to_the_other() {
     assert_eq!(report.booted, report.clients, "{report}");
 }
 
+/// The failover run's report, pinned: how many nodes hang, resend and stall, and for how
+/// long, follow from where in the boot script each lost its server, a `get_modules` call's
+/// start and end included, so a change to the OTP-faithful loader's path through a failover
+/// shows here.
+#[test]
+fn the_report_of_a_small_failover_run_is_stable() {
+    let mut scenario = builtin("failover");
+    scenario.network.tick_ms = 5.0;
+    let report = simulate(scenario, 16);
+    // The trace hash is pinned by the determinism tests; the rest of the text here.
+    let text = report
+        .to_string()
+        .replace(&report.trace_hash, "[trace hash]");
+    insta::assert_snapshot!(text);
+}
+
 #[test]
 fn a_denied_subnet_gets_not_a_byte_and_a_grown_allow_list_serves_the_late_rack() {
     let report = simulate(builtin("denied-subnet"), 16);
