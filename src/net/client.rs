@@ -94,9 +94,8 @@ enum Happened {
     Closed,
 }
 
-/// A discovery socket being opened, or a query being sent: the loader's rarer actions,
-/// which wait on the runtime, each boxed while it is under way.
-type Pending<U> = Pin<Box<dyn Future<Output = Option<Discovery<U>>> + Send>>;
+/// A future of the loader's rarer actions, which wait on the runtime: boxed while under way.
+type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// What the client is doing for the loader's last action, until it is done.
 enum Performing<U> {
@@ -106,8 +105,10 @@ enum Performing<U> {
         frame: Bytes,
         written: usize,
     },
-    /// Opening a discovery socket (it gives the socket) or sending a query (it gives none).
-    Discovery { pending: Pending<U>, opens: bool },
+    /// Opening a discovery socket, which gives the socket (or none, if it failed).
+    OpenDiscovery(Pending<Option<Discovery<U>>>),
+    /// Sending a discovery query.
+    Query(Pending<()>),
 }
 
 /// The inet loader on a runtime's sockets.
@@ -298,12 +299,10 @@ impl<R: Runtime> Client<R> {
                         }
                     }
                 }
-                Some(Performing::Discovery { pending, opens }) => {
-                    let opened = ready!(pending.as_mut().poll(cx));
-                    if *opens {
-                        self.discovery = opened;
-                    }
+                Some(Performing::OpenDiscovery(opening)) => {
+                    self.discovery = ready!(opening.as_mut().poll(cx));
                 }
+                Some(Performing::Query(sending)) => ready!(sending.as_mut().poll(cx)),
                 None => {}
             }
             self.performing = None;
@@ -314,22 +313,17 @@ impl<R: Runtime> Client<R> {
                 Action::OpenDiscovery => {
                     self.discovery = None;
                     let runtime = self.runtime.clone();
-                    self.performing = Some(Performing::Discovery {
-                        pending: Box::pin(async move { open_discovery(&runtime).await }),
-                        opens: true,
-                    });
+                    self.performing = Some(Performing::OpenDiscovery(Box::pin(async move {
+                        open_discovery(&runtime).await
+                    })));
                 }
                 Action::Query { to, datagram } => {
                     // A failed send is ignored, as OTP ignores it.
                     if let Some(discovery) = &self.discovery {
                         let socket = Arc::clone(&discovery.socket);
-                        self.performing = Some(Performing::Discovery {
-                            pending: Box::pin(async move {
-                                let _ = socket.send_to(&datagram, SocketAddr::V4(to)).await;
-                                None
-                            }),
-                            opens: false,
-                        });
+                        self.performing = Some(Performing::Query(Box::pin(async move {
+                            let _ = socket.send_to(&datagram, SocketAddr::V4(to)).await;
+                        })));
                     }
                 }
                 Action::CloseDiscovery => self.discovery = None,
