@@ -410,10 +410,16 @@ impl TcpStream for TurmoilStream {
         self.stream.poll_read_bytes(cx)
     }
 
-    /// The bytes become the segment itself: a remembered reply is sent as the server holds it.
-    fn poll_write_bytes(&mut self, cx: &mut Context<'_>, bytes: &Bytes) -> Poll<io::Result<usize>> {
-        self.poll_write_queued(cx, bytes.len(), |stream, cx| {
-            stream.poll_write_owned(cx, bytes.len(), || bytes.clone())
+    /// The bytes become the segment itself, taken whole: a request is sent as the client
+    /// made it, a remembered reply as the server holds it.
+    fn poll_write_bytes(
+        &mut self,
+        cx: &mut Context<'_>,
+        bytes: &mut Bytes,
+    ) -> Poll<io::Result<usize>> {
+        let len = bytes.len();
+        self.poll_write_queued(cx, len, |stream, cx| {
+            stream.poll_write_owned(cx, len, || std::mem::take(bytes))
         })
     }
 }

@@ -102,8 +102,8 @@ enum Performing<U> {
     /// Sending a request: the frame, on which connection, and how much of it is out.
     Send {
         conn: ConnId,
+        /// What is not out yet.
         frame: Bytes,
-        written: usize,
     },
     /// Opening a discovery socket, which gives the socket (or none, if it failed).
     OpenDiscovery(Pending<Option<Discovery<U>>>),
@@ -279,11 +279,7 @@ impl<R: Runtime> Client<R> {
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             match &mut self.performing {
-                Some(Performing::Send {
-                    conn,
-                    frame,
-                    written,
-                }) => {
+                Some(Performing::Send { conn, frame }) => {
                     let conn = *conn;
                     let stream = self.conns.iter_mut().find_map(|entry| match entry {
                         Entry {
@@ -293,7 +289,7 @@ impl<R: Runtime> Client<R> {
                         _ => None,
                     });
                     if let Some(stream) = stream {
-                        if ready!(poll_write_all(stream, cx, frame, written)).is_err() {
+                        if ready!(poll_write_all(stream, cx, frame)).is_err() {
                             // The next read reports the close; the loader resends from there.
                             debug!(?conn, "send failed");
                         }
@@ -338,11 +334,7 @@ impl<R: Runtime> Client<R> {
                     });
                 }
                 Action::Send { conn, frame } => {
-                    self.performing = Some(Performing::Send {
-                        conn,
-                        frame,
-                        written: 0,
-                    });
+                    self.performing = Some(Performing::Send { conn, frame });
                 }
                 Action::Close { conn } => {
                     remove(&mut self.conns, conn);

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::time::Instant;
@@ -115,33 +115,32 @@ pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         Poll::Ready(Ok(std::mem::take(buf).freeze()))
     }
 
-    /// Writes from `bytes`, held already: like `poll_write` (some of them, their count
-    /// returned), but a runtime whose segments are bytes of their own (a simulated network)
-    /// takes them as they are rather than copying them.
-    fn poll_write_bytes(&mut self, cx: &mut Context<'_>, bytes: &Bytes) -> Poll<io::Result<usize>> {
-        Pin::new(self).poll_write(cx, bytes)
+    /// Writes from the front of `bytes`, held already, and takes what it wrote out of them:
+    /// like `poll_write` (some of them, their count returned), but a runtime whose segments
+    /// are bytes of their own (a simulated network) takes them whole, as they are, rather
+    /// than copying them or sharing them with the writer.
+    fn poll_write_bytes(
+        &mut self,
+        cx: &mut Context<'_>,
+        bytes: &mut Bytes,
+    ) -> Poll<io::Result<usize>> {
+        let n = ready!(Pin::new(self).poll_write(cx, bytes))?;
+        bytes.advance(n);
+        Poll::Ready(Ok(n))
     }
 }
 
-/// Writes `bytes` on from their byte `written`, counting what goes out there, through
-/// [`TcpStream::poll_write_bytes`]: whole where the stream takes them whole, the rest after a
-/// short write.
+/// Writes all of `bytes` through [`TcpStream::poll_write_bytes`], taking what goes out from
+/// their front: whole where the stream takes them whole, the rest after a short write.
 pub(crate) fn poll_write_all<S: TcpStream>(
     stream: &mut S,
     cx: &mut Context<'_>,
-    bytes: &Bytes,
-    written: &mut usize,
+    bytes: &mut Bytes,
 ) -> Poll<io::Result<()>> {
-    while *written < bytes.len() {
-        let n = if *written == 0 {
-            ready!(stream.poll_write_bytes(cx, bytes))?
-        } else {
-            ready!(stream.poll_write_bytes(cx, &bytes.slice(*written..)))?
-        };
-        if n == 0 {
+    while !bytes.is_empty() {
+        if ready!(stream.poll_write_bytes(cx, bytes))? == 0 {
             return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
-        *written += n;
     }
     Poll::Ready(Ok(()))
 }

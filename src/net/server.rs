@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -303,8 +303,7 @@ struct Serving<R: Runtime, F: FileAnswerer> {
     /// The answer to the session's question, while one is out. The connection reads nothing
     /// meanwhile: a client waits for its reply, and a pipelining one waits in its socket.
     answering: Option<Answering>,
-    /// The reply being written, and how many of its bytes are out.
-    written: usize,
+    /// The reply being written: what is not out yet.
     writing: Option<Transmit>,
     requests: u64,
     errors: u64,
@@ -328,7 +327,6 @@ impl<R: Runtime, F: FileAnswerer> Serving<R, F> {
         info!(peer = %connection.peer, "connection opened");
         Serving {
             writing: None,
-            written: 0,
             armed: None,
             answering: None,
             session,
@@ -349,17 +347,17 @@ impl<R: Runtime, F: FileAnswerer> Serving<R, F> {
             loop {
                 if self.writing.is_none() {
                     self.writing = self.session.poll_transmit();
-                    self.written = 0;
                 }
-                let Some(transmit) = &self.writing else { break };
-                match ready!(poll_write_transmit(
+                let Some(transmit) = &mut self.writing else {
+                    break;
+                };
+                if let Err(error) = ready!(poll_write_transmit(
                     &mut self.stream,
                     cx,
                     transmit,
-                    &mut self.written
+                    &mut self.sent
                 )) {
-                    Ok(()) => self.sent += transmit.len() as u64,
-                    Err(error) => return Poll::Ready(CloseReason::WriteFailed(error.kind())),
+                    return Poll::Ready(CloseReason::WriteFailed(error.kind()));
                 }
                 self.writing = None;
             }
@@ -475,30 +473,37 @@ thread_local! {
     static READ_BUFFER: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(READ_CHUNK));
 }
 
-/// Writes `transmit` on from its byte `written`, counting what goes out there: its head and
-/// file contents in one vectored write while the head is not all out (one `writev`, which
-/// copies nothing), a head alone as the bytes it is held in.
+/// Writes `transmit` out, taking what goes out from its front and counting it in `sent`: its
+/// head and file contents in one vectored write while the head is not all out (one `writev`,
+/// which copies nothing), a head alone as the bytes it is held in (handed over whole where the
+/// stream takes them so).
 fn poll_write_transmit<S: TcpStream>(
     stream: &mut S,
     cx: &mut Context<'_>,
-    transmit: &Transmit,
-    written: &mut usize,
+    transmit: &mut Transmit,
+    sent: &mut u64,
 ) -> Poll<io::Result<()>> {
-    let (head, body) = (&transmit.head, &transmit.body);
-    while *written < head.len() + body.len() {
-        if body.is_empty() {
-            return poll_write_all(stream, cx, head, written);
-        }
-        let n = if *written < head.len() {
-            let bufs = [IoSlice::new(&head[*written..]), IoSlice::new(body)];
-            ready!(Pin::new(&mut *stream).poll_write_vectored(cx, &bufs))?
+    let Transmit { head, body } = transmit;
+    if body.is_empty() {
+        let left = head.len();
+        let written = poll_write_all(stream, cx, head);
+        *sent += (left - head.len()) as u64;
+        return written;
+    }
+    while !body.is_empty() {
+        let n = if head.is_empty() {
+            ready!(Pin::new(&mut *stream).poll_write(cx, body))?
         } else {
-            ready!(Pin::new(&mut *stream).poll_write(cx, &body[*written - head.len()..]))?
+            let bufs = [IoSlice::new(head), IoSlice::new(body)];
+            ready!(Pin::new(&mut *stream).poll_write_vectored(cx, &bufs))?
         };
         if n == 0 {
             return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
-        *written += n;
+        let of_head = n.min(head.len());
+        head.advance(of_head);
+        body.advance(n - of_head);
+        *sent += n as u64;
     }
     Poll::Ready(Ok(()))
 }
@@ -510,8 +515,15 @@ mod tests {
 
     /// Writes all of `transmit`.
     async fn write_transmit<S: TcpStream>(stream: &mut S, transmit: &Transmit) -> io::Result<()> {
-        let mut written = 0;
-        std::future::poll_fn(|cx| poll_write_transmit(stream, cx, transmit, &mut written)).await
+        let (mut left, mut sent) = (transmit.clone(), 0);
+        let written =
+            std::future::poll_fn(|cx| poll_write_transmit(stream, cx, &mut left, &mut sent)).await;
+        assert_eq!(
+            sent as usize,
+            transmit.len() - left.len(),
+            "what went out is counted"
+        );
+        written
     }
 
     /// A stream that takes at most `max` bytes a write, as a socket whose buffer is nearly
@@ -555,6 +567,92 @@ mod tests {
         fn set_nodelay(&self, _: bool) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// A stream whose writes take the bytes they are given whole, as a simulated network's
+    /// segments do, keeping each.
+    struct Taker {
+        taken: Vec<Bytes>,
+    }
+
+    impl AsyncRead for Taker {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Taker {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.taken.push(Bytes::copy_from_slice(buf));
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl TcpStream for Taker {
+        fn set_nodelay(&self, _: bool) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn poll_write_bytes(
+            &mut self,
+            _: &mut Context<'_>,
+            bytes: &mut Bytes,
+        ) -> Poll<io::Result<usize>> {
+            let whole = std::mem::take(bytes);
+            let n = whole.len();
+            self.taken.push(whole);
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    /// A reply that is a head alone is handed to a stream that takes bytes whole as the very
+    /// bytes the session made, not a copy, and nothing of it is left behind; one with file
+    /// contents goes out through the vectored writes, in order.
+    #[tokio::test]
+    async fn a_head_alone_is_handed_over_as_it_is_held() {
+        let head = Bytes::from(b"\0\0\0\x05hello".to_vec());
+        let mut transmit = Transmit {
+            head: head.clone(),
+            body: Bytes::new(),
+        };
+        let mut stream = Taker { taken: Vec::new() };
+        let mut sent = 0;
+        let written = std::future::poll_fn(|cx| {
+            poll_write_transmit(&mut stream, cx, &mut transmit, &mut sent)
+        })
+        .await;
+        assert!(written.is_ok());
+        assert_eq!(sent, 9);
+        assert!(transmit.is_empty(), "what went out is taken out");
+        assert_eq!(stream.taken.len(), 1);
+        assert_eq!(stream.taken[0].as_ptr(), head.as_ptr(), "the head itself");
+        let mut split = Transmit {
+            head: Bytes::from_static(b"\0\0\0\x0bhead:"),
+            body: Bytes::from_static(b"contents"),
+        };
+        let written =
+            std::future::poll_fn(|cx| poll_write_transmit(&mut stream, cx, &mut split, &mut sent))
+                .await;
+        assert!(written.is_ok());
+        assert_eq!(sent, 9 + 17);
+        assert!(split.is_empty());
+        assert_eq!(stream.taken[1..].concat(), b"\0\0\0\x0bhead:contents");
     }
 
     /// A reply goes out whole and in order however little each write takes, whether it is
