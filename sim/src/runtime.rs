@@ -75,6 +75,11 @@ impl TurmoilRuntime {
         self
     }
 
+    /// A timer whose wake-up the world is not told of (a planted defect of the simulator).
+    pub(crate) fn unregistered_timer(&self, at: Instant) -> SimTimer {
+        SimTimer::new(self.clock, at, None)
+    }
+
     /// The same runtime, its timers registered in `wakeups`.
     pub fn with_wakeups(mut self, wakeups: Arc<Wakeups>) -> TurmoilRuntime {
         self.wakeups = Some(wakeups);

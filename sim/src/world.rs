@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use erlboot::client::{DeadConnection, Event, Ignored, LoaderConfig, ReplyError, Response};
-use erlboot::net::{CallError, Client, Control, Server, ServerConfig};
+use erlboot::net::{CallError, Client, Control, Runtime, Server, ServerConfig, Timer};
 use erlboot::server::{AllowList, Cidr, ConnectionLimits, SessionConfig, Versions};
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
@@ -45,7 +45,7 @@ use crate::files::{FaultyFiles, FileFault};
 use crate::report::{Applied, FirstConnection, Percentiles, Report, Violation};
 use crate::runtime::{TurmoilRuntime, UdpLoss, WholeFrames};
 use crate::scenario::{parse_block, Behaviour, Planted, Scenario};
-use crate::wakeups::Wakeups;
+use crate::wakeups::{SimTimer, Wakeups};
 use crate::workload::Workload;
 
 /// A run that could not be carried out (a broken invariant is not this: it is in the report).
@@ -1232,6 +1232,7 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         id,
         ip,
         client,
+        think: None,
     }
     .await;
 }
@@ -1252,6 +1253,9 @@ struct Booting {
     id: usize,
     ip: IpAddr,
     client: Client<TurmoilRuntime>,
+    /// What the node sleeps its think time on, made at its first sleep and moved for each
+    /// later one (only requests after a gap of a millisecond or more sleep at all).
+    think: Option<SimTimer>,
 }
 
 /// Where a node is with its request `index`.
@@ -1259,7 +1263,7 @@ enum Phase {
     /// Its think time is still to be added to what is owed.
     Think,
     /// Sleeping what was owed, once it came to a millisecond or more.
-    Thinking(Pin<Box<dyn Future<Output = ()> + Send>>),
+    Thinking,
     /// Waiting for the client to finish its actions before the request is sent.
     Ready,
     /// Sent: waiting for the reply.
@@ -1279,24 +1283,24 @@ impl Future for Booting {
             }
             let reply = match &mut b.phase {
                 Phase::Think => {
-                    // As `think` adds it up and sleeps it; the sleep in a box of its own, as
-                    // only requests after a gap of a millisecond or more sleep at all.
+                    // As `think` adds it up and sleeps it.
                     b.owed += b.workload.think[index];
                     if b.owed >= THINK_MIN {
-                        let owed = std::mem::take(&mut b.owed);
-                        let shared = Arc::clone(&b.shared);
-                        b.phase =
-                            Phase::Thinking(Box::pin(
-                                async move { sleep_owed(&shared, owed).await },
-                            ));
+                        let at = b.client.now() + std::mem::take(&mut b.owed);
+                        match &mut b.think {
+                            Some(timer) => timer.reset(at),
+                            None => b.think = Some(think_timer(&b.shared, b.client.runtime(), at)),
+                        }
+                        b.phase = Phase::Thinking;
                     } else {
                         b.phase = Phase::Ready;
                         b.begin(index);
                     }
                     continue;
                 }
-                Phase::Thinking(sleep) => {
-                    ready!(sleep.as_mut().poll(cx));
+                Phase::Thinking => {
+                    let timer = b.think.as_mut().expect("a thinking node has its timer");
+                    ready!(Pin::new(timer).poll(cx));
                     b.phase = Phase::Ready;
                     b.begin(index);
                     continue;
@@ -1441,6 +1445,15 @@ async fn sleep_owed(shared: &Shared, owed: Duration) {
         tokio::time::sleep(owed).await;
     } else {
         sleep(shared, owed).await;
+    }
+}
+
+/// A node's timer for its think time, first due at `at`: as [`sleep_owed`] sleeps, due in the
+/// world's wake-ups unless the planted defect hides it.
+fn think_timer(shared: &Shared, runtime: &TurmoilRuntime, at: erlboot::time::Instant) -> SimTimer {
+    match shared.scenario.planted {
+        Some(Planted::UnregisteredSleep) => runtime.unregistered_timer(at),
+        _ => runtime.timer(at),
     }
 }
 
