@@ -372,9 +372,10 @@ impl Session {
         if self.closed.is_some() {
             return None;
         }
-        if self.waiting.is_none() {
-            // Requests whose replies need no file go out first; the next question, if any,
-            // is then known.
+        // Requests whose replies need no file go out first; the next question, if any, is
+        // then known. Replies made already go first in any case, so only a request with none
+        // ahead of it can be the next question.
+        if self.waiting.is_none() && self.ready.is_empty() && !self.requests.is_empty() {
             let transmit = self.poll_transmit();
             if let Some(transmit) = transmit {
                 self.ready.push_front(transmit);
