@@ -49,7 +49,10 @@ pub struct ReplyCache {
 struct Inner {
     version: Version,
     used: usize,
-    entries: HashMap<Bytes, Remembered>,
+    /// Hashed with foldhash, seeded per map: every request is looked up, and SipHash over its
+    /// bytes cost more than the rest of the lookup. The seed keeps clients from choosing keys
+    /// that collide.
+    entries: HashMap<Bytes, Remembered, foldhash::fast::RandomState>,
     /// Requests in the order they were remembered, for forgetting the oldest first.
     order: VecDeque<Bytes>,
 }
@@ -90,8 +93,12 @@ impl ReplyCache {
     pub fn observe(&self, version: Option<Version>) {
         match version {
             Some(version) => {
-                self.observed
-                    .fetch_max(version.saturating_add(1), Ordering::AcqRel);
+                // Read first: the version is nearly always the one observed already, and a
+                // read leaves the line shared where a read-modify-write would take it.
+                let observed = version.saturating_add(1);
+                if self.observed.load(Ordering::Acquire) < observed {
+                    self.observed.fetch_max(observed, Ordering::AcqRel);
+                }
             }
             None => self.observed.store(0, Ordering::Release),
         }
@@ -269,6 +276,27 @@ mod tests {
         cache.insert(Bytes::from_static(b"q"), 2, t, s, FOREVER);
         assert!(matches!(cache.lookup(b"q", 3, T0), Lookup::Miss));
         assert_eq!(cache.usage(), (0, 0));
+    }
+
+    /// The observed version only moves on (a connection that read an older one late does not
+    /// take it back), and a source that cannot tell turns the cache off until it can again.
+    #[test]
+    fn the_observed_version_only_moves_on() {
+        let cache = ReplyCache::new(1 << 20);
+        assert_eq!(cache.observed(), None);
+        cache.observe(Some(0));
+        assert_eq!(cache.observed(), Some(0));
+        cache.observe(Some(5));
+        assert_eq!(cache.observed(), Some(5));
+        cache.observe(Some(5));
+        cache.observe(Some(3));
+        assert_eq!(cache.observed(), Some(5));
+        cache.observe(Some(6));
+        assert_eq!(cache.observed(), Some(6));
+        cache.observe(None);
+        assert_eq!(cache.observed(), None);
+        cache.observe(Some(2));
+        assert_eq!(cache.observed(), Some(2));
     }
 
     #[test]
