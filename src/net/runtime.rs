@@ -124,10 +124,20 @@ pub trait TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         cx: &mut Context<'_>,
         bytes: &mut Bytes,
     ) -> Poll<io::Result<usize>> {
-        let n = ready!(Pin::new(self).poll_write(cx, bytes))?;
-        bytes.advance(n);
-        Poll::Ready(Ok(n))
+        poll_write_copied(self, cx, bytes)
     }
+}
+
+/// [`TcpStream::poll_write_bytes`] through `poll_write`, for a stream that copies what it
+/// writes: the bytes written are taken from the front of `bytes`.
+pub(crate) fn poll_write_copied<S: AsyncWrite + Unpin + ?Sized>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    bytes: &mut Bytes,
+) -> Poll<io::Result<usize>> {
+    let n = ready!(Pin::new(stream).poll_write(cx, bytes))?;
+    bytes.advance(n);
+    Poll::Ready(Ok(n))
 }
 
 /// Writes all of `bytes` through [`TcpStream::poll_write_bytes`], taking what goes out from

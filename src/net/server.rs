@@ -527,13 +527,25 @@ mod tests {
     }
 
     /// A stream that takes at most `max` bytes a write, as a socket whose buffer is nearly
-    /// full does, and reads nothing.
-    struct Trickle {
-        written: Vec<u8>,
+    /// full does, and reads nothing; one that `takes_whole` takes bytes held already whole, as
+    /// a simulated network's segments do. It keeps each write.
+    struct Sink {
+        writes: Vec<Bytes>,
         max: usize,
+        takes_whole: bool,
     }
 
-    impl AsyncRead for Trickle {
+    impl Sink {
+        fn new(max: usize, takes_whole: bool) -> Sink {
+            Sink {
+                writes: Vec::new(),
+                max,
+                takes_whole,
+            }
+        }
+    }
+
+    impl AsyncRead for Sink {
         fn poll_read(
             self: Pin<&mut Self>,
             _: &mut Context<'_>,
@@ -543,14 +555,14 @@ mod tests {
         }
     }
 
-    impl tokio::io::AsyncWrite for Trickle {
+    impl tokio::io::AsyncWrite for Sink {
         fn poll_write(
             mut self: Pin<&mut Self>,
             _: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
             let n = buf.len().min(self.max);
-            self.written.extend_from_slice(&buf[..n]);
+            self.writes.push(Bytes::copy_from_slice(&buf[..n]));
             Poll::Ready(Ok(n))
         }
 
@@ -563,60 +575,22 @@ mod tests {
         }
     }
 
-    impl TcpStream for Trickle {
-        fn set_nodelay(&self, _: bool) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// A stream whose writes take the bytes they are given whole, as a simulated network's
-    /// segments do, keeping each.
-    struct Taker {
-        taken: Vec<Bytes>,
-    }
-
-    impl AsyncRead for Taker {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            _: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            Poll::Pending
-        }
-    }
-
-    impl tokio::io::AsyncWrite for Taker {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.taken.push(Bytes::copy_from_slice(buf));
-            Poll::Ready(Ok(buf.len()))
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    impl TcpStream for Taker {
+    impl TcpStream for Sink {
         fn set_nodelay(&self, _: bool) -> io::Result<()> {
             Ok(())
         }
 
         fn poll_write_bytes(
             &mut self,
-            _: &mut Context<'_>,
+            cx: &mut Context<'_>,
             bytes: &mut Bytes,
         ) -> Poll<io::Result<usize>> {
+            if !self.takes_whole {
+                return crate::net::runtime::poll_write_copied(self, cx, bytes);
+            }
             let whole = std::mem::take(bytes);
             let n = whole.len();
-            self.taken.push(whole);
+            self.writes.push(whole);
             Poll::Ready(Ok(n))
         }
     }
@@ -631,7 +605,7 @@ mod tests {
             head: head.clone(),
             body: Bytes::new(),
         };
-        let mut stream = Taker { taken: Vec::new() };
+        let mut stream = Sink::new(usize::MAX, true);
         let mut sent = 0;
         let written = std::future::poll_fn(|cx| {
             poll_write_transmit(&mut stream, cx, &mut transmit, &mut sent)
@@ -640,8 +614,8 @@ mod tests {
         assert!(written.is_ok());
         assert_eq!(sent, 9);
         assert!(transmit.is_empty(), "what went out is taken out");
-        assert_eq!(stream.taken.len(), 1);
-        assert_eq!(stream.taken[0].as_ptr(), head.as_ptr(), "the head itself");
+        assert_eq!(stream.writes.len(), 1);
+        assert_eq!(stream.writes[0].as_ptr(), head.as_ptr(), "the head itself");
         let mut split = Transmit {
             head: Bytes::from_static(b"\0\0\0\x0bhead:"),
             body: Bytes::from_static(b"contents"),
@@ -652,7 +626,7 @@ mod tests {
         assert!(written.is_ok());
         assert_eq!(sent, 9 + 17);
         assert!(split.is_empty());
-        assert_eq!(stream.taken[1..].concat(), b"\0\0\0\x0bhead:contents");
+        assert_eq!(stream.writes[1..].concat(), b"\0\0\0\x0bhead:contents");
     }
 
     /// A reply goes out whole and in order however little each write takes, whether it is
@@ -668,22 +642,17 @@ mod tests {
             body: Bytes::from_static(b"contents"),
         };
         for max in [1, 3, 7, 64] {
-            let mut stream = Trickle {
-                written: Vec::new(),
-                max,
-            };
+            let mut stream = Sink::new(max, false);
             write_transmit(&mut stream, &whole).await.unwrap();
             write_transmit(&mut stream, &split).await.unwrap();
             assert_eq!(
-                stream.written, b"\0\0\0\x05hello\0\0\0\x0bhead:contents",
+                stream.writes.concat(),
+                b"\0\0\0\x05hello\0\0\0\x0bhead:contents",
                 "{max} bytes a write"
             );
         }
         // A stream that takes nothing fails the write rather than spinning.
-        let mut stuck = Trickle {
-            written: Vec::new(),
-            max: 0,
-        };
+        let mut stuck = Sink::new(0, false);
         let error = write_transmit(&mut stuck, &whole).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::WriteZero);
         let error = write_transmit(&mut stuck, &split).await.unwrap_err();
