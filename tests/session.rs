@@ -366,6 +366,10 @@ fn silence_closes_at_the_idle_timeout_and_requests_postpone_it() {
     s.handle_data(at(30), &get_cwd);
     assert!(s.poll_transmit_from(&*tree()).is_some());
     assert_eq!(s.poll_timeout(), Some(at(30) + idle));
+    // A read of nothing is no input: it postpones nothing, whole or as held bytes.
+    s.handle_data(at(60), &[]);
+    s.handle_bytes(at(60), bytes::Bytes::new());
+    assert_eq!(s.poll_timeout(), Some(at(30) + idle));
     s.handle_timeout(at(30) + (idle - Duration::from_millis(1)));
     assert!(s.close_reason().is_none());
     s.handle_timeout(at(30) + idle);
