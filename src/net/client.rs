@@ -99,12 +99,8 @@ type Pending<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// What the client is doing for the loader's last action, until it is done.
 enum Performing<U> {
-    /// Sending a request: the frame, on which connection, and how much of it is out.
-    Send {
-        conn: ConnId,
-        /// What is not out yet.
-        frame: Bytes,
-    },
+    /// Sending a request: on which connection, and what of its frame is not out yet.
+    Send { conn: ConnId, frame: Bytes },
     /// Opening a discovery socket, which gives the socket (or none, if it failed).
     OpenDiscovery(Pending<Option<Discovery<U>>>),
     /// Sending a discovery query.
