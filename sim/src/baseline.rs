@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use erlboot::etf::Profile;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::capacity::Capacity;
@@ -108,10 +109,10 @@ pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize, baseline: Basel
     // (`TcpStream::poll_read_bytes`), and compared as they come: the least a node can do
     // with the bytes.
     let mut owed = Duration::ZERO;
-    for (index, request) in shared.workload.request_frames.iter().enumerate() {
+    for (index, request) in shared.workload.encoded(Profile::Otp25).iter().enumerate() {
         think(&shared, &mut owed, shared.workload.think[index]).await;
         let want = &shared.workload.reply_frames[index];
-        if stream.write_all(request).await.is_err() {
+        if stream.write_all(request.frame()).await.is_err() {
             return;
         }
         let mut same = true;

@@ -12,8 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use erlboot::client::{read_reply, ReplyError, Response};
 use erlboot::etf::{Decoder, Limits, Profile, Term};
-use erlboot::proto::frame::encode_term_frame;
-use erlboot::proto::Request;
+use erlboot::proto::{EncodedRequest, Request};
 use erlboot::server::{FileSource, Session, SessionConfig};
 use erlboot::time::Instant;
 use erlboot_conformance::capture::Capture;
@@ -59,8 +58,9 @@ pub struct Workload {
     pub requests: Vec<Request>,
     /// The file tree the server serves.
     pub source: Arc<dyn FileSource>,
-    /// Each request's frame, as an OTP 25 node encodes it.
-    pub request_frames: Vec<Bytes>,
+    /// The requests as nodes send them, encoded once: as OTP 25's nodes encode them, then as
+    /// OTP 26's and later (see [`Workload::encoded`]).
+    encoded: [Vec<EncodedRequest>; 2],
     /// Each request's reply frame, length prefix included, as erlboot's session makes it from
     /// the tree.
     pub reply_frames: Vec<Bytes>,
@@ -164,22 +164,29 @@ impl Workload {
     ) -> Result<Workload, WorkloadError> {
         let mut session = Session::new(SessionConfig::default(), Instant::ZERO);
         let decoder = Decoder::new(Limits::reply());
-        let (mut request_frames, mut reply_frames, mut expected) = (vec![], vec![], vec![]);
-        for (index, request) in requests.iter().enumerate() {
-            let unanswered = || WorkloadError::Unanswered {
-                name: name.to_owned(),
-                index,
-                request: request.clone(),
-            };
-            let frame =
-                encode_term_frame(&request.to_term(), Profile::Otp25).map_err(|_| unanswered())?;
-            session.handle_data(Instant::ZERO, &frame);
+        let unanswered = |index: usize| WorkloadError::Unanswered {
+            name: name.to_owned(),
+            index,
+            request: requests[index].clone(),
+        };
+        let encode = |profile| {
+            EncodedRequest::all(&requests, profile).map_err(|_| {
+                let index = requests
+                    .iter()
+                    .position(|request| request.frame(profile).is_err());
+                unanswered(index.unwrap_or(0))
+            })
+        };
+        let encoded = [encode(Profile::Otp25)?, encode(Profile::Otp26)?];
+        let (mut reply_frames, mut expected) = (vec![], vec![]);
+        for (index, request) in encoded[0].iter().enumerate() {
+            let unanswered = || unanswered(index);
+            session.handle_data(Instant::ZERO, request.frame());
             let reply = session
                 .poll_transmit_from(source.as_ref())
                 .ok_or_else(unanswered)?;
             let reply = Bytes::from(reply.to_vec());
             expected.push(read_reply(&reply.slice(4..), &decoder));
-            request_frames.push(Bytes::from(frame));
             reply_frames.push(reply);
         }
         let module_calls = module_calls(&requests, &expected);
@@ -189,10 +196,18 @@ impl Workload {
             think: vec![Duration::ZERO; requests.len()],
             requests,
             source,
-            request_frames,
+            encoded,
             reply_frames,
             expected,
         })
+    }
+
+    /// The requests as a node of `profile` sends them.
+    pub fn encoded(&self, profile: Profile) -> &[EncodedRequest] {
+        match profile {
+            Profile::Otp25 => &self.encoded[0],
+            Profile::Otp26 => &self.encoded[1],
+        }
     }
 
     /// The recorded node's own working time over the whole boot.

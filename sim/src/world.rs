@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use erlboot::client::{DeadConnection, Event, Ignored, LoaderConfig, ReplyError, Response};
+use erlboot::etf::Profile;
 use erlboot::net::{CallError, Client, Control, Runtime, Server, ServerConfig, Timer};
 use erlboot::server::{AllowList, Cidr, ConnectionLimits, SessionConfig, Versions};
 use hdrhistogram::Histogram;
@@ -1214,6 +1215,7 @@ async fn boot(shared: Arc<Shared>, id: usize) {
     let runtime = TurmoilRuntime::new()
         .with_udp_loss(Arc::clone(&shared.udp_loss), shared.hosts[host].0)
         .with_wakeups(Arc::clone(&shared.wakeups));
+    let profile = config.profile;
     let client = Client::new(runtime, config);
     {
         let t = now();
@@ -1227,6 +1229,7 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         index: 0,
         phase: Phase::Think,
         owed: Duration::ZERO,
+        profile,
         workload: Arc::clone(&shared.workload),
         shared,
         id,
@@ -1248,6 +1251,8 @@ struct Booting {
     index: usize,
     phase: Phase,
     owed: Duration,
+    /// Whose encoding the node's requests have.
+    profile: Profile,
     workload: Arc<Workload>,
     shared: Arc<Shared>,
     id: usize,
@@ -1307,7 +1312,7 @@ impl Future for Booting {
                 }
                 Phase::Ready => {
                     ready!(b.client.poll_ready(cx));
-                    match b.client.send(&b.workload.requests[index]) {
+                    match b.client.send_encoded(&b.workload.encoded(b.profile)[index]) {
                         Ok(()) => {
                             b.phase = Phase::Asked;
                             continue;

@@ -66,7 +66,7 @@ use thiserror::Error;
 use crate::etf::{Decoder, EncodeError, Limits, Profile};
 use crate::proto::discovery::{Answer, Query, PORT};
 use crate::proto::frame::{FrameDecoder, FrameError};
-use crate::proto::Request;
+use crate::proto::{EncodedRequest, Request};
 use crate::time::Instant;
 
 use super::response::{read_reply, ReplyError, Response};
@@ -432,6 +432,28 @@ impl Loader {
             return Err(LoaderError::Busy);
         }
         let frame = request.frame_bytes(self.config.profile)?;
+        self.begin_request(now, request, frame);
+        Ok(())
+    }
+
+    /// [`Loader::request`] with the frame encoded beforehand, which is sent as it is; one
+    /// encoded for another profile than the loader's is encoded afresh.
+    pub fn request_encoded(
+        &mut self,
+        now: Instant,
+        encoded: &EncodedRequest,
+    ) -> Result<(), LoaderError> {
+        if encoded.profile() != self.config.profile {
+            return self.request(now, encoded.request());
+        }
+        if self.request.is_some() {
+            return Err(LoaderError::Busy);
+        }
+        self.begin_request(now, encoded.request(), encoded.frame().clone());
+        Ok(())
+    }
+
+    fn begin_request(&mut self, now: Instant, request: &Request, frame: Bytes) {
         self.next_module(now, request);
         let origin = match self.state {
             State::Detached => Origin::Detached,
@@ -449,7 +471,6 @@ impl Loader {
             State::Discovering(_) => {}
             State::Awaiting { .. } => unreachable!("awaiting implies a request"),
         }
-        Ok(())
     }
 
     /// Whether a request is outstanding.
@@ -898,7 +919,12 @@ impl Loader {
             return;
         };
         let module = name.rsplit('/').next().unwrap_or(name);
-        let next = call.module.as_deref().is_some_and(|m| m != module);
+        // A module's path tries name it again and again: kept, not copied again.
+        let known = call.module.as_deref();
+        if known == Some(module) {
+            return;
+        }
+        let next = known.is_some();
         call.module = Some(module.to_owned());
         if next {
             self.restore_call_start(now);

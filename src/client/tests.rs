@@ -642,6 +642,68 @@ fn request_frames_match_the_golden_vectors_of_both_profiles() {
 }
 
 #[test]
+fn an_encoded_request_is_sent_as_the_very_frame_it_holds() {
+    let requests = [
+        Request::Get("/tmp/bs/hello.txt".into()),
+        Request::GetCwd,
+        Request::ListDir("/tmp/bs".into()),
+    ];
+    for profile in [Profile::Otp25, Profile::Otp26] {
+        let encoded = crate::proto::EncodedRequest::all(&requests, profile).unwrap();
+        // Each frame is the request's own, and all of them are cut from one allocation.
+        for (request, encoded) in requests.iter().zip(&encoded) {
+            assert_eq!(encoded.request(), request);
+            assert_eq!(encoded.profile(), profile);
+            assert_eq!(encoded.frame()[..], request.frame(profile).unwrap()[..]);
+        }
+        for pair in encoded.windows(2) {
+            let end = pair[0].frame().as_ptr().wrapping_add(pair[0].frame().len());
+            assert_eq!(pair[1].frame().as_ptr(), end, "{profile:?}");
+        }
+
+        let mut config = LoaderConfig::new(vec![A], VERSION);
+        config.profile = profile;
+        let mut world = World::with(config);
+        world.serve(A, 40000);
+        world.datagram(udp_from(A), &answer(0, 40000));
+        world.run_until(secs(1));
+        let conn = world.last_conn();
+        world
+            .loader
+            .request_encoded(world.now, &encoded[0])
+            .unwrap();
+        world.pump();
+        assert_eq!(
+            world.loader.request_encoded(world.now, &encoded[1]),
+            Err(LoaderError::Busy)
+        );
+        let sent = world.sends();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].1, conn);
+        assert_eq!(sent[0].2.as_ptr(), encoded[0].frame().as_ptr());
+        assert_eq!(sent[0].2.len(), encoded[0].frame().len());
+    }
+}
+
+#[test]
+fn a_request_encoded_for_another_profile_is_sent_as_the_loaders_profile_encodes_it() {
+    let request = Request::Get("/tmp/bs/hello.txt".into());
+    let otp25 = crate::proto::EncodedRequest::new(request.clone(), Profile::Otp25).unwrap();
+    let mut config = LoaderConfig::new(vec![A], VERSION);
+    config.profile = Profile::Otp26;
+    let mut world = World::with(config);
+    world.serve(A, 40000);
+    world.datagram(udp_from(A), &answer(0, 40000));
+    world.run_until(secs(1));
+    world.loader.request_encoded(world.now, &otp25).unwrap();
+    world.pump();
+    let sent = world.sends();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].2[..], request.frame(Profile::Otp26).unwrap()[..]);
+    assert_ne!(sent[0].2[..], otp25.frame()[..]);
+}
+
+#[test]
 fn a_second_request_is_refused_while_one_is_outstanding() {
     let (mut world, conn) = connected();
     world.request(Request::GetCwd);

@@ -20,7 +20,7 @@ use tracing::{debug, info};
 
 use crate::client::{Action, ConnId, Event, Loader, LoaderConfig, LoaderError};
 use crate::client::{ReplyError, Response};
-use crate::proto::Request;
+use crate::proto::{EncodedRequest, Request};
 use crate::time::Instant;
 
 use super::runtime::{poll_write_all, Runtime, TcpStream, Timer, UdpSocket};
@@ -196,6 +196,11 @@ impl<R: Runtime> Client<R> {
     /// Hands `request` to the loader (see [`Client::poll_ready`]).
     pub fn send(&mut self, request: &Request) -> Result<(), CallError> {
         Ok(self.loader.request(self.runtime.now(), request)?)
+    }
+
+    /// [`Client::send`] with the frame encoded beforehand (see [`Loader::request_encoded`]).
+    pub fn send_encoded(&mut self, encoded: &EncodedRequest) -> Result<(), CallError> {
+        Ok(self.loader.request_encoded(self.runtime.now(), encoded)?)
     }
 
     /// Runs the loader until it has the answer to the request sent, or until `deadline`

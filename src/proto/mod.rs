@@ -14,4 +14,4 @@ mod request;
 pub use command::Command;
 pub use file_info::{Access, DateTime, FileInfo, FileType};
 pub use reply::{Reason, Reply};
-pub use request::Request;
+pub use request::{EncodedRequest, Request};

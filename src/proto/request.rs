@@ -52,6 +52,69 @@ pub enum Request {
     Unknown(Term),
 }
 
+/// A request and its frame, encoded once for one profile.
+///
+/// A client that sends the same requests again and again (the nodes of a simulated herd, each
+/// replaying one recorded boot) shares the frames rather than encoding each request at every
+/// send ([`crate::client::Loader::request_encoded`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedRequest {
+    request: Request,
+    profile: Profile,
+    frame: Bytes,
+}
+
+impl EncodedRequest {
+    /// `request` encoded as the profile's client sends it.
+    pub fn new(request: Request, profile: Profile) -> Result<EncodedRequest, EncodeError> {
+        let frame = Bytes::from(request.frame(profile)?);
+        Ok(EncodedRequest {
+            request,
+            profile,
+            frame,
+        })
+    }
+
+    /// Each of `requests` encoded for `profile`, the frames cut from one allocation (sending
+    /// one then moves one shared count, the same for every frame).
+    pub fn all(requests: &[Request], profile: Profile) -> Result<Vec<EncodedRequest>, EncodeError> {
+        let mut block = Vec::new();
+        let mut scratch = Vec::new();
+        let mut ends = Vec::with_capacity(requests.len());
+        for request in requests {
+            frame_into(&mut scratch, |out| request.encode_into(profile, out))?;
+            block.extend_from_slice(&scratch);
+            ends.push(block.len());
+        }
+        let block = Bytes::from(block);
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        Ok(requests
+            .iter()
+            .zip(starts.zip(ends.iter().copied()))
+            .map(|(request, (start, end))| EncodedRequest {
+                request: request.clone(),
+                profile,
+                frame: block.slice(start..end),
+            })
+            .collect())
+    }
+
+    /// The request.
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// The profile it was encoded for.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// Its `{packet,4}` frame, as [`Request::frame`] makes it.
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+}
+
 impl Request {
     /// Reads a request from a frame's payload. Bytes after the term are ignored, as OTP's
     /// `binary_to_term/1` ignores them.
