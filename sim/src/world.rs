@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use erlboot::client::{DeadConnection, Event, Ignored, LoaderConfig, ReplyError, Response};
-use erlboot::etf::Profile;
+use erlboot::etf::{CheckMemo, Decoder, Profile};
 use erlboot::net::{CallError, Client, Control, Runtime, Server, ServerConfig, Timer};
 use erlboot::server::{AllowList, Cidr, ConnectionLimits, SessionConfig, Versions};
 use hdrhistogram::Histogram;
@@ -221,6 +221,9 @@ pub(crate) struct Shared {
     pub(crate) wakeups: Arc<Wakeups>,
     /// The workload's reply frames that carry file contents, for the servers' streams.
     pub(crate) whole_frames: Arc<WholeFrames>,
+    /// The nodes' reply checks, shared: the servers hand every node the replies they
+    /// remember as the same memory, which one check then covers.
+    pub(crate) checks: Arc<CheckMemo>,
 }
 
 impl Shared {
@@ -380,6 +383,9 @@ pub fn run(
             }),
     ));
     let shared = Arc::new(Shared {
+        checks: Arc::new(CheckMemo::new(Decoder::new(
+            LoaderConfig::new(Vec::new(), b"").limits,
+        ))),
         scenario: scenario.clone(),
         workload,
         seed,
@@ -1216,7 +1222,7 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         .with_udp_loss(Arc::clone(&shared.udp_loss), shared.hosts[host].0)
         .with_wakeups(Arc::clone(&shared.wakeups));
     let profile = config.profile;
-    let client = Client::new(runtime, config);
+    let client = Client::new(runtime, config).with_checks(Arc::clone(&shared.checks));
     {
         let t = now();
         let mut r = shared.recorder();

@@ -58,18 +58,19 @@
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 
-use crate::etf::{Decoder, EncodeError, Limits, Profile};
+use crate::etf::{CheckMemo, Decoder, EncodeError, Limits, Profile};
 use crate::proto::discovery::{Answer, Query, PORT};
 use crate::proto::frame::{FrameDecoder, FrameError};
 use crate::proto::{EncodedRequest, Request};
 use crate::time::Instant;
 
-use super::response::{read_reply, ReplyError, Response};
+use super::response::{read_reply, read_reply_memo, ReplyError, Response};
 use super::timings::LoaderTimings;
 
 /// The most answers one round keeps (OTP keeps any number). Later distinct answers are
@@ -319,6 +320,8 @@ pub struct Loader {
     events: VecDeque<Event>,
     frames: FrameDecoder,
     terms: Decoder,
+    /// Checks shared with other loaders, by the memory replies arrive in.
+    checks: Option<Arc<CheckMemo>>,
     next_conn: u64,
     /// Closed connections OTP's state may still name: a `get_modules` call's first one, and
     /// an unused one the server closed.
@@ -404,6 +407,7 @@ impl Loader {
         let mut loader = Loader {
             frames: FrameDecoder::new(config.max_reply),
             terms: Decoder::new(config.limits),
+            checks: None,
             config,
             query,
             next_conn: 0,
@@ -418,6 +422,21 @@ impl Loader {
         };
         loader.discover(now);
         loader
+    }
+
+    /// The same loader, checking replies through `memo`, which other loaders may share: a
+    /// reply arriving in memory the memo has accepted before is not read again. A memo made
+    /// for other limits than the configuration's is not used.
+    pub fn with_checks(mut self, memo: Arc<CheckMemo>) -> Loader {
+        if memo.decoder().limits() == self.config.limits {
+            self.checks = Some(memo);
+        }
+        self
+    }
+
+    /// Whether replies are checked through a shared memo ([`Loader::with_checks`]).
+    pub fn checks_shared(&self) -> bool {
+        self.checks.is_some()
     }
 
     /// The configuration.
@@ -975,7 +994,10 @@ impl Loader {
             return;
         }
         let request = self.request.take().expect("awaiting implies a request");
-        let reply = read_reply(payload, &self.terms);
+        let reply = match &self.checks {
+            Some(memo) => read_reply_memo(payload, memo),
+            None => read_reply(payload, &self.terms),
+        };
         match (&reply, request.origin) {
             (Err(ReplyError::Unexpected(_)), Origin::Detached) => {
                 self.events.push_back(Event::Abandoned { conn });

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::etf::{Profile, Term};
+use std::sync::Arc;
+
+use crate::etf::{CheckMemo, Decoder, Limits, Profile, Term};
 use crate::proto::discovery::Answer;
 use crate::proto::frame::encode_term_frame;
 use crate::proto::Request;
@@ -950,6 +952,62 @@ fn errors_and_undecodable_replies_keep_the_connection() {
     world.request(Request::Get("/c".into()));
     assert_eq!(world.sends().last().unwrap().1, conn);
     assert_eq!(world.connects().len(), 1);
+}
+
+#[test]
+fn loaders_sharing_checks_read_the_same_replies_and_check_shared_memory_once() {
+    let memo = Arc::new(CheckMemo::new(Decoder::new(Limits::reply())));
+    let names: Vec<Term> = (0..20)
+        .map(|i| Term::string(&format!("m{i}.beam")))
+        .collect();
+    let listing = Term::tuple([
+        Term::atom("list_dir"),
+        Term::tuple([Term::atom("ok"), Term::list(names)]),
+    ]);
+    let shared = Bytes::from(frame(&listing));
+    let mut replies = Vec::new();
+    // Without the memo, then with it: twice the same memory, then a copy.
+    for (with_memo, copy) in [(false, false), (true, false), (true, false), (true, true)] {
+        let (mut world, conn) = connected();
+        if with_memo {
+            let config = world.loader.config().clone();
+            world.loader = std::mem::replace(&mut world.loader, Loader::new(config, world.now))
+                .with_checks(Arc::clone(&memo));
+        }
+        assert_eq!(world.loader.checks_shared(), with_memo);
+        world.request(Request::ListDir("/srv".into()));
+        let bytes = match copy {
+            true => Bytes::copy_from_slice(&shared),
+            false => shared.clone(),
+        };
+        world.loader.handle_data(world.now, conn, bytes);
+        world.pump();
+        world.request(Request::Get("/bad".into()));
+        world.data(conn, &[0, 0, 0, 2, 131, 200]);
+        replies.push(world.replies());
+    }
+    // The same memory twice is one entry; a copy is another.
+    assert_eq!(memo.len(), 2);
+    let Event::Reply(Ok(Response::Ok(value))) = &replies[0][0].1 else {
+        panic!("{:?}", replies[0]);
+    };
+    assert!(matches!(value.term(), Term::List(items) if items.len() == 20));
+    for other in &replies[1..] {
+        assert_eq!(other[0].1, replies[0][0].1);
+        assert!(matches!(
+            other[1].1,
+            Event::Reply(Err(ReplyError::Undecodable(_)))
+        ));
+    }
+}
+
+#[test]
+fn a_memo_for_other_limits_is_not_used() {
+    let mut limits = Limits::reply();
+    limits.max_elements = 5;
+    let memo = Arc::new(CheckMemo::new(Decoder::new(limits)));
+    let loader = Loader::new(LoaderConfig::new(vec![A], VERSION), at(secs(0))).with_checks(memo);
+    assert!(!loader.checks_shared());
 }
 
 #[test]

@@ -20,6 +20,7 @@ use tracing::{debug, info};
 
 use crate::client::{Action, ConnId, Event, Loader, LoaderConfig, LoaderError};
 use crate::client::{ReplyError, Response};
+use crate::etf::CheckMemo;
 use crate::proto::{EncodedRequest, Request};
 use crate::time::Instant;
 
@@ -152,6 +153,15 @@ impl<R: Runtime> Client<R> {
             discovery: None,
             conns: Vec::new(),
             events: Vec::new(),
+        }
+    }
+
+    /// The same client, its loader checking replies through `memo` (see
+    /// [`Loader::with_checks`]).
+    pub fn with_checks(self, memo: Arc<CheckMemo>) -> Client<R> {
+        Client {
+            loader: self.loader.with_checks(memo),
+            ..self
         }
     }
 
