@@ -27,7 +27,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use super::decode::{Checked, DecodeError, Decoder};
-use super::{tag, Term};
+use super::{tag, Atom, Term};
 
 /// A term, held either as the encoding a decoder accepted or as a built [`Term`]. Two are equal
 /// when their terms are, whichever way each is held; equal encodings are compared as bytes.
@@ -165,6 +165,11 @@ impl<'a> Part<'a> {
                 whole,
                 decoder,
             } => {
+                // A reply's error reason is nearly always an atom: made from its bytes as the
+                // decoder makes it, without the decoder's setup.
+                if let Some(atom) = accepted_atom(bytes) {
+                    return Term::Atom(atom);
+                }
                 let at = bytes.as_ptr() as usize - whole.as_ptr() as usize;
                 decoder
                     .body::<Term>(whole, at, Some(whole), false)
@@ -226,9 +231,11 @@ impl<'a> Part<'a> {
             // reply's value is not walked again to find where it ends.
             let end = match i + 1 == N {
                 true => bytes.len(),
-                false => decoder
-                    .check(bytes, at)
-                    .expect("the decoder accepted these bytes when they arrived"),
+                false => atom_end(bytes, at).unwrap_or_else(|| {
+                    decoder
+                        .check(bytes, at)
+                        .expect("the decoder accepted these bytes when they arrived")
+                }),
             };
             let element = &bytes[at..end];
             at = end;
@@ -238,6 +245,33 @@ impl<'a> Part<'a> {
                 decoder,
             })
         }))
+    }
+}
+
+/// Where the atom at `at` ends, if one begins there: a reply's tags are atoms, read on every
+/// exchange, and the length in an accepted atom's head is its length (no check needed).
+fn atom_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let len = match *bytes.get(at)? {
+        tag::SMALL_ATOM_UTF8 | tag::SMALL_ATOM => 2 + usize::from(*bytes.get(at + 1)?),
+        tag::ATOM_UTF8 | tag::ATOM => {
+            3 + usize::from(u16::from_be_bytes([
+                *bytes.get(at + 1)?,
+                *bytes.get(at + 2)?,
+            ]))
+        }
+        _ => return None,
+    };
+    Some(at + len)
+}
+
+/// The atom `bytes` begin with, if they begin with one (accepted by the decoder).
+fn accepted_atom(bytes: &[u8]) -> Option<Atom> {
+    let body = bytes.get(..atom_end(bytes, 0)?)?;
+    match bytes[0] {
+        tag::SMALL_ATOM_UTF8 => Atom::from_utf8(std::str::from_utf8(&body[2..]).ok()?),
+        tag::ATOM_UTF8 => Atom::from_utf8(std::str::from_utf8(&body[3..]).ok()?),
+        tag::SMALL_ATOM => Atom::from_latin1(&body[2..]),
+        _ => Atom::from_latin1(&body[3..]),
     }
 }
 
@@ -362,6 +396,90 @@ mod tests {
         let list = lazy(&[131, tag::LIST, 0, 0, 0, 2, 97, b'a', 97, b'b', tag::NIL]);
         assert_eq!(string, list);
         assert_ne!(string, lazy(&[131, tag::STRING, 0, 2, b'a', b'c']));
+    }
+
+    #[test]
+    fn a_tuple_splits_after_atoms_in_every_encoding_and_after_other_terms() {
+        let cases: [(&[u8], [Term; 3]); 3] = [
+            (
+                &[
+                    131,
+                    tag::SMALL_TUPLE,
+                    3,
+                    tag::ATOM,
+                    0,
+                    1,
+                    b'a',
+                    tag::SMALL_ATOM_UTF8,
+                    1,
+                    b'b',
+                    tag::SMALL_INTEGER,
+                    7,
+                ],
+                [Term::atom("a"), Term::atom("b"), Term::from(7)],
+            ),
+            (
+                &[
+                    131,
+                    tag::SMALL_TUPLE,
+                    3,
+                    tag::ATOM_UTF8,
+                    0,
+                    2,
+                    b'o',
+                    b'k',
+                    tag::SMALL_ATOM,
+                    2,
+                    b'o',
+                    b'k',
+                    tag::SMALL_TUPLE,
+                    0,
+                ],
+                [Term::atom("ok"), Term::atom("ok"), Term::tuple([])],
+            ),
+            (
+                &[
+                    131,
+                    tag::SMALL_TUPLE,
+                    3,
+                    tag::SMALL_INTEGER,
+                    1,
+                    tag::NIL,
+                    tag::SMALL_ATOM_UTF8,
+                    0,
+                ],
+                [Term::from(1), Term::List(vec![]), Term::atom("")],
+            ),
+        ];
+        for (bytes, want) in cases {
+            let term = lazy(bytes);
+            let got = term.tuple::<3>().expect("a triple");
+            for (got, want) in got.iter().zip(&want) {
+                assert_eq!(got, want, "{bytes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_atom_is_built_as_the_decoder_builds_it_in_every_encoding() {
+        let cases: [&[u8]; 6] = [
+            &[131, tag::ATOM, 0, 6, b'e', b'n', b'o', b'e', b'n', b't'],
+            &[131, tag::SMALL_ATOM, 2, b'o', b'k'],
+            &[131, tag::ATOM, 0, 2, b'o', 0xE9],
+            &[131, tag::SMALL_ATOM_UTF8, 3, b'o', 0xC3, 0xA9],
+            &[131, tag::ATOM_UTF8, 0, 5, b'e', b'a', b'c', b'c', b's'],
+            &[131, tag::SMALL_ATOM_UTF8, 0],
+        ];
+        for bytes in cases {
+            let want = crate::etf::decode(bytes).unwrap();
+            assert!(matches!(want, Term::Atom(_)));
+            assert_eq!(lazy(bytes).term(), want, "{bytes:?}");
+            assert_eq!(lazy(bytes).part().term(), want, "{bytes:?}");
+        }
+        assert_eq!(
+            lazy(&[131, tag::ATOM, 0, 2, b'o', 0xE9]).term(),
+            Term::atom("oé")
+        );
     }
 
     #[test]
