@@ -231,11 +231,7 @@ impl<'a> Part<'a> {
             // reply's value is not walked again to find where it ends.
             let end = match i + 1 == N {
                 true => bytes.len(),
-                false => atom_end(bytes, at).unwrap_or_else(|| {
-                    decoder
-                        .check(bytes, at)
-                        .expect("the decoder accepted these bytes when they arrived")
-                }),
+                false => atom_end(bytes, at).unwrap_or_else(|| checked_end(bytes, at, decoder)),
             };
             let element = &bytes[at..end];
             at = end;
@@ -262,6 +258,15 @@ fn atom_end(bytes: &[u8], at: usize) -> Option<usize> {
         _ => return None,
     };
     Some(at + len)
+}
+
+/// Where the accepted term at `at` ends, as the decoder finds it: kept out of line, so that
+/// the tuple split a reply's tags take stays small.
+#[inline(never)]
+fn checked_end(bytes: &[u8], at: usize, decoder: &Decoder) -> usize {
+    decoder
+        .check(bytes, at)
+        .expect("the decoder accepted these bytes when they arrived")
 }
 
 /// The atom `bytes` begin with, if they begin with one (accepted by the decoder).
