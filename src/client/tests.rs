@@ -602,7 +602,12 @@ fn a_request_is_sent_as_soon_as_discovery_connects() {
 
 /// A world connected to A:40000 at 0.5 s with nothing outstanding.
 fn connected() -> (World, ConnId) {
-    let mut world = World::new(&[A]);
+    connected_with(LoaderConfig::new(vec![A], VERSION))
+}
+
+/// [`connected`], the loader configured as `config`.
+fn connected_with(config: LoaderConfig) -> (World, ConnId) {
+    let mut world = World::with(config);
     world.serve(A, 40000);
     world.datagram(udp_from(A), &answer(0, 40000));
     world.run_until(secs(1));
@@ -634,10 +639,7 @@ fn request_frames_match_the_golden_vectors_of_both_profiles() {
     for (profile, request, golden) in cases {
         let mut config = LoaderConfig::new(vec![A], VERSION);
         config.profile = profile;
-        let mut world = World::with(config);
-        world.serve(A, 40000);
-        world.datagram(udp_from(A), &answer(0, 40000));
-        world.run_until(secs(1));
+        let (mut world, _) = connected_with(config);
         world.request(request.clone());
         assert_eq!(world.sends()[0].2, hex(golden), "{request:?} {profile:?}");
     }
@@ -665,11 +667,7 @@ fn an_encoded_request_is_sent_as_the_very_frame_it_holds() {
 
         let mut config = LoaderConfig::new(vec![A], VERSION);
         config.profile = profile;
-        let mut world = World::with(config);
-        world.serve(A, 40000);
-        world.datagram(udp_from(A), &answer(0, 40000));
-        world.run_until(secs(1));
-        let conn = world.last_conn();
+        let (mut world, conn) = connected_with(config);
         world
             .loader
             .request_encoded(world.now, &encoded[0])
@@ -693,10 +691,7 @@ fn a_request_encoded_for_another_profile_is_sent_as_the_loaders_profile_encodes_
     let otp25 = crate::proto::EncodedRequest::new(request.clone(), Profile::Otp25).unwrap();
     let mut config = LoaderConfig::new(vec![A], VERSION);
     config.profile = Profile::Otp26;
-    let mut world = World::with(config);
-    world.serve(A, 40000);
-    world.datagram(udp_from(A), &answer(0, 40000));
-    world.run_until(secs(1));
+    let (mut world, _) = connected_with(config);
     world.loader.request_encoded(world.now, &otp25).unwrap();
     world.pump();
     let sent = world.sends();
@@ -1065,11 +1060,7 @@ fn an_unexpected_reply_puts_back_the_state_from_before_the_request() {
 fn a_reply_frame_over_the_configured_limit_fails_the_request() {
     let mut config = LoaderConfig::new(vec![A], VERSION);
     config.max_reply = 16;
-    let mut world = World::with(config);
-    world.serve(A, 40000);
-    world.datagram(udp_from(A), &answer(0, 40000));
-    world.run_until(secs(1));
-    let conn = world.last_conn();
+    let (mut world, conn) = connected_with(config);
     world.request(Request::Get("/big".into()));
     world.data(conn, &[0, 0, 1, 0]);
     assert_eq!(
@@ -1168,11 +1159,7 @@ fn fetch_stdlib_module(world: &mut World, module: &str) -> ConnId {
 fn restart_inside_get_modules(mode: DeadConnection) -> (World, ConnId, ConnId) {
     let mut config = LoaderConfig::new(vec![A], VERSION);
     config.dead_connection = mode;
-    let mut world = World::with(config);
-    world.serve(A, 40000);
-    world.datagram(udp_from(A), &answer(0, 40000));
-    world.run_until(secs(1));
-    let first = world.last_conn();
+    let (mut world, first) = connected_with(config);
     world.loader.begin_modules().unwrap();
     world.request(get(KERNEL, "error_handler"));
     world.data(first, &get_ok(b"error_handler"));
@@ -1394,11 +1381,7 @@ fn a_connect_that_ends_in_a_close_fails_and_a_close_of_another_connection_does_n
 fn otp_mode_keeps_an_idle_connection_the_server_closed_until_the_idle_timeout() {
     let mut config = LoaderConfig::new(vec![A], VERSION);
     config.dead_connection = DeadConnection::Kept;
-    let mut world = World::with(config.clone());
-    world.serve(A, 40000);
-    world.datagram(udp_from(A), &answer(0, 40000));
-    world.run_until(secs(1));
-    let first = world.last_conn();
+    let (mut world, first) = connected_with(config.clone());
     world.closed(first);
     assert!(world.has_event(&Event::Lost { conn: first }));
     assert_eq!(world.loader.poll_timeout(), Some(at(ms(60_500))));
@@ -1418,11 +1401,7 @@ fn otp_mode_keeps_an_idle_connection_the_server_closed_until_the_idle_timeout() 
     assert!(!world.loader.is_stranded());
 
     // After the idle timeout the loader has closed it, and a request rediscovers at once.
-    let mut world = World::with(config);
-    world.serve(A, 40000);
-    world.datagram(udp_from(A), &answer(0, 40000));
-    world.run_until(secs(1));
-    let first = world.last_conn();
+    let (mut world, first) = connected_with(config);
     world.closed(first);
     world.run_until(secs(70));
     assert!(world.has_event(&Event::IdleClosed { conn: first }));
