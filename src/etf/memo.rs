@@ -118,6 +118,7 @@ mod tests {
         let input = listing(20);
         let first = memo.decode_prefix(&input).unwrap();
         assert_eq!(memo.len(), 1);
+        assert!(!memo.is_empty());
         let again = memo.decode_prefix(&input).unwrap();
         assert_eq!(memo.len(), 1);
         let direct = LazyTerm::decode_prefix(&input, &Decoder::new(Limits::reply())).unwrap();
@@ -149,6 +150,18 @@ mod tests {
             Term::atom("ok")
         );
         assert!(memo.is_empty());
+    }
+
+    #[test]
+    fn an_input_of_the_least_length_remembered_is_remembered() {
+        let memo = CheckMemo::new(Decoder::new(Limits::reply()));
+        let mut bytes = vec![131, crate::etf::tag::BINARY, 0, 0, 0, 58];
+        bytes.resize(MIN_LEN, b'x');
+        let input = Bytes::from(bytes);
+        assert_eq!(memo.decode_prefix(&input).unwrap().1, MIN_LEN);
+        assert_eq!(memo.len(), 1);
+        assert_eq!(memo.decode_prefix(&input.slice(..MIN_LEN - 1)).ok(), None);
+        assert_eq!(memo.len(), 1);
     }
 
     #[test]
