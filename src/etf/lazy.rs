@@ -23,6 +23,7 @@
 //! ```
 
 use std::fmt;
+use std::ops::Range;
 
 use bytes::Bytes;
 
@@ -186,14 +187,12 @@ impl<'a> Part<'a> {
             PartRepr::Encoded { bytes, .. } => past_empty_lists(bytes),
             PartRepr::Built(term) => return term.as_atom() == Some(name),
         };
-        let (utf8, text) = match bytes.first() {
-            Some(&(tag::ATOM_UTF8 | tag::ATOM)) => (bytes[0] == tag::ATOM_UTF8, 3),
-            Some(&(tag::SMALL_ATOM_UTF8 | tag::SMALL_ATOM)) => {
-                (bytes[0] == tag::SMALL_ATOM_UTF8, 2)
-            }
-            _ => return false,
+        let Some((utf8, text)) = atom_at(bytes, 0) else {
+            return false;
         };
-        let text = &bytes[text..];
+        let Some(text) = bytes.get(text) else {
+            return false;
+        };
         // Latin-1 is UTF-8 only where it is ASCII.
         match utf8 || text.is_ascii() {
             true => text == name.as_bytes(),
@@ -245,7 +244,7 @@ impl<'a> Part<'a> {
 }
 
 /// Where the atom at `at` ends, if one begins there: a reply's tags are atoms, read on every
-/// exchange, and the length in an accepted atom's head is its length (no check needed).
+/// exchange, and an accepted atom ends where its head says (no check needed).
 fn atom_end(bytes: &[u8], at: usize) -> Option<usize> {
     let len = match *bytes.get(at)? {
         tag::SMALL_ATOM_UTF8 | tag::SMALL_ATOM => 2 + usize::from(*bytes.get(at + 1)?),
@@ -260,6 +259,18 @@ fn atom_end(bytes: &[u8], at: usize) -> Option<usize> {
     Some(at + len)
 }
 
+/// The atom that begins at `at`, if one does ([`atom_end`]): whether its text is UTF-8 (else
+/// Latin-1), and where its text lies.
+fn atom_at(bytes: &[u8], at: usize) -> Option<(bool, Range<usize>)> {
+    let end = atom_end(bytes, at)?;
+    let head = match bytes[at] {
+        tag::SMALL_ATOM_UTF8 | tag::SMALL_ATOM => 2,
+        _ => 3,
+    };
+    let utf8 = matches!(bytes[at], tag::SMALL_ATOM_UTF8 | tag::ATOM_UTF8);
+    Some((utf8, at + head..end))
+}
+
 /// Where the accepted term at `at` ends, as the decoder finds it: kept out of line, so that
 /// the tuple split a reply's tags take stays small.
 #[inline(never)]
@@ -271,12 +282,11 @@ fn checked_end(bytes: &[u8], at: usize, decoder: &Decoder) -> usize {
 
 /// The atom `bytes` begin with, if they begin with one (accepted by the decoder).
 fn accepted_atom(bytes: &[u8]) -> Option<Atom> {
-    let body = bytes.get(..atom_end(bytes, 0)?)?;
-    match bytes[0] {
-        tag::SMALL_ATOM_UTF8 => Atom::from_utf8(std::str::from_utf8(&body[2..]).ok()?),
-        tag::ATOM_UTF8 => Atom::from_utf8(std::str::from_utf8(&body[3..]).ok()?),
-        tag::SMALL_ATOM => Atom::from_latin1(&body[2..]),
-        _ => Atom::from_latin1(&body[3..]),
+    let (utf8, text) = atom_at(bytes, 0)?;
+    let text = bytes.get(text)?;
+    match utf8 {
+        true => Atom::from_utf8(std::str::from_utf8(text).ok()?),
+        false => Atom::from_latin1(text),
     }
 }
 

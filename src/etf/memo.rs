@@ -25,8 +25,12 @@ const MIN_LEN: usize = 64;
 #[derive(Debug)]
 pub struct CheckMemo {
     decoder: Decoder,
-    accepted: Mutex<HashMap<(usize, usize), Accepted, foldhash::fast::RandomState>>,
+    /// Keyed by address and length, which no peer chooses: a fixed hasher, no random seed.
+    accepted: Mutex<AcceptedMap>,
 }
+
+/// What the memo holds, by the address and length of the bytes a term was accepted in.
+type AcceptedMap = HashMap<(usize, usize), Accepted, foldhash::fast::FixedState>;
 
 #[derive(Debug)]
 struct Accepted {
@@ -86,9 +90,7 @@ impl CheckMemo {
         self.len() == 0
     }
 
-    fn lock(
-        &self,
-    ) -> MutexGuard<'_, HashMap<(usize, usize), Accepted, foldhash::fast::RandomState>> {
+    fn lock(&self) -> MutexGuard<'_, AcceptedMap> {
         // The map is consistent between statements; a panic elsewhere leaves it usable.
         self.accepted
             .lock()
