@@ -32,8 +32,10 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use erlboot::client::{DeadConnection, Event, Ignored, LoaderConfig, ReplyError, Response};
-use erlboot::etf::{CheckMemo, Decoder, Profile};
+use erlboot::client::{
+    DeadConnection, Event, Ignored, LoaderConfig, ReplyError, ReplyMemo, Response,
+};
+use erlboot::etf::{Decoder, Profile};
 use erlboot::net::{CallError, Client, Control, Runtime, Server, ServerConfig, Timer};
 use erlboot::server::{AllowList, Cidr, ConnectionLimits, SessionConfig, Versions};
 use hdrhistogram::Histogram;
@@ -221,9 +223,9 @@ pub(crate) struct Shared {
     pub(crate) wakeups: Arc<Wakeups>,
     /// The workload's reply frames that carry file contents, for the servers' streams.
     pub(crate) whole_frames: Arc<WholeFrames>,
-    /// The nodes' reply checks, shared: the servers hand every node the replies they
-    /// remember as the same memory, which one check then covers.
-    pub(crate) checks: Arc<CheckMemo>,
+    /// The nodes' readings of replies, shared: the servers hand every node the replies they
+    /// remember as the same memory, which one reading then covers.
+    pub(crate) replies: Arc<ReplyMemo>,
 }
 
 impl Shared {
@@ -383,7 +385,7 @@ pub fn run(
             }),
     ));
     let shared = Arc::new(Shared {
-        checks: Arc::new(CheckMemo::new(Decoder::new(
+        replies: Arc::new(ReplyMemo::new(Decoder::new(
             LoaderConfig::new(Vec::new(), b"").limits,
         ))),
         scenario: scenario.clone(),
@@ -1222,7 +1224,7 @@ async fn boot(shared: Arc<Shared>, id: usize) {
         .with_udp_loss(Arc::clone(&shared.udp_loss), shared.hosts[host].0)
         .with_wakeups(Arc::clone(&shared.wakeups));
     let profile = config.profile;
-    let client = Client::new(runtime, config).with_checks(Arc::clone(&shared.checks));
+    let client = Client::new(runtime, config).with_memo(Arc::clone(&shared.replies));
     {
         let t = now();
         let mut r = shared.recorder();

@@ -64,13 +64,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 
-use crate::etf::{CheckMemo, Decoder, EncodeError, Limits, Profile};
+use crate::etf::{Decoder, EncodeError, Limits, Profile};
 use crate::proto::discovery::{Answer, Query, PORT};
 use crate::proto::frame::{FrameDecoder, FrameError};
 use crate::proto::{EncodedRequest, Request};
 use crate::time::Instant;
 
-use super::response::{read_reply, read_reply_memo, ReplyError, Response};
+use super::memo::ReplyMemo;
+use super::response::{read_reply, ReplyError, Response};
 use super::timings::LoaderTimings;
 
 /// The most answers one round keeps (OTP keeps any number). Later distinct answers are
@@ -320,8 +321,8 @@ pub struct Loader {
     events: VecDeque<Event>,
     frames: FrameDecoder,
     terms: Decoder,
-    /// Checks shared with other loaders, by the memory replies arrive in.
-    checks: Option<Arc<CheckMemo>>,
+    /// Readings shared with other loaders, by the memory replies arrive in.
+    memo: Option<Arc<ReplyMemo>>,
     next_conn: u64,
     /// Closed connections OTP's state may still name: a `get_modules` call's first one, and
     /// an unused one the server closed.
@@ -407,7 +408,7 @@ impl Loader {
         let mut loader = Loader {
             frames: FrameDecoder::new(config.max_reply),
             terms: Decoder::new(config.limits),
-            checks: None,
+            memo: None,
             config,
             query,
             next_conn: 0,
@@ -424,19 +425,19 @@ impl Loader {
         loader
     }
 
-    /// The same loader, checking replies through `memo`, which other loaders may share: a
-    /// reply arriving in memory the memo has accepted before is not read again. A memo made
-    /// for other limits than the configuration's is not used.
-    pub fn with_checks(mut self, memo: Arc<CheckMemo>) -> Loader {
+    /// The same loader, reading replies through `memo`, which other loaders may share: a
+    /// reply arriving in memory the memo has read before is not read again. A memo made for
+    /// other limits than the configuration's is not used.
+    pub fn with_memo(mut self, memo: Arc<ReplyMemo>) -> Loader {
         if memo.decoder().limits() == self.config.limits {
-            self.checks = Some(memo);
+            self.memo = Some(memo);
         }
         self
     }
 
-    /// Whether replies are checked through a shared memo ([`Loader::with_checks`]).
-    pub fn checks_shared(&self) -> bool {
-        self.checks.is_some()
+    /// Whether replies are read through a shared memo ([`Loader::with_memo`]).
+    pub fn memo_shared(&self) -> bool {
+        self.memo.is_some()
     }
 
     /// The configuration.
@@ -994,8 +995,8 @@ impl Loader {
             return;
         }
         let request = self.request.take().expect("awaiting implies a request");
-        let reply = match &self.checks {
-            Some(memo) => read_reply_memo(payload, memo),
+        let reply = match &self.memo {
+            Some(memo) => memo.read(payload),
             None => read_reply(payload, &self.terms),
         };
         match (&reply, request.origin) {

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use thiserror::Error;
 
-use crate::etf::{CheckMemo, DecodeError, Decoder, LazyTerm, Term};
+use crate::etf::{DecodeError, Decoder, LazyTerm, Term};
 
 /// A successful reply. The value is checked as OTP's `binary_to_term/1` would check it, and
 /// built only when asked ([`LazyTerm::term`]): the client hands it on without looking inside.
@@ -68,12 +68,6 @@ pub enum ReplyError {
 /// ignored, as `binary_to_term/1` ignores them. File contents share the payload's memory.
 pub fn read_reply(payload: &Bytes, decoder: &Decoder) -> Result<Response, ReplyError> {
     interpret(LazyTerm::decode_prefix(payload, decoder))
-}
-
-/// [`read_reply`] with the memo's decoder, the term's check answered from the memo when the
-/// payload is memory it has accepted before.
-pub(crate) fn read_reply_memo(payload: &Bytes, memo: &CheckMemo) -> Result<Response, ReplyError> {
-    interpret(memo.decode_prefix(payload))
 }
 
 fn interpret(decoded: Result<(LazyTerm, usize), DecodeError>) -> Result<Response, ReplyError> {

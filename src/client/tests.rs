@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use std::sync::Arc;
 
-use crate::etf::{CheckMemo, Decoder, Limits, Profile, Term};
+use crate::etf::{Decoder, Limits, Profile, Term};
 use crate::proto::discovery::Answer;
 use crate::proto::frame::encode_term_frame;
 use crate::proto::Request;
@@ -950,8 +950,8 @@ fn errors_and_undecodable_replies_keep_the_connection() {
 }
 
 #[test]
-fn loaders_sharing_checks_read_the_same_replies_and_check_shared_memory_once() {
-    let memo = Arc::new(CheckMemo::new(Decoder::new(Limits::reply())));
+fn loaders_sharing_a_memo_read_the_same_replies_and_shared_memory_once() {
+    let memo = Arc::new(ReplyMemo::new(Decoder::new(Limits::reply())));
     let names: Vec<Term> = (0..20)
         .map(|i| Term::string(&format!("m{i}.beam")))
         .collect();
@@ -967,9 +967,9 @@ fn loaders_sharing_checks_read_the_same_replies_and_check_shared_memory_once() {
         if with_memo {
             let config = world.loader.config().clone();
             world.loader = std::mem::replace(&mut world.loader, Loader::new(config, world.now))
-                .with_checks(Arc::clone(&memo));
+                .with_memo(Arc::clone(&memo));
         }
-        assert_eq!(world.loader.checks_shared(), with_memo);
+        assert_eq!(world.loader.memo_shared(), with_memo);
         world.request(Request::ListDir("/srv".into()));
         let bytes = match copy {
             true => Bytes::copy_from_slice(&shared),
@@ -1000,9 +1000,9 @@ fn loaders_sharing_checks_read_the_same_replies_and_check_shared_memory_once() {
 fn a_memo_for_other_limits_is_not_used() {
     let mut limits = Limits::reply();
     limits.max_elements = 5;
-    let memo = Arc::new(CheckMemo::new(Decoder::new(limits)));
-    let loader = Loader::new(LoaderConfig::new(vec![A], VERSION), at(secs(0))).with_checks(memo);
-    assert!(!loader.checks_shared());
+    let memo = Arc::new(ReplyMemo::new(Decoder::new(limits)));
+    let loader = Loader::new(LoaderConfig::new(vec![A], VERSION), at(secs(0))).with_memo(memo);
+    assert!(!loader.memo_shared());
 }
 
 #[test]

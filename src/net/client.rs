@@ -19,8 +19,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use crate::client::{Action, ConnId, Event, Loader, LoaderConfig, LoaderError};
-use crate::client::{ReplyError, Response};
-use crate::etf::CheckMemo;
+use crate::client::{ReplyError, ReplyMemo, Response};
 use crate::proto::{EncodedRequest, Request};
 use crate::time::Instant;
 
@@ -156,11 +155,11 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// The same client, its loader checking replies through `memo` (see
-    /// [`Loader::with_checks`]).
-    pub fn with_checks(self, memo: Arc<CheckMemo>) -> Client<R> {
+    /// The same client, its loader reading replies through `memo` (see
+    /// [`Loader::with_memo`]).
+    pub fn with_memo(self, memo: Arc<ReplyMemo>) -> Client<R> {
         Client {
-            loader: self.loader.with_checks(memo),
+            loader: self.loader.with_memo(memo),
             ..self
         }
     }
