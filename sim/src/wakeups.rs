@@ -170,6 +170,17 @@ fn sim_time(at: tokio::time::Instant) -> Duration {
     crate::world::now() + at.saturating_duration_since(now)
 }
 
+/// In a simulation, `due` is `at`'s simulated time as the current host tells it.
+fn debug_check(due: Duration, clock: Clock, at: Instant) {
+    if cfg!(debug_assertions) && turmoil::sim_elapsed().is_some() {
+        assert_eq!(
+            due,
+            sim_time(clock.to_tokio(at)),
+            "a host's clock and the simulation's apart"
+        );
+    }
+}
+
 /// Sleeps `duration` of simulated time, registered in `wakeups` if given.
 pub(crate) async fn sleep(wakeups: Option<&Arc<Wakeups>>, duration: Duration) {
     sleep_until(wakeups, tokio::time::Instant::now() + duration).await;
@@ -187,6 +198,10 @@ pub(crate) async fn sleep_until(wakeups: Option<&Arc<Wakeups>>, at: tokio::time:
 pub struct SimTimer {
     timer: TokioTimer,
     clock: Clock,
+    /// The simulated time of the clock's epoch: a host's clock and the simulation's advance
+    /// together, by the same ticks, so a deadline's simulated time is this far from its own
+    /// (read once, as the simulation's time is found through the current host each time).
+    epoch: Duration,
     at: Instant,
     /// `at` in simulated time.
     due: Duration,
@@ -194,11 +209,16 @@ pub struct SimTimer {
 }
 
 impl SimTimer {
+    /// Outside a simulation, simulated time is counted from the clock's epoch.
     pub(crate) fn new(clock: Clock, at: Instant, wakeups: Option<&Arc<Wakeups>>) -> SimTimer {
-        let due = sim_time(clock.to_tokio(at));
+        let now = clock.now();
+        let epoch = crate::world::now().saturating_sub(now.since_epoch());
+        let due = epoch + at.max(now).since_epoch();
+        debug_check(due, clock, at);
         SimTimer {
             timer: clock.timer(at),
             clock,
+            epoch,
             at,
             due,
             registration: wakeups.map(|w| w.register(due)),
@@ -228,7 +248,9 @@ impl Timer for SimTimer {
             return;
         }
         self.at = at;
-        self.due = sim_time(self.clock.to_tokio(at));
+        // A deadline already passed is due now, as tokio fires it.
+        self.due = self.epoch + at.max(self.clock.now()).since_epoch();
+        debug_check(self.due, self.clock, at);
         self.timer.reset(at);
         if let Some(registration) = &self.registration {
             registration.move_to(self.due);
