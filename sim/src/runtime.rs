@@ -363,7 +363,7 @@ impl WriteQueue {
                 return Poll::Ready(());
             }
             match &mut self.timer {
-                Some(timer) => erlboot::net::Timer::reset(timer, at),
+                Some(timer) => timer.reset_at(at, now),
                 None => self.timer = Some(SimTimer::new(*clock, at, wakeups.as_ref())),
             }
             self.turn = Turn::Waiting;

@@ -242,18 +242,27 @@ impl Future for SimTimer {
     }
 }
 
-impl Timer for SimTimer {
-    fn reset(&mut self, at: Instant) {
+impl SimTimer {
+    /// [`Timer::reset`] by a caller that has just read the timer's clock: `now`.
+    pub(crate) fn reset_at(&mut self, at: Instant, now: Instant) {
         if at == self.at {
             return;
         }
         self.at = at;
         // A deadline already passed is due now, as tokio fires it.
-        self.due = self.epoch + at.max(self.clock.now()).since_epoch();
+        self.due = self.epoch + at.max(now).since_epoch();
         debug_check(self.due, self.clock, at);
         self.timer.reset(at);
         if let Some(registration) = &self.registration {
             registration.move_to(self.due);
+        }
+    }
+}
+
+impl Timer for SimTimer {
+    fn reset(&mut self, at: Instant) {
+        if at != self.at {
+            self.reset_at(at, self.clock.now());
         }
     }
 }

@@ -36,7 +36,7 @@ use erlboot::client::{
     DeadConnection, Event, Ignored, LoaderConfig, ReplyError, ReplyMemo, Response,
 };
 use erlboot::etf::{Decoder, Profile};
-use erlboot::net::{CallError, Client, Control, Runtime, Server, ServerConfig, Timer};
+use erlboot::net::{CallError, Client, Control, Runtime, Server, ServerConfig};
 use erlboot::server::{AllowList, Cidr, ConnectionLimits, SessionConfig, Versions};
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
@@ -1299,9 +1299,10 @@ impl Future for Booting {
                     // As `think` adds it up and sleeps it.
                     b.owed += b.workload.think[index];
                     if b.owed >= THINK_MIN {
-                        let at = b.client.now() + std::mem::take(&mut b.owed);
+                        let now = b.client.now();
+                        let at = now + std::mem::take(&mut b.owed);
                         match &mut b.think {
-                            Some(timer) => timer.reset(at),
+                            Some(timer) => timer.reset_at(at, now),
                             None => b.think = Some(think_timer(&b.shared, b.client.runtime(), at)),
                         }
                         b.phase = Phase::Thinking;
