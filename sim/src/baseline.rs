@@ -9,10 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use erlboot::etf::Profile;
+use erlboot::net::Runtime;
+use erlboot::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::capacity::Capacity;
 use crate::report::FirstConnection;
+use crate::runtime::TurmoilRuntime;
+use crate::wakeups::SimTimer;
 use crate::world::{lock, node_name, now, sleep, think, Baseline, Shared};
 
 /// The baseline server: accepts, and answers the i-th request of a connection with the
@@ -30,15 +34,18 @@ pub(crate) async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Resu
     let port = *lock(&state.port);
     let listener =
         turmoil::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await?;
-    // One time base for the capacity's queues, as the real server's has.
-    let epoch = tokio::time::Instant::now();
+    // One time base for the capacity's queues, and the timers its waits take, as the real
+    // server's runtime gives its connections.
+    let runtime = TurmoilRuntime::new().with_wakeups(Arc::clone(&shared.wakeups));
     loop {
         let (mut stream, _) = listener.accept().await?;
         let shared = Arc::clone(&shared);
         let capacity = Arc::clone(&capacity);
+        let runtime = runtime.clone();
         tokio::spawn(async move {
             let mut head = [0u8; 4];
             let mut payload = Vec::new();
+            let mut timer: Option<SimTimer> = None;
             for frame in &shared.workload.reply_frames {
                 if stream.read_exact(&mut head).await.is_err() {
                     return;
@@ -47,10 +54,15 @@ pub(crate) async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Resu
                 if stream.read_exact(&mut payload).await.is_err() {
                     return;
                 }
-                let now = tokio::time::Instant::now();
-                let at = lock(&capacity).deliver(now - epoch, frame.len());
-                if epoch + at > now {
-                    crate::wakeups::sleep_until(Some(&shared.wakeups), epoch + at).await;
+                let now = runtime.now();
+                let at =
+                    Instant::from_epoch(lock(&capacity).deliver(now.since_epoch(), frame.len()));
+                if at > now {
+                    match &mut timer {
+                        Some(timer) => timer.reset_at(at, now),
+                        None => timer = Some(runtime.timer(at)),
+                    }
+                    timer.as_mut().expect("a waiting reply has its timer").await;
                 }
                 // The frame becomes the segment, as a remembered reply does in the real
                 // server's writes.
@@ -108,9 +120,13 @@ pub(crate) async fn fetch_frames(shared: Arc<Shared>, id: usize, baseline: Basel
     // Replies are taken as the segments that carry them, as the real node's driver takes them
     // (`TcpStream::poll_read_bytes`), and compared as they come: the least a node can do
     // with the bytes.
+    // Think times on the timers a booting node sleeps them on.
+    let runtime = TurmoilRuntime::new().with_wakeups(Arc::clone(&shared.wakeups));
+    let mut timer = None;
     let mut owed = Duration::ZERO;
     for (index, request) in shared.workload.encoded(Profile::Otp25).iter().enumerate() {
-        think(&shared, &mut owed, shared.workload.think[index]).await;
+        let gap = shared.workload.think[index];
+        think(&shared, &runtime, &mut timer, &mut owed, gap).await;
         let want = &shared.workload.reply_frames[index];
         if stream.write_all(request.frame()).await.is_err() {
             return;

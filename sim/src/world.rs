@@ -1441,29 +1441,32 @@ fn note_event(shared: &Shared, r: &mut Recorder, id: usize, ip: IpAddr, t: Durat
 }
 
 /// The node works as long as the recorded one did before its next request. Gaps shorter than
-/// a millisecond are added up, and slept once they make one, rather than each costing a timer.
-pub(crate) async fn think(shared: &Shared, owed: &mut Duration, gap: Duration) {
+/// a millisecond are added up, and slept once they make one, rather than each costing a timer:
+/// on `timer`, made at the first sleep and moved for each later one, as a booting node's.
+pub(crate) async fn think(
+    shared: &Shared,
+    runtime: &TurmoilRuntime,
+    timer: &mut Option<SimTimer>,
+    owed: &mut Duration,
+    gap: Duration,
+) {
     *owed += gap;
     if *owed >= THINK_MIN {
-        sleep_owed(shared, *owed).await;
-        *owed = Duration::ZERO;
+        let now = runtime.now();
+        let at = now + std::mem::take(owed);
+        match timer {
+            Some(timer) => timer.reset_at(at, now),
+            None => *timer = Some(think_timer(shared, runtime, at)),
+        }
+        timer.as_mut().expect("a thinking node has its timer").await;
     }
 }
 
 /// The least think time slept; less is owed until it adds up to this.
 const THINK_MIN: Duration = Duration::from_millis(1);
 
-/// Sleeps the think time `owed` (see [`think`]).
-async fn sleep_owed(shared: &Shared, owed: Duration) {
-    if let Some(Planted::UnregisteredSleep) = shared.scenario.planted {
-        tokio::time::sleep(owed).await;
-    } else {
-        sleep(shared, owed).await;
-    }
-}
-
-/// A node's timer for its think time, first due at `at`: as [`sleep_owed`] sleeps, due in the
-/// world's wake-ups unless the planted defect hides it.
+/// A node's timer for its think time, first due at `at`: due in the world's wake-ups unless
+/// the planted defect hides it.
 fn think_timer(shared: &Shared, runtime: &TurmoilRuntime, at: erlboot::time::Instant) -> SimTimer {
     match shared.scenario.planted {
         Some(Planted::UnregisteredSleep) => runtime.unregistered_timer(at),
