@@ -387,6 +387,23 @@ mod tests {
         assert!(fired(&mut timer, waker));
     }
 
+    #[cfg(debug_assertions)]
+    #[test]
+    fn a_due_apart_from_the_hosts_simulated_time_is_caught_in_debug_builds() {
+        let mut sim = turmoil::Builder::new().build();
+        sim.client("node", async {
+            tokio::time::sleep(ms(30)).await;
+            let clock = Clock::start();
+            let at = Instant::from_epoch(ms(1000));
+            // 30 ms into the simulation, a clock started now: `at` is due at 1,030 ms.
+            debug_check(ms(1030), clock, at);
+            let apart = std::panic::catch_unwind(|| debug_check(ms(1000), clock, at));
+            assert!(apart.is_err(), "a due 30 ms off passed");
+            Ok(())
+        });
+        sim.run().unwrap();
+    }
+
     struct Nothing;
 
     impl std::task::Wake for Nothing {
