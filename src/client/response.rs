@@ -67,11 +67,7 @@ pub enum ReplyError {
 /// Reads one reply frame's payload, clause by clause in OTP's order. Bytes after the term are
 /// ignored, as `binary_to_term/1` ignores them. File contents share the payload's memory.
 pub fn read_reply(payload: &Bytes, decoder: &Decoder) -> Result<Response, ReplyError> {
-    interpret(LazyTerm::decode_prefix(payload, decoder))
-}
-
-fn interpret(decoded: Result<(LazyTerm, usize), DecodeError>) -> Result<Response, ReplyError> {
-    let term = match decoded {
+    let term = match LazyTerm::decode_prefix(payload, decoder) {
         Ok((term, _)) => term,
         Err(e) => return Err(ReplyError::Undecodable(e)),
     };
