@@ -58,11 +58,7 @@ pub(crate) async fn serve_frames(shared: Arc<Shared>, i: usize) -> turmoil::Resu
                 let at =
                     Instant::from_epoch(lock(&capacity).deliver(now.since_epoch(), frame.len()));
                 if at > now {
-                    match &mut timer {
-                        Some(timer) => timer.reset_at(at, now),
-                        None => timer = Some(runtime.timer(at)),
-                    }
-                    timer.as_mut().expect("a waiting reply has its timer").await;
+                    SimTimer::arm(&mut timer, at, now, || runtime.timer(at)).await;
                 }
                 // The frame becomes the segment, as a remembered reply does in the real
                 // server's writes.

@@ -362,10 +362,9 @@ impl WriteQueue {
                 self.turn = Turn::Due;
                 return Poll::Ready(());
             }
-            match &mut self.timer {
-                Some(timer) => timer.reset_at(at, now),
-                None => self.timer = Some(SimTimer::new(*clock, at, wakeups.as_ref())),
-            }
+            SimTimer::arm(&mut self.timer, at, now, || {
+                SimTimer::new(*clock, at, wakeups.as_ref())
+            });
             self.turn = Turn::Waiting;
         }
         if self.turn == Turn::Waiting {

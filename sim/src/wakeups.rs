@@ -243,6 +243,20 @@ impl Future for SimTimer {
 }
 
 impl SimTimer {
+    /// The timer kept in `slot`, due at `at` (`now` just read from its clock): made by `make`
+    /// at the first wait, moved for each later one.
+    pub(crate) fn arm(
+        slot: &mut Option<SimTimer>,
+        at: Instant,
+        now: Instant,
+        make: impl FnOnce() -> SimTimer,
+    ) -> &mut SimTimer {
+        if let Some(timer) = slot {
+            timer.reset_at(at, now);
+        }
+        slot.get_or_insert_with(make)
+    }
+
     /// [`Timer::reset`] by a caller that has just read the timer's clock: `now`.
     pub(crate) fn reset_at(&mut self, at: Instant, now: Instant) {
         if at == self.at {

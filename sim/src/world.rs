@@ -1301,10 +1301,9 @@ impl Future for Booting {
                     if b.owed >= THINK_MIN {
                         let now = b.client.now();
                         let at = now + std::mem::take(&mut b.owed);
-                        match &mut b.think {
-                            Some(timer) => timer.reset_at(at, now),
-                            None => b.think = Some(think_timer(&b.shared, b.client.runtime(), at)),
-                        }
+                        SimTimer::arm(&mut b.think, at, now, || {
+                            think_timer(&b.shared, b.client.runtime(), at)
+                        });
                         b.phase = Phase::Thinking;
                     } else {
                         b.phase = Phase::Ready;
@@ -1454,11 +1453,7 @@ pub(crate) async fn think(
     if *owed >= THINK_MIN {
         let now = runtime.now();
         let at = now + std::mem::take(owed);
-        match timer {
-            Some(timer) => timer.reset_at(at, now),
-            None => *timer = Some(think_timer(shared, runtime, at)),
-        }
-        timer.as_mut().expect("a thinking node has its timer").await;
+        SimTimer::arm(timer, at, now, || think_timer(shared, runtime, at)).await;
     }
 }
 
